@@ -1,0 +1,33 @@
+/** Summary statistics of repeated runs. */
+
+export interface Summary {
+  /** Number of measured runs. */
+  n: number;
+  median: number;
+  min: number;
+  max: number;
+  mean: number;
+  /** Relative spread of the runs: (max - min) / median. */
+  spread: number;
+}
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) throw new Error('median of no values');
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+export function summarize(values: readonly number[]): Summary {
+  const med = median(values);
+  const min = Math.min(...values);
+  const max = Math.max(...values);
+  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  return { n: values.length, median: med, min, max, mean, spread: med > 0 ? (max - min) / med : 0 };
+}
+
+/** a / b, or null when either is missing. */
+export function ratio(a: number | undefined | null, b: number | undefined | null): number | null {
+  if (a == null || b == null || b === 0) return null;
+  return a / b;
+}

@@ -1,0 +1,126 @@
+import {
+  ConcurrencyError,
+  DuplicateEventError,
+  ImmutableEventsError,
+  InvalidEventError,
+  PgEventsError,
+  ProjectionDefinitionError,
+  ProjectionHandlerError,
+  ReplayRefusedError,
+  SchemaNotInstalledError,
+  UnknownProjectionError,
+} from '../errors.js';
+
+interface DatabaseErrorLike {
+  code: string;
+  message: string;
+  detail?: string;
+  hint?: string;
+  constraint?: string;
+}
+
+function isDatabaseError(error: unknown): error is DatabaseErrorLike {
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    typeof (error as { code?: unknown }).code === 'string' &&
+    typeof (error as { message?: unknown }).message === 'string'
+  );
+}
+
+function detailOf(error: DatabaseErrorLike): Record<string, unknown> {
+  if (!error.detail) return {};
+  try {
+    const parsed: unknown = JSON.parse(error.detail);
+    return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
+const constraintMessages: Record<string, { field: string; message: string }> = {
+  events_type_valid: {
+    field: 'type',
+    message: 'Invalid event type: use a letter or _, then letters, digits, or _ . : / -, at most 200 characters',
+  },
+  events_body_is_object: { field: 'body', message: 'Invalid event body: it must be a JSON object' },
+  events_body_size: { field: 'body', message: 'Invalid event body: it is larger than 1 MiB' },
+  events_metadata_is_object: { field: 'metadata', message: 'Invalid event metadata: it must be a JSON object' },
+  events_metadata_size: { field: 'metadata', message: 'Invalid event metadata: it is larger than 64 KiB' },
+  events_version_positive: { field: 'version', message: 'Invalid event version: versions start at 1' },
+};
+
+/**
+ * Translates a database error into a pgevents error, keeping the original as `cause`.
+ * Errors it does not recognise are returned unchanged.
+ */
+export function translateError(error: unknown, schema: string): unknown {
+  if (error instanceof PgEventsError || !isDatabaseError(error)) return error;
+  const detail = detailOf(error);
+  const hint = error.hint || undefined;
+  const cause = error;
+  switch (error.code) {
+    case 'PE001':
+      return new ConcurrencyError(String(detail.stream ?? ''), String(detail.expected ?? ''), Number(detail.actual ?? 0), {
+        cause,
+      });
+    case 'PE002':
+      return new ImmutableEventsError(error.message, { hint, cause });
+    case 'PE003':
+      return new InvalidEventError(error.message, {
+        ...(typeof detail.field === 'string' ? { field: detail.field } : {}),
+        ...(typeof detail.index === 'number' ? { index: detail.index } : {}),
+        hint,
+        cause,
+      });
+    case 'PE004':
+      return new DuplicateEventError(error.message, {
+        ...(typeof detail.stream === 'string' ? { stream: detail.stream } : {}),
+        hint,
+        cause,
+      });
+    case 'PE005':
+      return new UnknownProjectionError(String(detail.projection ?? ''), { cause });
+    case 'PE006':
+      return new ProjectionDefinitionError(error.message, { hint, cause });
+    case 'PE007':
+      return new ProjectionHandlerError(
+        {
+          projection: String(detail.projection ?? ''),
+          eventType: String(detail.type ?? ''),
+          stream: String(detail.stream ?? ''),
+          version: Number(detail.version ?? 0),
+          sqlState: String(detail.sqlstate ?? ''),
+          message: String(detail.message ?? error.message),
+        },
+        { hint, cause },
+      );
+    case 'PE008':
+      return new ReplayRefusedError(error.message, { hint, cause });
+    case '23514': {
+      const known = error.constraint ? constraintMessages[error.constraint] : undefined;
+      return known ? new InvalidEventError(known.message, { field: known.field, cause }) : error;
+    }
+    case '23505':
+      if (error.constraint === 'events_event_id_unique') {
+        return new DuplicateEventError('An event with this id is already stored', {
+          hint: 'Give new events new ids; retry a batch only exactly as it was first sent.',
+          cause,
+        });
+      }
+      return error;
+    case '22P05':
+      return new InvalidEventError('Invalid text: PostgreSQL cannot store the character U+0000 in text or JSON', {
+        hint: 'Remove NUL characters from the event.',
+        cause,
+      });
+    case '3F000':
+    case '42P01':
+    case '42883':
+      return error.message.includes(`"${schema}"`) || error.message.includes(`${schema}.`)
+        ? new SchemaNotInstalledError(schema, { cause })
+        : error;
+    default:
+      return error;
+  }
+}

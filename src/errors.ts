@@ -1,0 +1,187 @@
+/**
+ * Every error pgevents raises on purpose is a {@link PgEventsError} with a stable string `code`.
+ * Errors from PostgreSQL that pgevents does not recognise pass through untouched.
+ */
+export class PgEventsError extends Error {
+  /** Stable, machine-readable error code (see docs/errors.md). */
+  readonly code: string;
+  /** What the user can do about it, when pgevents knows. */
+  readonly hint: string | undefined;
+
+  constructor(code: string, message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.hint = options.hint;
+  }
+}
+
+/** An append's expected version did not match the stream's version. Nothing was written. */
+export class ConcurrencyError extends PgEventsError {
+  readonly stream: string;
+  readonly expected: string;
+  readonly actual: number;
+
+  constructor(stream: string, expected: string, actual: number, options: { cause?: unknown } = {}) {
+    super(
+      'CONCURRENCY',
+      `Wrong expected version: ${expected} (stream ${stream} is at version ${actual})`,
+      { hint: 'Read the stream again, decide again, and append with its current version.', ...options },
+    );
+    this.stream = stream;
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/** An event, stream id or append option is malformed. Nothing was written. */
+export class InvalidEventError extends PgEventsError {
+  readonly field: string | undefined;
+  readonly index: number | undefined;
+
+  constructor(message: string, options: { field?: string; index?: number; hint?: string; cause?: unknown } = {}) {
+    super('INVALID_EVENT', message, options);
+    this.field = options.field;
+    this.index = options.index;
+  }
+}
+
+/** Some, but not all, of a batch's event ids are already stored, or are stored in another stream. */
+export class DuplicateEventError extends PgEventsError {
+  readonly stream: string | undefined;
+
+  constructor(message: string, options: { stream?: string; hint?: string; cause?: unknown } = {}) {
+    super('DUPLICATE_EVENT', message, options);
+    this.stream = options.stream;
+  }
+}
+
+/** An UPDATE, DELETE or TRUNCATE of events was attempted. */
+export class ImmutableEventsError extends PgEventsError {
+  constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super('IMMUTABLE_EVENTS', message, options);
+  }
+}
+
+/** No projection of that name is defined. */
+export class UnknownProjectionError extends PgEventsError {
+  readonly projection: string;
+
+  constructor(projection: string, options: { cause?: unknown } = {}) {
+    super('UNKNOWN_PROJECTION', `Unknown projection: ${projection}`, {
+      hint: 'List the defined projections with `pgevents status`.',
+      ...options,
+    });
+    this.projection = projection;
+  }
+}
+
+/** A projection definition was refused (bad name, missing handler, unsafe handler, missing table). */
+export class ProjectionDefinitionError extends PgEventsError {
+  constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super('INVALID_PROJECTION', message, options);
+  }
+}
+
+/** A projection handler raised while applying an event. The append (or replay) wrote nothing. */
+export class ProjectionHandlerError extends PgEventsError {
+  readonly projection: string;
+  readonly eventType: string;
+  readonly stream: string;
+  readonly version: number;
+  /** The SQLSTATE the handler raised. */
+  readonly sqlState: string;
+
+  constructor(
+    fields: { projection: string; eventType: string; stream: string; version: number; sqlState: string; message: string },
+    options: { hint?: string; cause?: unknown } = {},
+  ) {
+    super(
+      'PROJECTION_FAILED',
+      `Projection ${fields.projection} failed on event ${fields.eventType} (stream ${fields.stream}, version ${fields.version}): ${fields.message}`,
+      options,
+    );
+    this.projection = fields.projection;
+    this.eventType = fields.eventType;
+    this.stream = fields.stream;
+    this.version = fields.version;
+    this.sqlState = fields.sqlState;
+  }
+}
+
+/** A replay or refresh was refused as asked (wrong kind of projection, no stream column, isolation level). */
+export class ReplayRefusedError extends PgEventsError {
+  constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super('REPLAY_REFUSED', message, options);
+  }
+}
+
+/** An argument to the TypeScript API or the CLI is malformed. */
+export class InvalidArgumentError extends PgEventsError {
+  readonly argument: string;
+
+  constructor(argument: string, message: string, options: { hint?: string } = {}) {
+    super('INVALID_ARGUMENT', message, options);
+    this.argument = argument;
+  }
+}
+
+/** The pgevents schema is not installed in this database (or is older than this code). */
+export class SchemaNotInstalledError extends PgEventsError {
+  constructor(schema: string, options: { cause?: unknown } = {}) {
+    super('SCHEMA_NOT_INSTALLED', `The pgevents schema "${schema}" is not installed (or not up to date) in this database`, {
+      hint: 'Run `pgevents migrate` (or `await store.migrate()`).',
+      ...options,
+    });
+  }
+}
+
+/** The database has migrations this code does not know: it was installed by a newer pgevents. */
+export class SchemaNewerThanCodeError extends PgEventsError {
+  constructor(schema: string, databaseVersion: number, codeVersion: number) {
+    super(
+      'SCHEMA_NEWER_THAN_CODE',
+      `The pgevents schema "${schema}" is at migration ${databaseVersion}, newer than this code knows (${codeVersion})`,
+      { hint: 'Upgrade pgevents to the version that installed this schema; never downgrade a store in place.' },
+    );
+  }
+}
+
+/** An applied migration's checksum differs from the file shipped with this code. */
+export class MigrationChecksumError extends PgEventsError {
+  constructor(schema: string, migration: string) {
+    super('MIGRATION_CHANGED', `Migration ${migration} applied in schema "${schema}" differs from the file shipped with this code`, {
+      hint: 'Released migration files never change: reinstall the pgevents version that installed this schema.',
+    });
+  }
+}
+
+/** The server is older than the oldest PostgreSQL pgevents supports. */
+export class ServerVersionError extends PgEventsError {
+  constructor(version: string) {
+    super('SERVER_TOO_OLD', `PostgreSQL ${version} is too old: pgevents needs PostgreSQL 14 or newer`, {
+      hint: 'Upgrade the server, or use the embedded engine.',
+    });
+  }
+}
+
+/** Another process (or another store in this process) has the embedded database open. */
+export class DataDirInUseError extends PgEventsError {
+  readonly dataDir: string;
+  readonly pid: number | undefined;
+
+  constructor(dataDir: string, pid: number | undefined) {
+    super(
+      'DATA_DIR_IN_USE',
+      `The embedded database at ${dataDir} is in use by ${pid === process.pid ? 'this process' : `another process${pid ? ` (pid ${pid})` : ''}`}`,
+      {
+        hint:
+          pid === process.pid
+            ? 'Close the other store first, or share one store instance.'
+            : 'Stop that process (the embedded engine allows one at a time), or use another --data-dir.',
+      },
+    );
+    this.dataDir = dataDir;
+    this.pid = pid;
+  }
+}

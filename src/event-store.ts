@@ -1,0 +1,249 @@
+import type { PGlite } from '@electric-sql/pglite';
+import type pg from 'pg';
+import { queryableFromClient } from './db/client-adapter.js';
+import type { Engine, Executor, Queryable } from './db/executor.js';
+import { createPgExecutor } from './db/pg-executor.js';
+import { createPgliteExecutor } from './db/pglite-executor.js';
+import { InvalidArgumentError } from './errors.js';
+import { migrate, schemaVersion } from './migrations/runner.js';
+import {
+  defineMaterializedView,
+  defineProjection,
+  dropProjection,
+  listProjections,
+  refreshMaterializedView,
+} from './projections/projections.js';
+import { replayProjection } from './replay/replay.js';
+import { storeStatus } from './status/status.js';
+import { appendEvents } from './store/append.js';
+import { readAll, readStream } from './store/read.js';
+import type {
+  AppendOptions,
+  AppendResult,
+  DefineMaterializedViewOptions,
+  DefineProjectionOptions,
+  MigrateResult,
+  NewEvent,
+  ProjectionInfo,
+  ReadAllOptions,
+  ReadAllResult,
+  ReadStreamOptions,
+  ReplayOptions,
+  ReplayResult,
+  SqlClient,
+  StoredEvent,
+  StoreStatus,
+} from './types.js';
+
+export interface OpenEventStoreOptions {
+  /** PostgreSQL server connection string. Default: `DATABASE_URL`; without either, the embedded engine. */
+  url?: string;
+  /** Use this `pg` pool (the store does not close it). */
+  pool?: pg.Pool;
+  /** Embedded engine data directory, default `./.pgevents`. */
+  dataDir?: string;
+  /** Use this PGlite instance (the store does not close it). */
+  pglite?: PGlite;
+  /** Schema that holds the event store, default `pgevents`. */
+  schema?: string;
+  /** Apply pending migrations while opening. Default false. */
+  migrate?: boolean;
+  /** Pool size when the store creates a `pg` pool, default 10. */
+  poolSize?: number;
+}
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** An open event store on one engine. Create it with {@link openEventStore}. */
+export class EventStore {
+  readonly #executor: Executor;
+  /** Schema that holds the event store. */
+  readonly schema: string;
+
+  /** @internal use {@link openEventStore} */
+  constructor(executor: Executor, schema: string) {
+    this.#executor = executor;
+    this.schema = schema;
+  }
+
+  /** `'embedded'` (PGlite) or `'server'` (a PostgreSQL server). */
+  get engine(): Engine {
+    return this.#executor.engine;
+  }
+
+  #db(client: SqlClient | undefined): Queryable {
+    return client ? queryableFromClient(client, this.schema) : this.#executor;
+  }
+
+  /**
+   * Applies pending migrations; idempotent, and safe when several processes run it at once.
+   * @throws {SchemaNewerThanCodeError} when the database was installed by a newer pgevents.
+   * @throws {MigrationChecksumError} when an applied migration differs from the shipped file.
+   */
+  migrate(): Promise<MigrateResult> {
+    return migrate(this.#executor, this.schema);
+  }
+
+  /** The schema's migration number (0 when not installed). */
+  schemaVersion(): Promise<number> {
+    return schemaVersion(this.#executor, this.schema);
+  }
+
+  /**
+   * Appends events to one stream atomically, in one round trip.
+   * @throws {ConcurrencyError} when `expectedVersion` does not match; nothing is written.
+   * @throws {InvalidEventError} for a malformed stream id or event; nothing is written.
+   * @throws {DuplicateEventError} when only some of the batch's ids are already stored.
+   * @throws {ProjectionHandlerError} when a projection handler raises; nothing is written.
+   * @example
+   * const { nextVersion } = await store.append(userId, [{ type: 'user_create', body: { name: 'Ada' } }], {
+   *   expectedVersion: 'no_stream',
+   * });
+   */
+  append(stream: string, events: NewEvent[], options: AppendOptions = {}): Promise<AppendResult> {
+    return appendEvents(this.#db(options.client), this.schema, stream, events, options.expectedVersion);
+  }
+
+  /** Events of one stream in version order. @throws {InvalidEventError} for a stream id that is not a uuid. */
+  readStream(stream: string, options: ReadStreamOptions = {}): Promise<StoredEvent[]> {
+    return readStream(this.#db(options.client), this.schema, stream, options);
+  }
+
+  /**
+   * Gap-safe read of the whole log, after a cursor: only events of finished transactions, in a
+   * stable total order, so that no event can later appear before a cursor already handed out.
+   * @throws {InvalidArgumentError} for a malformed cursor.
+   */
+  readAll(options: ReadAllOptions = {}): Promise<ReadAllResult> {
+    return readAll(this.#db(options.client), this.schema, options);
+  }
+
+  /**
+   * Defines (or redefines) a trigger projection: pgevents generates the trigger that calls the
+   * handlers in the appending transaction.
+   * @throws {ProjectionDefinitionError} for a bad name, a missing or unsafe handler, or a missing table.
+   * @example
+   * await store.defineProjection({
+   *   name: 'users',
+   *   handlers: { user_create: 'public.project_user_create', user_update: 'public.project_user_update' },
+   *   tables: ['public.users'],
+   *   streamColumn: 'uuid',
+   * });
+   */
+  defineProjection(options: DefineProjectionOptions): Promise<void> {
+    return defineProjection(this.#db(options.client), this.schema, options);
+  }
+
+  /** Drops a projection (and its tables with `dropTables`). @throws {UnknownProjectionError} */
+  dropProjection(name: string, options: { dropTables?: boolean } = {}): Promise<void> {
+    return dropProjection(this.#executor, this.schema, name, options.dropTables ?? false);
+  }
+
+  /** Every projection (trigger and materialized view) with its handlers. */
+  listProjections(): Promise<ProjectionInfo[]> {
+    return listProjections(this.#executor, this.schema);
+  }
+
+  /**
+   * Replays a projection atomically through its handlers: all events, one stream, by type or from a position.
+   * @throws {UnknownProjectionError}
+   * @throws {ReplayRefusedError} e.g. a one-stream replay of a projection without a stream column.
+   * @example
+   * await store.replay('users', { onProgress: ({ applied, total }) => console.log(applied, total) });
+   */
+  replay(name: string, options: ReplayOptions = {}): Promise<ReplayResult> {
+    return replayProjection(this.#executor, this.schema, name, options);
+  }
+
+  /** Defines a materialized view over the events as a projection. @throws {ProjectionDefinitionError} */
+  defineMaterializedView(options: DefineMaterializedViewOptions): Promise<void> {
+    return defineMaterializedView(this.#executor, this.schema, options);
+  }
+
+  /** Refreshes a materialized view projection; concurrently when its unique index allows. Returns whether it did. */
+  refreshMaterializedView(name: string): Promise<boolean> {
+    return refreshMaterializedView(this.#executor, this.schema, name);
+  }
+
+  /** Counts, event types (and those no projection handles) and projections. */
+  status(): Promise<StoreStatus> {
+    return storeStatus(this.#executor, this.schema);
+  }
+
+  /**
+   * Runs a function in one transaction; pass `tx` as `client` to append, read or define in it.
+   * @example
+   * await store.transaction(async (tx) => {
+   *   await tx.query('insert into orders (id) values ($1)', [orderId]);
+   *   await store.append(orderId, [{ type: 'order_placed', body: {} }], { client: tx });
+   * });
+   */
+  transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
+    return this.#executor.transaction((tx) =>
+      fn({ query: async (sql, params) => ({ rows: await tx.query(sql, params ?? []) }) }),
+    );
+  }
+
+  /**
+   * Runs an SQL script (several statements, no parameters) with the store's schema on the
+   * search_path after the connection's own, so `insert into events …` works as in psql.
+   */
+  async execScript(sql: string): Promise<void> {
+    await this.#executor.session(async (session) => {
+      const [row] = await session.query<{ search_path: string }>(`select current_setting('search_path') as search_path`);
+      const original = row?.search_path ?? '"$user", public';
+      await session.query(`select set_config('search_path', $1, false)`, [`${original}, ${this.schema}`]);
+      try {
+        await session.script(sql);
+      } finally {
+        await session.query(`select set_config('search_path', $1, false)`, [original]);
+      }
+    });
+  }
+
+  /** Runs one parameterised statement on the store's connection. */
+  async query<R extends Record<string, unknown> = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<R[]> {
+    return this.#executor.query<R>(sql, params);
+  }
+
+  /** Closes the pool or the embedded database (not one the caller handed in). */
+  close(): Promise<void> {
+    return this.#executor.close();
+  }
+}
+
+/**
+ * Opens an event store: a PostgreSQL server when `url`, `pool` or `DATABASE_URL` is given,
+ * otherwise the embedded engine (PGlite) in `dataDir` (default `./.pgevents`).
+ * @throws {DataDirInUseError} when another process has the embedded database open.
+ * @example
+ * const store = await openEventStore({ migrate: true });
+ * await store.append(crypto.randomUUID(), [{ type: 'user_create', body: { name: 'Ada' } }]);
+ * await store.close();
+ */
+export async function openEventStore(options: OpenEventStoreOptions = {}): Promise<EventStore> {
+  const schema = options.schema ?? 'pgevents';
+  if (!SCHEMA_NAME.test(schema)) {
+    throw new InvalidArgumentError('schema', `Invalid schema name: ${JSON.stringify(schema)}`, {
+      hint: 'Use a plain lowercase identifier: a letter or _, then letters, digits or _.',
+    });
+  }
+  const url = options.url ?? (options.pglite || options.dataDir ? undefined : process.env.DATABASE_URL);
+  const executor: Executor =
+    options.pool || url
+      ? createPgExecutor({ ...(options.pool ? { pool: options.pool } : { url }), schema, max: options.poolSize ?? 10 })
+      : await createPgliteExecutor({
+          schema,
+          ...(options.pglite ? { pglite: options.pglite } : { dataDir: options.dataDir ?? './.pgevents' }),
+        });
+  const store = new EventStore(executor, schema);
+  if (options.migrate) {
+    try {
+      await store.migrate();
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+  }
+  return store;
+}

@@ -1,0 +1,6 @@
+export { EventStore, openEventStore } from './event-store.js';
+export type { OpenEventStoreOptions } from './event-store.js';
+export * from './errors.js';
+export type * from './types.js';
+export { formatCursor, parseCursor } from './store/cursor.js';
+export type { Cursor } from './store/cursor.js';

@@ -1,0 +1,46 @@
+import type { Executor } from '../db/executor.js';
+import { toInteger } from '../db/normalize.js';
+import { assertProjectionName } from '../projections/projections.js';
+import { assertInteger, assertStream } from '../store/validate.js';
+import type { ReplayOptions, ReplayResult } from '../types.js';
+
+/**
+ * Replays a projection in one transaction, in batches so that progress can be reported:
+ * replay_start (lock, clear, count), then replay_step until it applies nothing.
+ */
+export async function replayProjection(
+  executor: Executor,
+  schema: string,
+  name: string,
+  options: ReplayOptions = {},
+): Promise<ReplayResult> {
+  assertProjectionName(name);
+  if (options.stream !== undefined) assertStream(options.stream);
+  const fromPosition = options.fromPosition === undefined ? null : assertInteger('fromPosition', options.fromPosition, 1);
+  const batchSize = assertInteger('batchSize', options.batchSize ?? 5000, 1, 1_000_000);
+  const stream = options.stream ?? null;
+  const types = options.types && options.types.length > 0 ? options.types : null;
+
+  return executor.transaction(async (tx) => {
+    const [started] = await tx.query<{ total: unknown }>(
+      `select ${schema}.replay_start($1, $2::uuid, $3::text[], $4) as total`,
+      [name, stream, types, fromPosition],
+    );
+    const total = toInteger(started?.total ?? 0);
+    let applied = 0;
+    let after = (fromPosition ?? 1) - 1;
+    options.onProgress?.({ applied, total });
+    for (;;) {
+      const [step] = await tx.query<{ applied: unknown; last_position: unknown }>(
+        `select applied, last_position from ${schema}.replay_step($1, $2, $3, $4::uuid, $5::text[])`,
+        [name, after, batchSize, stream, types],
+      );
+      const stepApplied = toInteger(step?.applied ?? 0);
+      if (stepApplied === 0) break;
+      applied += stepApplied;
+      after = toInteger(step?.last_position ?? after);
+      options.onProgress?.({ applied, total: Math.max(total, applied) });
+    }
+    return { projection: name, applied };
+  });
+}

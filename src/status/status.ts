@@ -1,0 +1,35 @@
+import type { Executor } from '../db/executor.js';
+import { toInteger, toIntegerOrNull } from '../db/normalize.js';
+import { listProjections } from '../projections/projections.js';
+import { schemaVersion } from '../migrations/runner.js';
+import type { StoreStatus } from '../types.js';
+
+/** Counts, event types (with the ones no projection handles) and projections. */
+export async function storeStatus(executor: Executor, schema: string): Promise<StoreStatus> {
+  const version = await schemaVersion(executor, schema);
+  const [totals] = await executor.query<{ events: unknown; streams: unknown; last_position: unknown }>(
+    `select (select count(*) from ${schema}.events) as events,
+            (select count(*) from ${schema}.streams where version > 0) as streams,
+            (select max(id) from ${schema}.events) as last_position`,
+  );
+  const typeRows = await executor.query<{ type: string; events: unknown; last_position: unknown; handled_by: string[] }>(
+    `select type, events, last_position, handled_by from ${schema}.event_types order by type`,
+  );
+  const eventTypes = typeRows.map((row) => ({
+    type: row.type,
+    events: toInteger(row.events),
+    lastPosition: toInteger(row.last_position),
+    handledBy: row.handled_by ?? [],
+  }));
+  return {
+    engine: executor.engine,
+    schema,
+    schemaVersion: version,
+    events: toInteger(totals?.events ?? 0),
+    streams: toInteger(totals?.streams ?? 0),
+    lastPosition: toIntegerOrNull(totals?.last_position),
+    eventTypes,
+    unhandledTypes: eventTypes.filter((type) => type.handledBy.length === 0).map((type) => type.type),
+    projections: await listProjections(executor, schema),
+  };
+}

@@ -1,0 +1,37 @@
+import { randomUUID } from 'node:crypto';
+import type { Queryable } from '../db/executor.js';
+import { toInteger } from '../db/normalize.js';
+import type { AppendResult, ExpectedVersion, NewEvent } from '../types.js';
+import { assertEvents, assertStream, expectedVersionParam } from './validate.js';
+
+/**
+ * Appends a batch to one stream in one round trip (one call of the SQL function append_events).
+ * Events without an id get a fresh one here, so the batch can be retried as sent.
+ */
+export async function appendEvents(
+  db: Queryable,
+  schema: string,
+  stream: string,
+  events: NewEvent[],
+  expectedVersion: ExpectedVersion | undefined,
+): Promise<AppendResult> {
+  assertStream(stream);
+  assertEvents(events);
+  const expected = expectedVersionParam(expectedVersion);
+  const payload = events.map((event) => ({
+    type: event.type,
+    body: event.body,
+    ...(event.metadata === undefined ? {} : { metadata: event.metadata }),
+    id: event.id ?? randomUUID(),
+  }));
+  const rows = await db.query<{ event_id: string; version: unknown; position: unknown }>(
+    `select event_id, version, "position" from ${schema}.append_events($1::uuid, $2::jsonb, $3)`,
+    [stream, JSON.stringify(payload), expected],
+  );
+  const appended = rows.map((row) => ({
+    eventId: String(row.event_id),
+    version: toInteger(row.version),
+    position: toInteger(row.position),
+  }));
+  return { nextVersion: appended.at(-1)?.version ?? 0, events: appended };
+}

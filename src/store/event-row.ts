@@ -1,0 +1,21 @@
+import type { Row } from '../db/executor.js';
+import { toDate, toInteger, toJson } from '../db/normalize.js';
+import type { JsonObject, StoredEvent } from '../types.js';
+
+/** The columns every read selects, in the names the mapper expects. */
+export const EVENT_COLUMNS = 'id, uuid, version, type, body, metadata, event_id, inserted_at, transaction_id';
+
+/** Maps an events row (from either driver) to the documented event object. */
+export function toStoredEvent(row: Row): StoredEvent {
+  return {
+    position: toInteger(row.id),
+    stream: String(row.uuid),
+    version: toInteger(row.version),
+    type: String(row.type),
+    body: toJson<JsonObject>(row.body),
+    metadata: toJson<JsonObject>(row.metadata),
+    eventId: String(row.event_id),
+    insertedAt: toDate(row.inserted_at),
+    transactionId: String(row.transaction_id),
+  };
+}
