@@ -1,0 +1,37 @@
+/** Writers over one node-postgres connection, with prepared statements. */
+import pg from 'pg';
+import { valuesPlaceholders } from './db.js';
+import type { Batch, Writer } from './types.js';
+
+export async function connect(url: string, init?: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  if (init) await client.query(init);
+  return client;
+}
+
+/**
+ * `insert into <table> (uuid, type, body) values (…), (…)`: one statement, one transaction per
+ * batch, prepared once per batch size.
+ */
+export class InsertWriter implements Writer {
+  constructor(
+    private readonly client: pg.Client,
+    private readonly table: string,
+  ) {}
+
+  async append(batch: Batch): Promise<void> {
+    const n = batch.events.length;
+    const values: unknown[] = [];
+    for (const e of batch.events) values.push(batch.stream, e.type, JSON.stringify(e.body));
+    await this.client.query({
+      name: `insert_${n}`,
+      text: `insert into ${this.table} (uuid, type, body) values ${valuesPlaceholders(n, 3)}`,
+      values,
+    });
+  }
+
+  close(): Promise<void> {
+    return this.client.end();
+  }
+}
