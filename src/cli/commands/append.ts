@@ -1,0 +1,42 @@
+import type { Command } from 'commander';
+import { action } from '../action.js';
+import { withStore } from '../context.js';
+import { ExitCode } from '../exit-codes.js';
+import { parseExpectedVersion, parseJsonObjectArgument } from '../parse.js';
+
+interface AppendOptions {
+  expectedVersion?: string;
+  metadata?: string;
+  id?: string;
+}
+
+export function defineAppend(program: Command): void {
+  program
+    .command('append')
+    .description('append one event to a stream')
+    .argument('<stream>', 'stream id (uuid of the entity)')
+    .argument('<type>', 'event type, e.g. user_create')
+    .argument('<body>', 'event body as a JSON object')
+    .option('--expected-version <version>', 'any, no_stream, stream_exists or the exact current version', 'any')
+    .option('--metadata <json>', 'event metadata as a JSON object')
+    .option('--id <uuid>', 'event id, for idempotent retries')
+    .action(
+      action(async (context, stream: string, type: string, bodyText: string, options: AppendOptions) => {
+        const body = parseJsonObjectArgument('body', bodyText);
+        const metadata = options.metadata === undefined ? undefined : parseJsonObjectArgument('--metadata', options.metadata);
+        const expectedVersion = parseExpectedVersion(options.expectedVersion);
+        const result = await withStore(context, (store) =>
+          store.append(
+            stream,
+            [{ type, body, ...(metadata ? { metadata } : {}), ...(options.id ? { id: options.id } : {}) }],
+            expectedVersion === undefined ? {} : { expectedVersion },
+          ),
+        );
+        context.out.result(result, () => {
+          const [event] = result.events;
+          context.out.line(`appended ${type} to ${stream}: version ${event?.version}, position ${event?.position}, id ${event?.eventId}`);
+        });
+        return ExitCode.ok;
+      }),
+    );
+}

@@ -1,0 +1,47 @@
+import { type EventStore, openEventStore } from '../index.js';
+import { createOutput, type Output } from './output.js';
+
+/** The options every command accepts. */
+export interface GlobalOptions {
+  databaseUrl?: string;
+  dataDir?: string;
+  schema?: string;
+  json?: boolean;
+}
+
+export interface CommandContext {
+  out: Output;
+  /** Opens the store the global options name; the embedded engine is migrated on open. */
+  openStore(options?: { migrate?: boolean }): Promise<EventStore>;
+}
+
+export function createContext(options: GlobalOptions): CommandContext {
+  const out = createOutput(options.json === true);
+  return {
+    out,
+    async openStore({ migrate } = {}) {
+      const url = options.dataDir ? undefined : (options.databaseUrl ?? process.env.DATABASE_URL);
+      return openEventStore({
+        ...(url ? { url } : { dataDir: options.dataDir ?? './.pgevents' }),
+        ...(options.schema ? { schema: options.schema } : {}),
+        // Nothing else can install the embedded database, so it is brought up to date on open;
+        // a server is migrated only by `pgevents migrate`.
+        migrate: migrate ?? !url,
+      });
+    },
+  };
+}
+
+/** Opens the store, runs `fn`, and always closes the store. */
+export async function withStore<T>(
+  context: CommandContext,
+  fn: (store: EventStore) => Promise<T>,
+  options?: { migrate?: boolean },
+): Promise<T> {
+  const store = await context.openStore(options);
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}

@@ -1,0 +1,34 @@
+import { Command } from 'commander';
+import { defineAppend } from './commands/append.js';
+import { defineDemo } from './commands/demo.js';
+import { defineExec } from './commands/exec.js';
+import { defineMigrate } from './commands/migrate.js';
+import { defineRead } from './commands/read.js';
+import { defineReplay } from './commands/replay.js';
+import { defineStatus } from './commands/status.js';
+import { ExitCode } from './exit-codes.js';
+
+/** The `pgevents` command line. */
+export function createProgram(version: string): Command {
+  const program = new Command('pgevents')
+    .description('PostgreSQL as a native event-sourcing database')
+    .version(version)
+    .option('--database-url <url>', 'PostgreSQL server (default: DATABASE_URL; without it, the embedded engine)')
+    .option('--data-dir <dir>', 'embedded engine data directory (default ./.pgevents)')
+    .option('--schema <name>', 'schema that holds the event store (default pgevents)')
+    .option('--json', 'print results as JSON')
+    .showHelpAfterError()
+    .exitOverride((error) => {
+      // Usage errors exit 2; --help and --version exit 0.
+      process.exit(error.exitCode === 0 ? ExitCode.ok : ExitCode.usage);
+    });
+
+  defineMigrate(program);
+  defineAppend(program);
+  defineRead(program);
+  defineReplay(program);
+  defineStatus(program);
+  defineExec(program);
+  defineDemo(program);
+  return program;
+}
