@@ -50,6 +50,12 @@ export interface Counts {
   users: number | null;
 }
 
+/** A measured operation: how many events it handled and how long it took (seconds). */
+export interface Timed {
+  events: number;
+  seconds: number;
+}
+
 export interface BulkSource {
   /** Total number of events. */
   total: number;
@@ -77,20 +83,25 @@ export interface SystemUnderTest {
   setup(): Promise<void>;
   /** Open one writer (one connection, or one handle onto a pool for a client library). */
   openWriter(): Promise<Writer>;
-  /** COPY the events in one statement; returns the number of events loaded. */
-  bulkLoad?(source: BulkSource): Promise<number>;
-  /** Rebuild the users read model from all stored events, event by event; returns events applied. */
-  replay?(): Promise<number>;
-  /** Rebuild the users read model in one set-based statement; returns events read. */
-  rebuild?(): Promise<number>;
+  /**
+   * Load the events in one statement (COPY). Timed as the bulk mode unless `unsupported.bulk` is set;
+   * then it only loads the data that the replay and rebuild modes read.
+   */
+  load?(source: BulkSource): Promise<Timed>;
+  /** Rebuild the users read model from all stored events, event by event, in one transaction. */
+  replay?(): Promise<Timed>;
+  /** Rebuild the users read model in one set-based statement. */
+  rebuild?(): Promise<Timed>;
   counts(): Promise<Counts>;
   /** Close every connection the system holds (not its database; the runner drops that). */
   close(): Promise<void>;
 }
 
 export interface SystemContext {
-  /** Connection string of the system's own database. */
+  /** Connection string of the system's own database (unused by embedded systems). */
   databaseUrl: string;
+  /** A fresh scratch directory of the system's own (for an embedded engine's data). */
+  workDir: string;
 }
 
 export type SystemFactory = (ctx: SystemContext) => SystemUnderTest;

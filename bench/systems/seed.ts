@@ -2,12 +2,17 @@
  * The seed's design: its events table, one row-level AFTER INSERT trigger per event type calling a
  * plpgsql projection function, the users read model, and its replay loop (bench/sql/seed-*.sql).
  */
+import type pg from 'pg';
 import { withClient } from '../lib/db.js';
 import { connect, InsertWriter } from '../lib/pg-writer.js';
 import { benchSql, copyEvents } from '../lib/sql.js';
-import type { BulkSource, Counts, SystemContext, SystemDescriptor, SystemUnderTest, Writer } from '../lib/types.js';
+import { timed } from '../lib/time.js';
+import type { BulkSource, Counts, SystemContext, SystemDescriptor, SystemUnderTest, Timed, Writer } from '../lib/types.js';
 
-const HANDLED = `type in ('user_create', 'user_update')`;
+async function handledEvents(c: pg.Client): Promise<number> {
+  const r = await c.query<{ n: string }>(`select count(*) as n from events where type in ('user_create', 'user_update')`);
+  return Number(r.rows[0]?.n ?? 0);
+}
 
 class SeedSystem implements SystemUnderTest {
   readonly id = 'seed';
@@ -29,25 +34,20 @@ class SeedSystem implements SystemUnderTest {
     return new InsertWriter(await connect(this.ctx.databaseUrl), 'events');
   }
 
-  bulkLoad(source: BulkSource): Promise<number> {
-    return withClient(this.ctx.databaseUrl, (c) => copyEvents(c, 'events', source));
+  load(source: BulkSource): Promise<Timed> {
+    return withClient(this.ctx.databaseUrl, (c) => timed(() => copyEvents(c, 'events', source), (n) => n));
   }
 
-  replay(): Promise<number> {
-    return withClient(this.ctx.databaseUrl, async (c) => {
-      // The truncate and the DO block run as one implicit transaction (one simple-query message).
-      await c.query(benchSql('seed-replay.sql'));
-      const r = await c.query<{ n: string }>(`select count(*) as n from events where ${HANDLED}`);
-      return Number(r.rows[0]?.n ?? 0);
-    });
+  replay(): Promise<Timed> {
+    // The truncate and the DO block are one simple-query message: one implicit transaction.
+    return withClient(this.ctx.databaseUrl, (c) =>
+      timed(() => c.query(benchSql('seed-replay.sql')), () => handledEvents(c)),
+    );
   }
 
-  rebuild(): Promise<number> {
-    return withClient(this.ctx.databaseUrl, async (c) => {
-      await c.query(benchSql('rebuild.sql').replaceAll('{{events}}', 'events'));
-      const r = await c.query<{ n: string }>(`select count(*) as n from events where ${HANDLED}`);
-      return Number(r.rows[0]?.n ?? 0);
-    });
+  rebuild(): Promise<Timed> {
+    const sql = benchSql('rebuild.sql').replaceAll('{{events}}', 'events');
+    return withClient(this.ctx.databaseUrl, (c) => timed(() => c.query(sql), () => handledEvents(c)));
   }
 
   counts(): Promise<Counts> {

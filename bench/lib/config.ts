@@ -1,0 +1,137 @@
+/** Command-line options of `npm run bench`. */
+import { MODES, type ModeId } from './types.js';
+
+export interface BenchConfig {
+  quick: boolean;
+  /** Measured runs per append mode and system. */
+  runs: number;
+  /** Length of one measured append run. */
+  runMs: number;
+  /** Length of the unrecorded warm-up run before the append modes. */
+  warmupMs: number;
+  /** Events per stream (user) in the 1-event modes and in the bulk load. */
+  eventsPerStream: number;
+  /** Events in the bulk load that the replay and rebuild modes then read. */
+  bulkEvents: number;
+  /** Runs of the replay and of the rebuild (each over all loaded events). */
+  replayRuns: number;
+  /** Events loaded for the embedded engine's replay (it has no COPY here; loaded by append). */
+  embeddedReplayEvents: number;
+  modes: ModeId[];
+  /** Only these system ids (all when empty). */
+  systems: string[];
+  /** Directory for <date>.json and latest.svg. */
+  outDir: string | null;
+  /** Rewrite the results section of bench/README.md. */
+  writeReadme: boolean;
+}
+
+const HELP = `Usage: npm run bench -- [options]
+
+  --quick                 smoke test: seconds, tiny sizes, results to a temp directory
+  --runs N                measured runs per append mode and system (default 5)
+  --run-seconds S         length of one append run (default 2)
+  --warmup-seconds S      unrecorded warm-up per append mode and system (default 1)
+  --bulk-events N         events in the bulk load / replay (default 1000000)
+  --replay-runs N         runs of replay and rebuild (default 3)
+  --embedded-events N     events for the embedded engine's replay (default 100000)
+  --modes a,b             only these modes: ${MODES.join(', ')}
+  --systems a,b           only these systems (ids as in the JSON; raw and seed are always kept for the ratios)
+  --out DIR               where to write <date>.json and latest.svg (default bench/results; --quick: a temp dir)
+  --no-readme             do not rewrite the results section of bench/README.md
+`;
+
+function positive(name: string, value: string | undefined): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} needs a positive number, got ${value}`);
+  return n;
+}
+
+export function parseArgs(argv: string[]): BenchConfig | 'help' {
+  const quick = argv.includes('--quick');
+  const config: BenchConfig = quick
+    ? {
+        quick,
+        runs: 1,
+        runMs: 300,
+        warmupMs: 100,
+        eventsPerStream: 10,
+        bulkEvents: 2_000,
+        replayRuns: 1,
+        embeddedReplayEvents: 500,
+        modes: [...MODES],
+        systems: [],
+        outDir: null,
+        writeReadme: false,
+      }
+    : {
+        quick,
+        runs: 5,
+        runMs: 2_000,
+        warmupMs: 1_000,
+        eventsPerStream: 10,
+        bulkEvents: 1_000_000,
+        replayRuns: 3,
+        embeddedReplayEvents: 100_000,
+        modes: [...MODES],
+        systems: [],
+        outDir: 'bench/results',
+        writeReadme: true,
+      };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${arg} needs a value`);
+      return v;
+    };
+    switch (arg) {
+      case '--quick':
+        break;
+      case '-h':
+      case '--help':
+        return 'help';
+      case '--runs':
+        config.runs = Math.round(positive(arg, value()));
+        break;
+      case '--run-seconds':
+        config.runMs = positive(arg, value()) * 1000;
+        break;
+      case '--warmup-seconds':
+        config.warmupMs = positive(arg, value()) * 1000;
+        break;
+      case '--bulk-events':
+        config.bulkEvents = Math.round(positive(arg, value()));
+        break;
+      case '--replay-runs':
+        config.replayRuns = Math.round(positive(arg, value()));
+        break;
+      case '--embedded-events':
+        config.embeddedReplayEvents = Math.round(positive(arg, value()));
+        break;
+      case '--modes': {
+        const modes = value().split(',').filter(Boolean);
+        for (const m of modes) if (!(MODES as readonly string[]).includes(m)) throw new Error(`unknown mode ${m}`);
+        config.modes = MODES.filter((m) => modes.includes(m));
+        break;
+      }
+      case '--systems':
+        config.systems = value().split(',').filter(Boolean);
+        break;
+      case '--out':
+        config.outDir = value();
+        break;
+      case '--no-readme':
+        config.writeReadme = false;
+        break;
+      default:
+        throw new Error(`unknown option ${arg}\n\n${HELP}`);
+    }
+  }
+  const unit = config.eventsPerStream;
+  config.bulkEvents = Math.max(unit, Math.round(config.bulkEvents / unit) * unit);
+  config.embeddedReplayEvents = Math.max(100, Math.round(config.embeddedReplayEvents / 100) * 100);
+  return config;
+}
+
+export { HELP };

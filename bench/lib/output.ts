@@ -1,0 +1,193 @@
+/** The results as a console table, as Markdown for bench/README.md, and as JSON. */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fmtCount, fmtRate, fmtRatio } from './format.js';
+import type { BenchResults, Cell } from './results.js';
+import { MODE_INFO, MODES, type ModeId } from './types.js';
+
+const SHORT: Record<ModeId, string> = {
+  seq1: '1/tx, sequential',
+  conc8: '1/tx, 8 connections',
+  batch100: '100/tx',
+  bulk: 'COPY',
+  replay: 'replay',
+  rebuild: 'set-based rebuild',
+};
+
+function modeEvents(results: BenchResults, mode: ModeId): number | undefined {
+  return results.modes.find((m) => m.id === mode)?.events;
+}
+
+export function modeTitle(results: BenchResults, mode: ModeId, short = false): string {
+  const events = modeEvents(results, mode);
+  const base = short ? SHORT[mode] : MODE_INFO[mode].title;
+  if (events === undefined) return base;
+  return short ? `${base} ${fmtCount(events)}` : `${base} of ${fmtCount(events)} events`;
+}
+
+function cellText(cell: Cell | undefined): string {
+  if (!cell) return '';
+  if (cell.kind === 'measured') return fmtRate(cell.summary.median);
+  if (cell.kind === 'unsupported') return '–';
+  return 'ERROR';
+}
+
+function measuredModes(results: BenchResults): ModeId[] {
+  return MODES.filter((m) => results.cells[m] !== undefined);
+}
+
+function activeSystems(results: BenchResults) {
+  return results.systems.filter((s) => !s.unavailable);
+}
+
+function pad(rows: string[][]): string {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  return rows
+    .map((r) => r.map((v, c) => (c === 0 ? v.padEnd(widths[c]!) : v.padStart(widths[c]!))).join('  '))
+    .join('\n');
+}
+
+/** The console summary: medians, spread, ratios, goals. */
+export function consoleReport(results: BenchResults): string {
+  const systems = activeSystems(results);
+  const modes = measuredModes(results);
+  const out: string[] = [];
+  out.push('events/s, median of runs (- = not applicable)');
+  out.push(
+    pad([
+      ['mode', ...systems.map((s) => s.label)],
+      ...modes.map((m) => [modeTitle(results, m, true), ...systems.map((s) => cellText(results.cells[m]?.[s.id]))]),
+    ]),
+  );
+  out.push('');
+  out.push('spread of runs: min-max (runs)');
+  out.push(
+    pad([
+      ['mode', ...systems.map((s) => s.label)],
+      ...modes.map((m) => [
+        modeTitle(results, m, true),
+        ...systems.map((s) => {
+          const c = results.cells[m]?.[s.id];
+          return c?.kind === 'measured' ? `${fmtRate(c.summary.min)}-${fmtRate(c.summary.max)} (${c.summary.n})` : cellText(c);
+        }),
+      ]),
+    ]),
+  );
+  out.push('');
+  out.push('ratios of medians, same run: x raw INSERT / x seed triggers');
+  out.push(
+    pad([
+      ['mode', ...systems.map((s) => s.label)],
+      ...modes.map((m) => [
+        modeTitle(results, m, true),
+        ...systems.map((s) => {
+          const r = results.ratios[m]?.[s.id];
+          if (!r || results.cells[m]?.[s.id]?.kind !== 'measured') return cellText(results.cells[m]?.[s.id]);
+          return `${fmtRatio(r.vsRaw)} / ${fmtRatio(r.vsSeed)}`;
+        }),
+      ]),
+    ]),
+  );
+  if (results.goals.length > 0) {
+    out.push('');
+    out.push('goals (issue 3)' + (results.quick ? ' — quick run: sizes too small to mean anything' : ''));
+    for (const g of results.goals) out.push(`  [${g.met == null ? '?' : g.met ? 'met' : 'MISSED'}] ${g.text}: ${g.detail}`);
+  }
+  const notes = reasons(results);
+  if (notes.length > 0) {
+    out.push('');
+    out.push('not applicable / errors:');
+    for (const n of notes) out.push(`  ${n}`);
+  }
+  return out.join('\n');
+}
+
+function reasons(results: BenchResults): string[] {
+  const out: string[] = [];
+  for (const s of results.systems) if (s.unavailable) out.push(`${s.label}: left out: ${s.unavailable}`);
+  for (const m of measuredModes(results)) {
+    for (const s of activeSystems(results)) {
+      const c = results.cells[m]?.[s.id];
+      if (c?.kind === 'unsupported') out.push(`${s.label}, ${SHORT[m]}: ${c.reason}`);
+      if (c?.kind === 'error') out.push(`${s.label}, ${SHORT[m]}: ERROR ${c.message}`);
+      if (c?.kind === 'measured' && c.note) out.push(`${s.label}, ${SHORT[m]}: ${c.note}`);
+    }
+  }
+  return out;
+}
+
+/** Markdown: the medians with min–max, the ratios, the goals and the notes. */
+export function markdownReport(results: BenchResults): string {
+  const systems = activeSystems(results);
+  const modes = measuredModes(results);
+  const out: string[] = [];
+  const header = (first: string) => [
+    `| ${first} | ${systems.map((s) => s.label).join(' | ')} |`,
+    `| --- | ${systems.map(() => '---:').join(' | ')} |`,
+  ];
+  out.push(`Events/s, median of the runs, with min–max below (${results.quick ? 'quick run' : 'full run'} of ${results.startedAt.slice(0, 10)}).`);
+  out.push('');
+  out.push(...header('mode'));
+  for (const m of modes) {
+    const cells = systems.map((s) => {
+      const c = results.cells[m]?.[s.id];
+      if (c?.kind === 'measured') {
+        const range = c.summary.n > 1 ? `<br><sub>${fmtRate(c.summary.min)}–${fmtRate(c.summary.max)}</sub>` : '<br><sub>1 run</sub>';
+        return `**${fmtRate(c.summary.median)}**${range}`;
+      }
+      return cellText(c);
+    });
+    out.push(`| ${modeTitle(results, m)} | ${cells.join(' | ')} |`);
+  }
+  out.push('');
+  out.push('Ratios of the medians within this run: × raw INSERT / × seed triggers.');
+  out.push('');
+  out.push(...header('mode'));
+  for (const m of modes) {
+    const cells = systems.map((s) => {
+      const r = results.ratios[m]?.[s.id];
+      if (!r || results.cells[m]?.[s.id]?.kind !== 'measured') return cellText(results.cells[m]?.[s.id]);
+      return `${fmtRatio(r.vsRaw)} / ${fmtRatio(r.vsSeed)}`;
+    });
+    out.push(`| ${SHORT[m]} | ${cells.join(' | ')} |`);
+  }
+  if (results.goals.length > 0) {
+    out.push('');
+    out.push('Goals of issue 3:');
+    out.push('');
+    for (const g of results.goals) out.push(`- ${g.met == null ? '❔' : g.met ? '✅' : '❌'} ${g.text}: ${g.detail}`);
+  }
+  const notes = reasons(results);
+  if (notes.length > 0) {
+    out.push('');
+    out.push('Not applicable (–) and notes:');
+    out.push('');
+    for (const n of notes) out.push(`- ${n}`);
+  }
+  return out.join('\n');
+}
+
+export function writeJson(results: BenchResults, dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${results.startedAt.slice(0, 10)}.json`);
+  writeFileSync(file, JSON.stringify(results, null, 2) + '\n');
+  return file;
+}
+
+const START = '<!-- bench:results:start -->';
+const END = '<!-- bench:results:end -->';
+
+/** Replace the marked results section of a README; returns false when it has no markers. */
+export function updateReadme(file: string, markdown: string): boolean {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return false;
+  }
+  const a = text.indexOf(START);
+  const b = text.indexOf(END);
+  if (a < 0 || b < a) return false;
+  writeFileSync(file, `${text.slice(0, a + START.length)}\n${markdown}\n${text.slice(b)}`);
+  return true;
+}

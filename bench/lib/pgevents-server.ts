@@ -1,0 +1,79 @@
+/**
+ * What the pgevents systems on the server share: the schema (installed from sql/migrations), the
+ * users projection (bench/sql/pgevents-users.sql), replay, the set-based rebuild and the counts.
+ */
+import type pg from 'pg';
+import { withClient } from './db.js';
+import { benchSql, copyEvents, installPgevents } from './sql.js';
+import { timed } from './time.js';
+import type { BulkSource, Counts, Timed } from './types.js';
+
+export const SCHEMA = 'pgevents';
+
+/** The users projection's handlers (bench/sql/pgevents-handlers.sql). */
+export const USERS_HANDLERS = { user_create: 'fn_project_user_create', user_update: 'fn_project_user_update' };
+
+/** The set-based read model: pgevents' materialized-view projection with the rebuild query. */
+export const LATEST_VIEW_QUERY = `select distinct on (uuid) uuid, body->>'name' as name, now() as inserted_at, now() as updated_at
+  from ${SCHEMA}.events
+ where type in ('user_create', 'user_update')
+ order by uuid, id desc`;
+
+export async function setupPgevents(url: string): Promise<void> {
+  await withClient(url, async (c) => {
+    await installPgevents(c, SCHEMA);
+    await c.query(benchSql('users.sql'));
+    await c.query(benchSql('pgevents-handlers.sql'));
+    await c.query(`select ${SCHEMA}.define_projection('users', $1, $2, 'uuid')`, [
+      JSON.stringify(USERS_HANDLERS),
+      ['users'],
+    ]);
+    await c.query(`select ${SCHEMA}.define_materialized_view('users_latest', $1)`, [LATEST_VIEW_QUERY]);
+  });
+}
+
+async function handledEvents(c: pg.Client): Promise<number> {
+  const r = await c.query<{ n: string }>(
+    `select count(*) as n from ${SCHEMA}.events where type in ('user_create', 'user_update')`,
+  );
+  return Number(r.rows[0]?.n ?? 0);
+}
+
+export function bulkLoadPgevents(url: string, source: BulkSource): Promise<Timed> {
+  return withClient(url, (c) => timed(() => copyEvents(c, `${SCHEMA}.events`, source), (n) => n));
+}
+
+export function replayPgevents(url: string): Promise<Timed> {
+  return withClient(url, (c) =>
+    timed(
+      () => c.query<{ n: string }>(`select ${SCHEMA}.replay_projection('users') as n`),
+      (r) => Number(r.rows[0]?.n ?? 0),
+    ),
+  );
+}
+
+export function rebuildPgevents(url: string): Promise<Timed> {
+  return withClient(url, (c) =>
+    timed(
+      () => c.query(`select ${SCHEMA}.refresh_materialized_view('users_latest')`),
+      async () => {
+        const r = await c.query<{ v: string; u: string }>(
+          'select (select count(*) from public.users_latest) as v, (select count(*) from public.users) as u',
+        );
+        if (r.rows[0]?.v !== r.rows[0]?.u) {
+          throw new Error(`users_latest has ${r.rows[0]?.v} rows, users ${r.rows[0]?.u}`);
+        }
+        return handledEvents(c);
+      },
+    ),
+  );
+}
+
+export function countsPgevents(url: string): Promise<Counts> {
+  return withClient(url, async (c) => {
+    const r = await c.query<{ e: string; u: string }>(
+      `select (select count(*) from ${SCHEMA}.events) as e, (select count(*) from public.users) as u`,
+    );
+    return { events: Number(r.rows[0]?.e ?? 0), users: Number(r.rows[0]?.u ?? 0) };
+  });
+}

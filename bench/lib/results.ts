@@ -1,0 +1,57 @@
+/** The shape of a benchmark run's results (also the JSON written to bench/results/). */
+import type { Summary } from './stats.js';
+import type { ModeId } from './types.js';
+
+export interface RunSample {
+  events: number;
+  seconds: number;
+  /** events / seconds */
+  rate: number;
+}
+
+export type Cell =
+  | { kind: 'measured'; runs: RunSample[]; summary: Summary; note?: string }
+  | { kind: 'unsupported'; reason: string }
+  | { kind: 'error'; message: string };
+
+export interface SystemInfo {
+  id: string;
+  label: string;
+  description: string;
+  embedded: boolean;
+  /** Why the system was left out of this run, if it was. */
+  unavailable?: string;
+}
+
+export interface Ratios {
+  /** median / raw INSERT median of the same mode, same run. */
+  vsRaw: number | null;
+  /** median / seed median of the same mode, same run. */
+  vsSeed: number | null;
+  /** median / Emmett + inline projection median of the same mode, same run. */
+  vsEmmettInline: number | null;
+}
+
+export interface Goal {
+  text: string;
+  /** true / false when measured; null when it could not be evaluated in this run. */
+  met: boolean | null;
+  detail: string;
+}
+
+export interface BenchResults {
+  startedAt: string;
+  finishedAt: string;
+  durationSeconds: number;
+  quick: boolean;
+  machine: Record<string, string | number>;
+  server: { version: string; settings: Record<string, string> };
+  config: Record<string, unknown>;
+  systems: SystemInfo[];
+  modes: { id: ModeId; title: string; events?: number }[];
+  /** cells[mode][system] */
+  cells: Partial<Record<ModeId, Record<string, Cell>>>;
+  ratios: Partial<Record<ModeId, Record<string, Ratios>>>;
+  goals: Goal[];
+  errors: string[];
+}

@@ -1,0 +1,222 @@
+/**
+ * `npm run bench [-- --quick]`: pgevents against the raw table, the seed's hand-written triggers,
+ * Emmett and Message DB, side by side in one process on one server. See bench/README.md.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { computeRatios, evaluateGoals } from './lib/analysis.js';
+import { HELP, parseArgs, type BenchConfig } from './lib/config.js';
+import { benchDatabaseName, dropDatabase, recreateDatabase, serverInfo, serverUrl } from './lib/db.js';
+import { consoleReport, markdownReport, updateReadme, writeJson } from './lib/output.js';
+import type { BenchResults, SystemInfo } from './lib/results.js';
+import { Ledger, runAppendMode, runLoadPhase } from './lib/runner.js';
+import { ratioChart } from './lib/svg.js';
+import { MODE_INFO, type ModeId, type SystemDescriptor, type SystemUnderTest } from './lib/types.js';
+import { bulkSource } from './lib/workload.js';
+import { SYSTEMS } from './systems/index.js';
+
+const log = (line: string) => process.stderr.write(line + '\n');
+
+interface Live {
+  descriptor: SystemDescriptor;
+  system: SystemUnderTest;
+  database: string | null;
+  workDir: string;
+}
+
+const scratch = mkdtempSync(join(os.tmpdir(), 'pgevents-bench-'));
+const opened: Live[] = [];
+
+async function open(descriptor: SystemDescriptor): Promise<Live> {
+  const workDir = join(scratch, descriptor.id);
+  rmSync(workDir, { recursive: true, force: true });
+  mkdirSync(workDir, { recursive: true });
+  const database = descriptor.embedded ? null : benchDatabaseName(descriptor.id);
+  const databaseUrl = database ? await recreateDatabase(database) : '';
+  const system = descriptor.create({ databaseUrl, workDir });
+  const live = { descriptor, system, database, workDir };
+  opened.push(live);
+  await system.setup();
+  return live;
+}
+
+async function close(live: Live): Promise<void> {
+  const i = opened.indexOf(live);
+  if (i >= 0) opened.splice(i, 1);
+  await live.system.close().catch((e: unknown) => log(`  closing ${live.descriptor.label}: ${String(e)}`));
+  if (live.database) await dropDatabase(live.database).catch((e: unknown) => log(`  dropping ${live.database}: ${String(e)}`));
+  rmSync(live.workDir, { recursive: true, force: true });
+}
+
+async function cleanup(): Promise<void> {
+  for (const live of [...opened]) await close(live);
+  rmSync(scratch, { recursive: true, force: true });
+}
+
+function machineInfo(): Record<string, string | number> {
+  const cpus = os.cpus();
+  return {
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model ?? '?',
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+  };
+}
+
+async function selectSystems(config: BenchConfig): Promise<{ run: SystemDescriptor[]; info: SystemInfo[] }> {
+  const wanted = (d: SystemDescriptor) =>
+    config.systems.length === 0 || config.systems.includes(d.id) || d.id === 'raw' || d.id === 'seed';
+  const run: SystemDescriptor[] = [];
+  const info: SystemInfo[] = [];
+  for (const d of SYSTEMS.filter(wanted)) {
+    const reason = d.unavailable ? await d.unavailable() : null;
+    info.push({ id: d.id, label: d.label, description: d.description, embedded: d.embedded ?? false, ...(reason ? { unavailable: reason } : {}) });
+    if (reason) log(`${d.label}: left out: ${reason}`);
+    else run.push(d);
+  }
+  return { run, info };
+}
+
+async function main(): Promise<number> {
+  const parsed = parseArgs(process.argv.slice(2));
+  if (parsed === 'help') {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const config = parsed;
+  const started = new Date();
+  const server = await serverInfo();
+  log(`pgevents bench${config.quick ? ' (quick)' : ''}: ${new URL(serverUrl()).host}, ${server.version.split(',')[0]}`);
+  const { run, info } = await selectSystems(config);
+
+  const results: BenchResults = {
+    startedAt: started.toISOString(),
+    finishedAt: '',
+    durationSeconds: 0,
+    quick: config.quick,
+    machine: machineInfo(),
+    server,
+    config: { ...config },
+    systems: info,
+    modes: [],
+    cells: {},
+    ratios: {},
+    goals: [],
+    errors: [],
+  };
+
+  const appendModes = config.modes.filter((m) => MODE_INFO[m].batchSize !== undefined);
+  const loadModes = config.modes.filter((m) => MODE_INFO[m].batchSize === undefined);
+
+  // Append modes: every system on its own database, all open at once, runs interleaved.
+  if (appendModes.length > 0) {
+    const live: Live[] = [];
+    for (const d of run) {
+      try {
+        live.push(await open(d));
+      } catch (error) {
+        log(`${d.label}: setup failed: ${String(error)}`);
+        results.errors.push(`${d.label}: setup failed: ${String(error)}`);
+        for (const m of config.modes) (results.cells[m] ??= {})[d.id] = { kind: 'error', message: `setup: ${String(error)}` };
+      }
+    }
+    const ledgers = new Map(live.map((l) => [l.system.id, new Ledger()]));
+    for (const mode of appendModes) {
+      log(`\n== ${MODE_INFO[mode].title}: warm-up ${config.warmupMs / 1000} s, ${config.runs} × ${config.runMs / 1000} s`);
+      results.modes.push({ id: mode, title: MODE_INFO[mode].title });
+      const cells = await runAppendMode({
+        mode: MODE_INFO[mode],
+        systems: live.map((l) => l.system),
+        ledgers,
+        runs: config.runs,
+        runMs: config.runMs,
+        warmupMs: config.warmupMs,
+        eventsPerStream: config.eventsPerStream,
+        log,
+      });
+      results.cells[mode] = { ...(results.cells[mode] ?? {}), ...cells };
+    }
+    for (const l of live) await close(l);
+  }
+
+  // Bulk, replay, rebuild: one system at a time, each on a fresh database.
+  if (loadModes.length > 0) {
+    for (const mode of loadModes) {
+      results.cells[mode] ??= {};
+    }
+    const serverEvents = config.bulkEvents;
+    log(`\n== bulk load, replay, rebuild: ${serverEvents.toLocaleString('en-US')} events (${config.replayRuns} replay/rebuild runs)`);
+    for (const d of run) {
+      const source = bulkSource(d.embedded ? config.embeddedReplayEvents : serverEvents, config.eventsPerStream);
+      let live: Live | null = null;
+      try {
+        live = await open(d);
+        const r = await runLoadPhase({
+          system: live.system,
+          source,
+          wantBulk: loadModes.includes('bulk'),
+          wantReplay: loadModes.includes('replay'),
+          wantRebuild: loadModes.includes('rebuild'),
+          replayRuns: config.replayRuns,
+          log,
+          ...(d.embedded ? { note: `${source.total.toLocaleString('en-US')} events (embedded engine)` } : {}),
+        });
+        for (const m of ['bulk', 'replay', 'rebuild'] as const) {
+          const cell = r[m];
+          if (cell && loadModes.includes(m)) results.cells[m]![d.id] = cell;
+        }
+      } catch (error) {
+        log(`${d.label}: ${String(error)}`);
+        for (const m of loadModes) results.cells[m]![d.id] = { kind: 'error', message: String(error) };
+      } finally {
+        if (live) await close(live);
+      }
+    }
+    for (const mode of loadModes) results.modes.push({ id: mode, title: MODE_INFO[mode].title, events: serverEvents });
+  }
+
+  results.ratios = computeRatios(results);
+  results.goals = evaluateGoals(results);
+  for (const [mode, row] of Object.entries(results.cells)) {
+    for (const [id, cell] of Object.entries(row ?? {})) {
+      if (cell.kind === 'error') results.errors.push(`${id} ${mode as ModeId}: ${cell.message}`);
+    }
+  }
+  const finished = new Date();
+  results.finishedAt = finished.toISOString();
+  results.durationSeconds = Math.round((finished.getTime() - started.getTime()) / 1000);
+
+  process.stdout.write('\n' + consoleReport(results) + '\n');
+
+  const outDir = config.outDir ?? join(os.tmpdir(), 'pgevents-bench-results');
+  const jsonFile = writeJson(results, outDir);
+  const svgFile = join(outDir, 'latest.svg');
+  writeFileSync(svgFile, ratioChart(results));
+  log(`\nwrote ${jsonFile} and ${svgFile} (${results.durationSeconds} s in all)`);
+  if (config.writeReadme) {
+    const readme = new URL('./README.md', import.meta.url).pathname;
+    if (updateReadme(readme, markdownReport(results))) log(`updated ${readme}`);
+  }
+  return results.errors.length > 0 ? 1 : 0;
+}
+
+let interrupted = false;
+process.on('SIGINT', () => {
+  if (interrupted) process.exit(130);
+  interrupted = true;
+  log('interrupted: dropping the benchmark databases…');
+  cleanup().finally(() => process.exit(130));
+});
+
+main()
+  .then(async (code) => {
+    await cleanup();
+    process.exitCode = code;
+  })
+  .catch(async (error: unknown) => {
+    log(String(error instanceof Error ? (error.stack ?? error.message) : error));
+    await cleanup().catch(() => undefined);
+    process.exitCode = 1;
+  });

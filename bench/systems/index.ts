@@ -1,0 +1,11 @@
+/** Every system under test, in the column order of the tables. */
+import type { SystemDescriptor } from '../lib/types.js';
+import { emmett } from './emmett.js';
+import { emmettInline } from './emmett-inline.js';
+import { messageDb } from './messagedb.js';
+import { pgeventsAppend } from './pgevents-append.js';
+import { pgeventsInsert } from './pgevents-insert.js';
+import { raw } from './raw.js';
+import { seed } from './seed.js';
+
+export const SYSTEMS: SystemDescriptor[] = [raw, seed, pgeventsInsert, pgeventsAppend, emmett, emmettInline, messageDb];

@@ -1,0 +1,58 @@
+/**
+ * pgevents through its SQL function: `select … from pgevents.append_events(stream, events, 'any')`,
+ * one call (one transaction) per batch, events without ids.
+ */
+import type pg from 'pg';
+import { connect } from '../lib/pg-writer.js';
+import { countsPgevents, SCHEMA, setupPgevents } from '../lib/pgevents-server.js';
+import type { Batch, Counts, SystemContext, SystemDescriptor, SystemUnderTest, Writer } from '../lib/types.js';
+
+class AppendEventsWriter implements Writer {
+  constructor(private readonly client: pg.Client) {}
+
+  async append(batch: Batch): Promise<void> {
+    await this.client.query({
+      name: 'append_events',
+      text: `select count(*) from ${SCHEMA}.append_events($1::uuid, $2::jsonb, 'any')`,
+      values: [batch.stream, JSON.stringify(batch.events)],
+    });
+  }
+
+  close(): Promise<void> {
+    return this.client.end();
+  }
+}
+
+class PgeventsAppendSystem implements SystemUnderTest {
+  readonly id = 'pgevents_append';
+  readonly label = 'pgevents append_events';
+  readonly projects = true;
+  readonly unsupported = {
+    bulk: 'append_events takes one stream per call; bulk loads go through COPY (pgevents INSERT column)',
+    replay: 'same replay_projection as the pgevents INSERT column (replay does not depend on how events were written)',
+    rebuild: 'see the pgevents INSERT column',
+  };
+
+  constructor(private readonly ctx: SystemContext) {}
+
+  setup(): Promise<void> {
+    return setupPgevents(this.ctx.databaseUrl);
+  }
+
+  async openWriter(): Promise<Writer> {
+    return new AppendEventsWriter(await connect(this.ctx.databaseUrl));
+  }
+
+  counts(): Promise<Counts> {
+    return countsPgevents(this.ctx.databaseUrl);
+  }
+
+  async close(): Promise<void> {}
+}
+
+export const pgeventsAppend: SystemDescriptor = {
+  id: 'pgevents_append',
+  label: 'pgevents append_events',
+  description: "pgevents via its SQL function append_events(stream, events jsonb, 'any'), one call per transaction.",
+  create: (ctx) => new PgeventsAppendSystem(ctx),
+};
