@@ -1,0 +1,4 @@
+import validationContract from '../contract/validation.contract.js';
+import { server } from '../support/engines.js';
+
+validationContract(server);
