@@ -39,9 +39,12 @@ create index events_transaction_order_idx on {{schema}}.events (transaction_id, 
 
 -- Plain `insert into events (type, uuid, body)` arrives without a version: take the stream's
 -- next one under the stream row lock, and take the position only once that lock is held, so that
--- within a stream position order always equals version order.
+-- within a stream position order always equals version order. The event-log triggers and
+-- append_events run with the owner's rights (search_path pinned): writers may insert events but
+-- never touch streams directly.
 create function {{schema}}.tg_events__assign_version() returns trigger
 language plpgsql
+security definer
 set search_path = {{schema}}, pg_temp
 as $$
 begin
@@ -63,13 +66,18 @@ execute function {{schema}}.tg_events__assign_version();
 -- Rows that arrive with an explicit version (append_events, or a client that supplies one) must
 -- not run ahead of the stream's recorded version; together with the unique (uuid, version)
 -- constraint this keeps every stream gapless. The writing transaction id must be the real one,
--- since gap-safe readers rely on it.
+-- since gap-safe readers rely on it. A row inserted with an explicit position (INSERT …
+-- OVERRIDING SYSTEM VALUE) must not run ahead of the sequence (a later append would collide with
+-- it) nor come before the position of its stream's previous version (within a stream, position
+-- order is version order).
 create function {{schema}}.tg_events__check_insert() returns trigger
 language plpgsql
+security definer
 set search_path = {{schema}}, pg_temp
 as $$
 declare
   v_bad record;
+  v_sequence_last bigint;
 begin
   select n.uuid, n.version, s.version as stream_version, n.transaction_id
     into v_bad
@@ -93,6 +101,20 @@ begin
                                        'actual', coalesce(v_bad.stream_version, 0))::text,
             hint = 'Leave version out of the insert to take the stream''s next version, or use append_events with an expected version.';
   end if;
+
+  select last_value into v_sequence_last from {{schema}}.events_id_seq;
+  select n.uuid, n.version into v_bad
+    from new_events n
+   where n.id > v_sequence_last
+      or n.id <= coalesce((select e.id from {{schema}}.events e
+                            where e.uuid = n.uuid and e.version = n.version - 1), 0)
+   limit 1;
+  if found then
+    raise exception 'Events cannot be inserted with an explicit position (Stream: %, Version: %)', v_bad.uuid, v_bad.version
+      using errcode = 'PE003',
+            detail = json_build_object('stream', v_bad.uuid, 'field', 'id')::text,
+            hint = 'Leave id out of the insert; positions come from the store''s sequence.';
+  end if;
   return null;
 end;
 $$;
@@ -107,6 +129,7 @@ execute function {{schema}}.tg_events__check_insert();
 -- or DELETE never "succeeds" with 0 rows; TRUNCATE is covered too.
 create function {{schema}}.tg_events__reject_change() returns trigger
 language plpgsql
+security definer
 set search_path = {{schema}}, pg_temp
 as $$
 begin
@@ -139,6 +162,7 @@ create function {{schema}}.append_events(
   p_expected_version text default 'any'
 ) returns table (event_id uuid, version bigint, "position" bigint)
 language plpgsql
+security definer
 set search_path = {{schema}}, pg_temp
 as $$
 declare

@@ -24,6 +24,33 @@ create table {{schema}}.projection_handlers (
   primary key (projection, event_type)
 );
 
+-- Known roles, so that read models defined later are granted to them too.
+create table {{schema}}.roles (
+  role_name name primary key,
+  access text not null,
+  granted_at timestamptz not null default statement_timestamp(),
+  constraint roles_access_valid check (access in ('reader', 'writer'))
+);
+
+-- Read access to a projection's tables for every registered reader and writer.
+create function {{schema}}.grant_projection_reads(p_name text) returns void
+language plpgsql
+set search_path = {{schema}}, pg_temp
+as $$
+declare
+  v_table text;
+  v_role name;
+begin
+  for v_role in select role_name from roles where to_regrole(quote_ident(role_name)) is not null loop
+    foreach v_table in array (select tables from projections where name = p_name) loop
+      if to_regclass(v_table) is not null then
+        execute format('grant select on %s to %I', to_regclass(v_table), v_role);
+      end if;
+    end loop;
+  end loop;
+end;
+$$;
+
 -- Appends of events a projection handles take this lock shared; a replay of the projection takes
 -- it exclusively, so that no append is applied both by its trigger and by the replay, or by neither.
 create function {{schema}}.projection_lock_key(p_name text) returns int
@@ -306,9 +333,15 @@ begin
            format('%I.%I(%s)', n.nspname, f.proname, oidvectortypes(f.proargtypes)), v_resolved.takes_event
       from pg_proc f join pg_namespace n on n.oid = f.pronamespace
      where f.oid = v_resolved.handler;
+    -- Handlers are called by the projection's trigger, never directly: nobody else may call them
+    -- (a writer calling a security-definer handler could forge read-model rows).
+    if exists (select 1 from pg_proc f where f.oid = v_resolved.handler and pg_has_role(f.proowner, 'USAGE')) then
+      execute format('revoke execute on function %s from public', v_resolved.handler);
+    end if;
   end loop;
 
   perform {{schema}}.generate_projection_code(p_name);
+  perform {{schema}}.grant_projection_reads(p_name);
 end;
 $$;
 
@@ -508,6 +541,7 @@ begin
   insert into {{schema}}.projections (name, kind, tables, view_query, last_refreshed_at, refreshed_position)
   values (p_name, 'materialized_view', array[v_relation], p_query, statement_timestamp(),
           (select max(id) from {{schema}}.events));
+  perform {{schema}}.grant_projection_reads(p_name);
 end;
 $$;
 
