@@ -14,6 +14,7 @@ import {
   refreshMaterializedView,
 } from './projections/projections.js';
 import { replayProjection } from './replay/replay.js';
+import { type GrantOptions, grantRoles } from './security/grant.js';
 import { storeStatus } from './status/status.js';
 import { appendEvents } from './store/append.js';
 import { readAll, readStream } from './store/read.js';
@@ -163,6 +164,15 @@ export class EventStore {
   /** Refreshes a materialized view projection; concurrently when its unique index allows. Returns whether it did. */
   refreshMaterializedView(name: string): Promise<boolean> {
     return refreshMaterializedView(this.#executor, this.schema, name);
+  }
+
+  /**
+   * Grants least-privilege access: writers append (API and plain INSERT) and read; readers read
+   * events and read models. Neither can change history, write read models or run replays.
+   * @throws {ProjectionDefinitionError} for a role that does not exist.
+   */
+  grant(options: GrantOptions): Promise<void> {
+    return grantRoles(this.#executor, this.schema, options);
   }
 
   /** Counts, event types (and those no projection handles) and projections. */

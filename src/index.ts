@@ -4,3 +4,4 @@ export * from './errors.js';
 export type * from './types.js';
 export { formatCursor, parseCursor } from './store/cursor.js';
 export type { Cursor } from './store/cursor.js';
+export type { GrantOptions } from './security/grant.js';

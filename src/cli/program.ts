@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { defineAppend } from './commands/append.js';
 import { defineDemo } from './commands/demo.js';
 import { defineExec } from './commands/exec.js';
+import { defineGrant } from './commands/grant.js';
 import { defineMigrate } from './commands/migrate.js';
 import { defineRead } from './commands/read.js';
 import { defineReplay } from './commands/replay.js';
@@ -29,6 +30,7 @@ export function createProgram(version: string): Command {
   defineReplay(program);
   defineStatus(program);
   defineExec(program);
+  defineGrant(program);
   defineDemo(program);
   return program;
 }
