@@ -108,6 +108,13 @@ export function translateError(error: unknown, schema: string): unknown {
           cause,
         });
       }
+      if (error.constraint === 'events_stream_version_unique') {
+        // A plain insert with an explicit version the stream already holds. The key in the detail
+        // names the stream and that version; the stream is at least at it.
+        const key = /\(([0-9a-f-]{36}), (\d+)\)/i.exec(error.detail ?? '');
+        const version = key ? Number(key[2]) : 0;
+        return new ConcurrencyError(key?.[1] ?? '', key ? String(version - 1) : '', version, { cause });
+      }
       return error;
     case '22P05':
       return new InvalidEventError('Invalid text: PostgreSQL cannot store the character U+0000 in text or JSON', {
