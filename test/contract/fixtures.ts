@@ -70,7 +70,7 @@ export function usersReadModelSql(schema: string): string {
   return `
     create table public.users (
       uuid uuid primary key,
-      name text not null,
+      name text,
       version bigint not null,
       updated_at timestamptz
     );
