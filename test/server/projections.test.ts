@@ -1,0 +1,4 @@
+import projectionsContract from '../contract/projections.contract.js';
+import { server } from '../support/engines.js';
+
+projectionsContract(server);
