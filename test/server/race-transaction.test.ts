@@ -1,0 +1,147 @@
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EventStore, StoredEvent } from '../../src/index.js';
+import { server, type TestStore } from '../support/engines.js';
+import {
+  closeAll,
+  createPool,
+  defineCountingProjection,
+  openStores,
+  storedStream,
+  waitFor,
+  waitForLockWaiters,
+  withDeadline,
+} from '../support/race-helpers.js';
+
+describe.skipIf(server.unavailable !== null)('appends joined to a caller transaction (server)', () => {
+  let t: TestStore;
+  let other: EventStore;
+  let queued: EventStore;
+  let pool: pg.Pool;
+
+  beforeAll(async () => {
+    t = await server.createStore();
+    await defineCountingProjection(t.store);
+    [other, queued] = (await openStores(t.url!, 2, 2)) as [EventStore, EventStore];
+    pool = createPool(t.url!, 4);
+  });
+  afterAll(async () => {
+    await pool?.end();
+    await closeAll([other, queued].filter(Boolean));
+    await t?.dispose();
+  });
+
+  /** Runs `fn` on a dedicated connection inside BEGIN; the connection is discarded afterwards. */
+  async function inTransaction(fn: (client: pg.PoolClient) => Promise<void>): Promise<void> {
+    const client = await pool.connect();
+    try {
+      await client.query('begin');
+      await fn(client);
+    } finally {
+      client.release(true);
+    }
+  }
+
+  async function positionsVisible(store: EventStore, positions: number[]): Promise<number> {
+    const [row] = await store.query<{ visible: number }>(
+      'select count(*)::int as visible from pgevents.events where id = any($1::bigint[])',
+      [positions],
+    );
+    return row?.visible ?? 0;
+  }
+
+  /**
+   * Reads the whole log after `after` (gap-safe) until it holds every one of `positions`: open
+   * transactions in other databases of the server can hold the gap-safe horizon back for a moment.
+   */
+  async function readAllIncluding(after: string | undefined, positions: number[]): Promise<StoredEvent[]> {
+    return waitFor(`readAll to return positions ${positions.join(', ')}`, async () => {
+      const { events } = await other.readAll({ limit: 100_000, ...(after === undefined ? {} : { after }) });
+      const returned = new Set(events.map((event) => event.position));
+      return positions.every((position) => returned.has(position)) ? events : undefined;
+    });
+  }
+
+  it('hides an event appended in an open transaction from other connections until COMMIT', async () => {
+    const stream = randomUUID();
+    await inTransaction(async (client) => {
+      const appended = await t.store.append(stream, [{ type: 'counted_a', body: {} }], { client, expectedVersion: 'no_stream' });
+      const position = appended.events[0]!.position;
+
+      expect((await t.store.readStream(stream, { client })).map((event) => event.version)).toEqual([1]);
+      expect(await other.readStream(stream)).toEqual([]);
+      expect(await positionsVisible(other, [position])).toBe(0);
+      expect((await other.readAll()).events.map((event) => event.position)).not.toContain(position);
+      expect(await other.query('select n from public.stream_counts where uuid = $1', [stream])).toEqual([]);
+      const next = queued.append(stream, [{ type: 'counted_b', body: {} }]);
+      await waitForLockWaiters(pool, 1);
+
+      await client.query('commit');
+      expect((await withDeadline('the append queued behind the transaction', next)).nextVersion).toBe(2);
+    });
+    expect((await other.readStream(stream)).map((event) => event.version)).toEqual([1, 2]);
+    expect(await other.query('select n from public.stream_counts where uuid = $1', [stream])).toEqual([{ n: 2 }]);
+  });
+
+  it('leaves the stream as it was after ROLLBACK: the next append gets version 1 again and the rolled-back positions never show', async () => {
+    const [fresh, existing] = [randomUUID(), randomUUID()];
+    await t.store.append(existing, [{ type: 'counted_a', body: {} }]);
+    let rolledBack: number[] = [];
+    let next: ReturnType<EventStore['append']> | undefined;
+    await inTransaction(async (client) => {
+      const first = await t.store.append(
+        fresh,
+        [
+          { type: 'counted_a', body: {} },
+          { type: 'counted_b', body: {} },
+        ],
+        { client, expectedVersion: 'no_stream' },
+      );
+      const second = await t.store.append(existing, [{ type: 'counted_a', body: {} }], { client, expectedVersion: 1 });
+      expect(second.nextVersion).toBe(2);
+      rolledBack = [...first.events, ...second.events].map((event) => event.position);
+      next = queued.append(fresh, [{ type: 'counted_a', body: {} }], { expectedVersion: 'no_stream' });
+      await waitForLockWaiters(pool, 1);
+
+      await client.query('rollback');
+    });
+
+    const afterRollback = await withDeadline('the append queued behind the rolled-back transaction', next!);
+    expect(afterRollback.events.map((event) => event.version)).toEqual([1]);
+    expect(afterRollback.events[0]!.position).toBeGreaterThan(Math.max(...rolledBack));
+    expect((await other.append(existing, [{ type: 'counted_b', body: {} }], { expectedVersion: 1 })).nextVersion).toBe(2);
+    expect(await positionsVisible(other, rolledBack)).toBe(0);
+    expect((await storedStream(other, fresh)).map((row) => row.version)).toEqual([1]);
+    const [stored] = await other.query<{ version: number }>(
+      'select version::int as version from pgevents.streams where stream = $1',
+      [fresh],
+    );
+    expect(stored?.version).toBe(1);
+    const all = await readAllIncluding(undefined, [afterRollback.events[0]!.position]);
+    expect(all.map((event) => event.position).filter((position) => rolledBack.includes(position))).toEqual([]);
+    expect(await other.query('select n from public.stream_counts where uuid = $1', [fresh])).toEqual([{ n: 1 }]);
+  });
+
+  it('withholds from readAll the commits of later transactions while an earlier appending transaction is open', async () => {
+    const [early, late] = [randomUUID(), randomUUID()];
+    await inTransaction(async (client) => {
+      const open = await t.store.append(early, [{ type: 'counted_a', body: {} }], { client });
+      const committed = await other.append(late, [{ type: 'counted_a', body: {} }]);
+      expect(committed.events[0]!.position).toBeGreaterThan(open.events[0]!.position);
+      expect(await other.readStream(late)).toHaveLength(1);
+
+      // The later commit must not be handed out yet: a cursor past it would skip the open transaction's event.
+      const { events: meanwhile, cursor } = await other.readAll({ limit: 100_000 });
+      expect(meanwhile.map((event) => event.stream)).not.toContain(late);
+      expect(meanwhile.map((event) => event.stream)).not.toContain(early);
+
+      await client.query('commit');
+      const continued = await readAllIncluding(cursor, [open.events[0]!.position, committed.events[0]!.position]);
+      expect(continued.map((event) => event.stream).filter((stream) => stream === early || stream === late)).toEqual([
+        early,
+        late,
+      ]);
+    });
+  });
+});
