@@ -1,0 +1,4 @@
+import materializedViewsContract from '../contract/materialized-views.contract.js';
+import { server } from '../support/engines.js';
+
+materializedViewsContract(server);
