@@ -1,0 +1,4 @@
+import statusContract from '../contract/status.contract.js';
+import { embedded } from '../support/engines.js';
+
+statusContract(embedded);

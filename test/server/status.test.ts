@@ -1,0 +1,4 @@
+import statusContract from '../contract/status.contract.js';
+import { server } from '../support/engines.js';
+
+statusContract(server);
