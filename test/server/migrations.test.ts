@@ -1,0 +1,4 @@
+import migrationsContract from '../contract/migrations.contract.js';
+import { server } from '../support/engines.js';
+
+migrationsContract(server);
