@@ -24,10 +24,11 @@ export async function tableRows(store: EventStore, table: string, orderBy: strin
 
 /**
  * Waits until `check` returns a value that is not undefined, polling until a deadline. readAll only
- * returns events below the server-wide xmin, which a writing transaction in another test file's
- * database can hold back for a moment.
+ * returns events of transactions below the server-wide xmin: a writing transaction in any other
+ * database of the same server (another test file, a benchmark's bulk load) holds it back for as
+ * long as it runs, hence the generous deadline (below the test timeout).
  */
-export async function waitFor<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = 10_000): Promise<T> {
+export async function waitFor<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = 45_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

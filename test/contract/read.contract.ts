@@ -116,6 +116,10 @@ export default function readContract(engine: TestEngine): void {
     });
 
     describe('readAll', () => {
+      beforeAll(async () => {
+        await readAllWhenVisible(t.store, appended.length);
+      });
+
       it('returns every event once, in global order, when paging with the returned cursor', async () => {
         await readAllWhenVisible(t.store, appended.length);
         const pages = await readAllPages(t.store, { limit: 4 });
@@ -136,6 +140,7 @@ export default function readContract(engine: TestEngine): void {
       });
 
       it('returns the cursor it was given when there is nothing after it', async () => {
+        await readAllWhenVisible(t.store, appended.length);
         const pages = await readAllPages(t.store, { limit: 1000 });
         const end = pages.at(-1)!;
         expect(end.events).toEqual([]);
@@ -145,6 +150,7 @@ export default function readContract(engine: TestEngine): void {
       });
 
       it('continues from a cursor with the events appended after it', async () => {
+        await readAllWhenVisible(t.store, appended.length);
         const pages = await readAllPages(t.store, { limit: 1000 });
         const cursor = pages.at(-1)!.cursor;
         const stream = randomUUID();
@@ -188,7 +194,7 @@ export default function readContract(engine: TestEngine): void {
 
       it('does not return the events of a transaction that has not committed, which readStream in it sees', async () => {
         const stream = randomUUID();
-        const before = await readAllWhenVisible(t.store, 0);
+        const before = await readAllWhenVisible(t.store, appended.length);
         await t.store.transaction(async (tx) => {
           await t.store.append(stream, [{ type: 'user_create', body: {} }], { client: tx });
           expect(await t.store.readStream(stream, { client: tx })).toHaveLength(1);
