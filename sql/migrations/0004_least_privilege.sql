@@ -7,7 +7,11 @@
 revoke all on all tables in schema {{schema}} from public;
 revoke all on all sequences in schema {{schema}} from public;
 revoke all on all functions in schema {{schema}} from public;
-alter default privileges in schema {{schema}} revoke execute on functions from public;
+-- Functions the installing role creates later (later migrations, generated projection code) must be
+-- closed too. A per-schema ALTER DEFAULT PRIVILEGES can only add to the global defaults, never take
+-- PUBLIC's EXECUTE away, so this has to be the installing role's database-wide default: functions it
+-- creates in any schema of this database are no longer executable by PUBLIC unless granted.
+alter default privileges revoke execute on functions from public;
 
 create function {{schema}}.grant_reader(p_role name) returns void
 language plpgsql
