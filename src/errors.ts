@@ -116,11 +116,87 @@ export class ReplayRefusedError extends PgEventsError {
   }
 }
 
+/**
+ * A rebuild (or verify) was refused for this projection: a materialized view, no tables, a table
+ * that a swap cannot carry over (dependent views, foreign keys from other tables, triggers, …), a
+ * handler whose table references cannot be redirected, or the wrong isolation level. Nothing changed.
+ */
+export class RebuildRefusedError extends PgEventsError {
+  readonly projection: string;
+  /** The table concerned, when one is. */
+  readonly table: string | null;
+
+  constructor(projection: string, message: string, options: { table?: string | null; hint?: string; cause?: unknown } = {}) {
+    super('REBUILD_REFUSED', message, options);
+    this.projection = projection;
+    this.table = options.table ?? null;
+  }
+}
+
+/**
+ * The rebuild is not in a state for this operation: none in progress, already done or failed, or
+ * the projection (or its handlers, or its tables' columns) changed since it began, so it must restart.
+ */
+export class RebuildConflictError extends PgEventsError {
+  readonly projection: string;
+
+  constructor(projection: string, message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super('REBUILD_CONFLICT', message, options);
+    this.projection = projection;
+  }
+}
+
+/**
+ * A handler (or the rebuild statement) read or wrote a table other than the shadow copies: it names
+ * a table schema-qualified, or writes a table that is not one of the projection's. The batch was
+ * rolled back, so the live tables are unchanged; the rebuild is recorded as failed.
+ */
+export class LiveTableTouchedError extends PgEventsError {
+  readonly projection: string;
+  readonly table: string;
+  /** Whether the table is one of the projection's live tables. */
+  readonly live: boolean;
+
+  constructor(projection: string, table: string, live: boolean, message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super('LIVE_TABLE_TOUCHED', message, options);
+    this.projection = projection;
+    this.table = table;
+    this.live = live;
+  }
+}
+
+/**
+ * The swap did not get its locks in time, as many times as allowed: appends of the projection's
+ * event types, or readers of its tables in long transactions, held them. Nothing changed; run the
+ * rebuild again to resume it.
+ */
+export class SwapTimeoutError extends PgEventsError {
+  readonly projection: string;
+
+  constructor(projection: string, message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super('SWAP_TIMEOUT', message, options);
+    this.projection = projection;
+  }
+}
+
+/** A projection's rebuild statement (the fast path) failed, or a rebuild failed for a reason not covered above. */
+export class RebuildFailedError extends PgEventsError {
+  readonly projection: string;
+  /** The SQLSTATE the statement raised. */
+  readonly sqlState: string;
+
+  constructor(projection: string, sqlState: string, message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super('REBUILD_FAILED', message, options);
+    this.projection = projection;
+    this.sqlState = sqlState;
+  }
+}
+
 /** An argument to the TypeScript API or the CLI is malformed. */
 export class InvalidArgumentError extends PgEventsError {
   readonly argument: string;
 
-  constructor(argument: string, message: string, options: { hint?: string } = {}) {
+  constructor(argument: string, message: string, options: { hint?: string; cause?: unknown } = {}) {
     super('INVALID_ARGUMENT', message, options);
     this.argument = argument;
   }

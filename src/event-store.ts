@@ -13,6 +13,8 @@ import {
   listProjections,
   refreshMaterializedView,
 } from './projections/projections.js';
+import { cancelRebuild, rebuildProgress, rebuildProjection } from './rebuild/rebuild.js';
+import { verifyProjection } from './rebuild/verify.js';
 import { replayProjection } from './replay/replay.js';
 import { type GrantOptions, grantRoles } from './security/grant.js';
 import { storeStatus } from './status/status.js';
@@ -29,11 +31,16 @@ import type {
   ReadAllOptions,
   ReadAllResult,
   ReadStreamOptions,
+  RebuildOptions,
+  RebuildProgress,
+  RebuildResult,
   ReplayOptions,
   ReplayResult,
   SqlClient,
   StoredEvent,
   StoreStatus,
+  VerifyOptions,
+  VerifyResult,
 } from './types.js';
 
 export interface OpenEventStoreOptions {
@@ -154,6 +161,45 @@ export class EventStore {
    */
   replay(name: string, options: ReplayOptions = {}): Promise<ReplayResult> {
     return replayProjection(this.#executor, this.schema, name, options);
+  }
+
+  /**
+   * Rebuilds a projection online: its tables are built anew in shadow copies, in batches, while the
+   * live tables keep serving reads and its trigger keeps applying appends; events appended
+   * meanwhile are caught up, then shadow and live are swapped in one short transaction. Uses the
+   * projection's rebuild statement when it declares one. An interrupted rebuild resumes where it
+   * stopped (`restart` starts over).
+   * @throws {UnknownProjectionError}
+   * @throws {RebuildRefusedError} e.g. a materialized view, or a table with dependent views.
+   * @throws {RebuildConflictError} when the projection changed since an unfinished rebuild began (restart it).
+   * @throws {ProjectionHandlerError} @throws {LiveTableTouchedError} when the rebuild failed; the live tables are untouched.
+   * @throws {SwapTimeoutError} when the swap did not get its locks within `swapAttempts` tries.
+   * @example
+   * await store.rebuild('users', { onProgress: (p) => console.log(p.phase, `${p.percent}%`) });
+   */
+  rebuild(name: string, options: RebuildOptions = {}): Promise<RebuildResult> {
+    return rebuildProjection(this.#executor, this.schema, name, options);
+  }
+
+  /** The progress of a projection's current (or last) rebuild, or of every rebuild. */
+  rebuildProgress(name?: string): Promise<RebuildProgress[]> {
+    return rebuildProgress(this.#executor, this.schema, name);
+  }
+
+  /** Abandons an unfinished rebuild (its shadow tables are dropped); returns whether there was one. */
+  cancelRebuild(name: string): Promise<boolean> {
+    return cancelRebuild(this.#executor, this.schema, name);
+  }
+
+  /**
+   * Rebuilds a projection into a scratch copy and reports how it differs from the live tables:
+   * rows missing, extra or different (by primary key). Both are read at one snapshot; appends go on.
+   * @throws {UnknownProjectionError} @throws {RebuildRefusedError} @throws {ProjectionHandlerError}
+   * @example
+   * const { equal, tables } = await store.verify('users', { ignoreColumns: ['updated_at'] });
+   */
+  verify(name: string, options: VerifyOptions = {}): Promise<VerifyResult> {
+    return verifyProjection(this.#executor, this.schema, name, options);
   }
 
   /** Defines a materialized view over the events as a projection. @throws {ProjectionDefinitionError} */

@@ -100,6 +100,13 @@ export interface DefineProjectionOptions {
   streamColumn?: string;
   /** Version of the projection's code, default 1. */
   version?: number;
+  /**
+   * A set-based statement that fills the projection's empty tables from the events in one go (e.g.
+   * `insert into users … select distinct on (uuid) … from pgevents.events …`), used by rebuilds and
+   * verify instead of the handlers: the fast path. Its unqualified table names resolve to the tables
+   * being built. See docs/rebuild.md.
+   */
+  rebuildSql?: string;
   client?: SqlClient;
 }
 
@@ -126,6 +133,11 @@ export interface ProjectionInfo {
   lastRefreshedAt: Date | null;
   /** For materialized views: the store's last position when it was last refreshed. */
   refreshedPosition: number | null;
+  /** Version of the code the tables were last built with (full replay or rebuild); null: never built. */
+  builtVersion: number | null;
+  /** The projection's rebuild statement (the fast path), if it declares one. */
+  rebuildSql: string | null;
+  lastRebuiltAt: Date | null;
 }
 
 export interface ReplayOptions {
@@ -177,5 +189,137 @@ export interface StoreStatus {
   eventTypes: EventTypeStatus[];
   /** Stored event types that no projection handles. */
   unhandledTypes: string[];
-  projections: ProjectionInfo[];
+  /** Every projection with its health: rows, last event applied, staleness and state. */
+  projections: ProjectionStatus[];
 }
+
+/**
+ * Phase of an online rebuild: `building` (round 0: the events stored when it began), `catching_up`
+ * (events appended meanwhile), `swapping` (caught up: the shadow tables go live next), `done`, or
+ * `failed` (a handler raised; the live tables are untouched and the rebuild can be resumed).
+ */
+export type RebuildPhase = 'building' | 'catching_up' | 'swapping' | 'done' | 'failed';
+
+/** The error a failed rebuild recorded. */
+export interface RebuildError {
+  sqlState: string;
+  message: string;
+  detail: string | null;
+  hint: string | null;
+}
+
+/** The progress of a rebuild, as the `rebuild_progress` view has it. */
+export interface RebuildProgress {
+  projection: string;
+  phase: RebuildPhase;
+  /** `handlers` (event by event) or `statement` (the projection's rebuild statement, the fast path). */
+  path: 'handlers' | 'statement';
+  /** 0 while building; each catch-up round adds one. */
+  round: number;
+  /** Events applied to the shadow tables so far. */
+  applied: number;
+  /** Events to apply as known so far: it grows while appends arrive. */
+  total: number;
+  /** 0–100. */
+  percent: number;
+  /** Events per second while the rebuild was working (null before the first batch). */
+  eventsPerSecond: number | null;
+  /** Seconds left at that rate (null when unknown or finished). */
+  etaSeconds: number | null;
+  /** The projection version being built. */
+  version: number;
+  error: RebuildError | null;
+  startedAt: Date;
+  updatedAt: Date;
+  finishedAt: Date | null;
+}
+
+export interface RebuildOptions {
+  /** Start over even when an unfinished rebuild could be resumed. Default false (resume). */
+  restart?: boolean;
+  /** Events per batch (one transaction each), default 5000. */
+  batchSize?: number;
+  /** How long the swap waits for each lock before it gives up, catches up and tries again; default 500 ms. */
+  lockTimeoutMs?: number;
+  /** Swap attempts before the rebuild gives up with a SwapTimeoutError, default 10. */
+  swapAttempts?: number;
+  /** Called after the start, each batch and the swap. */
+  onProgress?: (progress: RebuildProgress) => void;
+}
+
+export interface RebuildResult {
+  projection: string;
+  path: 'handlers' | 'statement';
+  /** Events applied by the whole rebuild (also by earlier, interrupted runs of it). */
+  applied: number;
+  /** Catch-up rounds. */
+  rounds: number;
+  /** Wall time of this call. */
+  seconds: number;
+  /** Events per second while the rebuild was working. */
+  eventsPerSecond: number | null;
+  /** Swap attempts this call made (more than 1 when locks were not granted in time). */
+  swapAttempts: number;
+}
+
+export interface VerifyOptions {
+  /** Columns left out of the comparison, e.g. ones a handler fills with now(). */
+  ignoreColumns?: string[];
+  /** At most this many example rows of each kind of difference per table, default 10. */
+  sampleSize?: number;
+}
+
+export interface VerifyTableResult {
+  table: string;
+  liveRows: number;
+  rebuiltRows: number;
+  /** Rows a rebuild would have that the live table lacks. */
+  missing: number;
+  /** Rows of the live table a rebuild would not have. */
+  extra: number;
+  /** Rows whose key is on both sides with other values (tables with a primary key). */
+  different: number;
+  /** The columns that pair rows (the primary key), or null. */
+  key: string[] | null;
+  samples: {
+    missing: Record<string, unknown>[];
+    extra: Record<string, unknown>[];
+    different: { live: Record<string, unknown>; rebuilt: Record<string, unknown> }[];
+  };
+}
+
+export interface VerifyResult {
+  projection: string;
+  /** True when every table equals what a rebuild would produce. */
+  equal: boolean;
+  ignoredColumns: string[];
+  tables: VerifyTableResult[];
+}
+
+/**
+ * `live`; `rebuilding` (an online rebuild runs); `needs rebuild` (the version is newer than the code
+ * the tables were built with, or the projection was defined over stored events and never built);
+ * `failed` (its last rebuild failed; the live tables are still served); `stale` (a materialized view
+ * with events committed since its last refresh).
+ */
+export type ProjectionState = 'live' | 'rebuilding' | 'needs rebuild' | 'failed' | 'stale';
+
+/** How a projection is doing (the `projection_health` view). */
+export interface ProjectionHealth {
+  /** Event types it handles (trigger projections). */
+  handledTypes: string[];
+  /** Rows in its tables: exact below a million, the planner's estimate above; null when not readable. */
+  rows: number | null;
+  /** Last event applied: the last position of a handled type, or the position a view was refreshed at. */
+  lastPosition: number | null;
+  /** Materialized views: events committed since the last refresh. */
+  staleEvents: number | null;
+  state: ProjectionState;
+  /** The state in a phrase: `rebuilding 42%`, `stale (3 events)`, … */
+  stateText: string;
+  rebuildPhase: RebuildPhase | null;
+  rebuildPercent: number | null;
+}
+
+/** A projection as `status()` reports it: its definition and its health. */
+export interface ProjectionStatus extends ProjectionInfo, ProjectionHealth {}

@@ -5,8 +5,10 @@ import { defineExec } from './commands/exec.js';
 import { defineGrant } from './commands/grant.js';
 import { defineMigrate } from './commands/migrate.js';
 import { defineRead } from './commands/read.js';
+import { defineRebuild } from './commands/rebuild.js';
 import { defineReplay } from './commands/replay.js';
 import { defineStatus } from './commands/status.js';
+import { defineVerify } from './commands/verify.js';
 import { ExitCode } from './exit-codes.js';
 
 /** The `pgevents` command line. */
@@ -28,6 +30,8 @@ export function createProgram(version: string): Command {
   defineAppend(program);
   defineRead(program);
   defineReplay(program);
+  defineRebuild(program);
+  defineVerify(program);
   defineStatus(program);
   defineExec(program);
   defineGrant(program);

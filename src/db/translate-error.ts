@@ -2,12 +2,18 @@ import {
   ConcurrencyError,
   DuplicateEventError,
   ImmutableEventsError,
+  InvalidArgumentError,
   InvalidEventError,
+  LiveTableTouchedError,
   PgEventsError,
   ProjectionDefinitionError,
   ProjectionHandlerError,
+  RebuildConflictError,
+  RebuildFailedError,
+  RebuildRefusedError,
   ReplayRefusedError,
   SchemaNotInstalledError,
+  SwapTimeoutError,
   UnknownProjectionError,
 } from '../errors.js';
 
@@ -97,6 +103,25 @@ export function translateError(error: unknown, schema: string): unknown {
       );
     case 'PE008':
       return new ReplayRefusedError(error.message, { hint, cause });
+    case 'PE020':
+      return new RebuildRefusedError(String(detail.projection ?? ''), error.message, {
+        table: typeof detail.table === 'string' ? detail.table : null,
+        hint,
+        cause,
+      });
+    case 'PE021':
+      return new RebuildConflictError(String(detail.projection ?? ''), error.message, { hint, cause });
+    case 'PE022':
+      return new LiveTableTouchedError(String(detail.projection ?? ''), String(detail.table ?? ''), detail.live === true, error.message, {
+        hint,
+        cause,
+      });
+    case 'PE023':
+      return new SwapTimeoutError(String(detail.projection ?? ''), error.message, { hint, cause });
+    case 'PE024':
+      return new RebuildFailedError(String(detail.projection ?? ''), String(detail.sqlstate ?? ''), error.message, { hint, cause });
+    case 'PE025':
+      return new InvalidArgumentError(String(detail.field ?? ''), error.message, { hint, cause });
     case '23514': {
       const known = error.constraint ? constraintMessages[error.constraint] : undefined;
       return known ? new InvalidEventError(known.message, { field: known.field, cause }) : error;

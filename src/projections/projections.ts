@@ -17,12 +17,13 @@ export function assertProjectionName(name: unknown): asserts name is string {
 /** Defines (or redefines) a trigger projection through the SQL function define_projection. */
 export async function defineProjection(db: Queryable, schema: string, options: DefineProjectionOptions): Promise<void> {
   assertProjectionName(options.name);
-  await db.query(`select ${schema}.define_projection($1, $2::jsonb, $3::text[], $4, $5)`, [
+  await db.query(`select ${schema}.define_projection($1, $2::jsonb, $3::text[], $4, $5, $6)`, [
     options.name,
     JSON.stringify(options.handlers ?? {}),
     options.tables ?? [],
     options.streamColumn ?? null,
     options.version ?? 1,
+    options.rebuildSql ?? null,
   ]);
 }
 
@@ -56,8 +57,10 @@ export async function refreshMaterializedView(db: Queryable, schema: string, nam
 /** Every projection in the registry, with its handlers. */
 export async function listProjections(db: Queryable, schema: string): Promise<ProjectionInfo[]> {
   const rows = await db.query(
+    // Columns of later migrations through to_jsonb, so that an older schema still lists.
     `select p.name, p.kind, p.version, p.tables, p.stream_column, p.defined_at, p.last_replayed_at,
-            p.last_refreshed_at, p.refreshed_position,
+            p.last_refreshed_at, p.refreshed_position, to_jsonb(p) ->> 'built_version' as built_version,
+            to_jsonb(p) ->> 'rebuild_sql' as rebuild_sql, to_jsonb(p) ->> 'last_rebuilt_at' as last_rebuilt_at,
             coalesce((select json_object_agg(h.event_type, h.handler order by h.event_type)
                         from ${schema}.projection_handlers h where h.projection = p.name), '{}'::json) as handlers
        from ${schema}.projections p
@@ -74,5 +77,8 @@ export async function listProjections(db: Queryable, schema: string): Promise<Pr
     lastReplayedAt: toDateOrNull(row.last_replayed_at),
     lastRefreshedAt: toDateOrNull(row.last_refreshed_at),
     refreshedPosition: toIntegerOrNull(row.refreshed_position),
+    builtVersion: toIntegerOrNull(row.built_version),
+    rebuildSql: (row.rebuild_sql as string | null) ?? null,
+    lastRebuiltAt: toDateOrNull(row.last_rebuilt_at),
   }));
 }

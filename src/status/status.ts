@@ -1,6 +1,6 @@
 import type { Executor } from '../db/executor.js';
 import { toInteger, toIntegerOrNull } from '../db/normalize.js';
-import { listProjections } from '../projections/projections.js';
+import { projectionStatuses } from '../rebuild/health.js';
 import { schemaVersion } from '../migrations/runner.js';
 import type { StoreStatus } from '../types.js';
 
@@ -30,6 +30,6 @@ export async function storeStatus(executor: Executor, schema: string): Promise<S
     lastPosition: toIntegerOrNull(totals?.last_position),
     eventTypes,
     unhandledTypes: eventTypes.filter((type) => type.handledBy.length === 0).map((type) => type.type),
-    projections: await listProjections(executor, schema),
+    projections: await projectionStatuses(executor, schema, version),
   };
 }

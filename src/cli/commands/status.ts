@@ -4,6 +4,12 @@ import { withStore } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
 import { formatTable } from '../output.js';
 
+/** The latest of the times a projection was rebuilt, replayed or refreshed, or ''. */
+function latest(...times: (Date | null)[]): string {
+  const known = times.filter((time): time is Date => time !== null).map((time) => time.getTime());
+  return known.length === 0 ? '' : new Date(Math.max(...known)).toISOString();
+}
+
 export function defineStatus(program: Command): void {
   program
     .command('status')
@@ -34,13 +40,25 @@ export function defineStatus(program: Command): void {
                 name: projection.name,
                 kind: projection.kind === 'trigger' ? 'trigger' : 'materialized view',
                 version: projection.version,
+                state: projection.stateText,
+                rows: projection.rows ?? '?',
+                'last event': projection.lastPosition ?? '-',
                 tables: projection.tables.join(', '),
-                handles: Object.keys(projection.handlers).join(', '),
-                'last replay/refresh': (projection.lastReplayedAt ?? projection.lastRefreshedAt)?.toISOString() ?? '',
+                handles: projection.handledTypes.join(', '),
+                'last rebuild': latest(projection.lastRebuiltAt, projection.lastReplayedAt, projection.lastRefreshedAt),
               })),
-              ['name', 'kind', 'version', 'tables', 'handles', 'last replay/refresh'],
+              ['name', 'kind', 'version', 'state', 'rows', 'last event', 'tables', 'handles', 'last rebuild'],
             ),
           );
+          const attention = status.projections.filter((projection) => projection.state === 'needs rebuild' || projection.state === 'failed');
+          for (const projection of attention) {
+            out.line();
+            out.line(
+              projection.state === 'failed'
+                ? `warning: the last rebuild of ${projection.name} failed (its live tables are unchanged): pgevents rebuild ${projection.name} --status`
+                : `warning: ${projection.name} needs a rebuild (its tables were built with version ${projection.builtVersion ?? 'none'}, the code is version ${projection.version}): pgevents rebuild ${projection.name}`,
+            );
+          }
           if (status.unhandledTypes.length > 0) {
             out.line();
             out.line(`warning: no projection handles ${status.unhandledTypes.join(', ')} (a misspelt event type?)`);
