@@ -44,6 +44,21 @@ async function inTransaction<T>(client: pg.PoolClient, schema: string, fn: (tx: 
   }
 }
 
+// A script that opens a transaction block of its own (`begin; …; commit;`) and fails inside it
+// leaves the connection in that failed block, where every later statement fails: end the block, so
+// that the script's own error is the one reported and the connection goes back to the pool clean.
+// (pg reports the error before the server says whether a block is open, so roll back regardless;
+// without an open block that is a harmless warning.)
+async function scriptInSession(client: pg.PoolClient, schema: string, sql: string): Promise<void> {
+  const wasIdle = client.getTransactionStatus() === 'I';
+  try {
+    await scriptableOf(client, schema).script(sql);
+  } catch (error) {
+    if (wasIdle) await client.query('rollback').catch(() => undefined);
+    throw error;
+  }
+}
+
 /** The server engine: a node-postgres pool. */
 export function createPgExecutor(options: PgExecutorOptions): Executor & { readonly pool: pg.Pool } {
   const ownsPool = !options.pool;
@@ -75,7 +90,11 @@ export function createPgExecutor(options: PgExecutorOptions): Executor & { reado
     transaction: <T>(fn: (tx: Queryable) => Promise<T>) => withClient((client) => inTransaction(client, schema, fn)),
     session: (fn) =>
       withClient((client) =>
-        fn({ ...scriptableOf(client, schema), transaction: (inner) => inTransaction(client, schema, inner) }),
+        fn({
+          ...scriptableOf(client, schema),
+          script: (sql) => scriptInSession(client, schema, sql),
+          transaction: (inner) => inTransaction(client, schema, inner),
+        }),
       ),
     async close() {
       if (ownsPool) await pool.end();

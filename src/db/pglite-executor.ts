@@ -16,6 +16,19 @@ interface PgliteLike {
   exec(sql: string): Promise<unknown>;
 }
 
+// A script that opens a transaction block of its own (`begin; …; commit;`) and fails inside it
+// leaves the one connection in that failed block, where every later statement fails: end the
+// block, so that the script's own error is the one reported and the store stays usable.
+async function scriptInSession(db: PGlite, scriptable: Scriptable, sql: string): Promise<void> {
+  const wasIdle = !db.isInTransaction();
+  try {
+    await scriptable.script(sql);
+  } catch (error) {
+    if (wasIdle && db.isInTransaction()) await db.exec('rollback').catch(() => undefined);
+    throw error;
+  }
+}
+
 function scriptableOf(db: PgliteLike, schema: string): Scriptable {
   return {
     async query<R extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
@@ -50,7 +63,7 @@ export async function createPgliteExecutor(options: PgliteExecutorOptions): Prom
   const base = scriptableOf(db, schema);
   const transaction = <T>(fn: (tx: Scriptable) => Promise<T>): Promise<T> =>
     db.transaction((tx) => fn(scriptableOf(tx, schema)));
-  const session: Session = { ...base, transaction };
+  const session: Session = { ...base, script: (sql) => scriptInSession(db, base, sql), transaction };
   return {
     engine: 'embedded',
     pglite: db,
