@@ -23,12 +23,15 @@ export async function tableRows(store: EventStore, table: string, orderBy: strin
 }
 
 /**
- * Waits until `check` returns a value that is not undefined, polling until a deadline. readAll only
- * returns events of transactions below the server-wide xmin: a writing transaction in any other
- * database of the same server (another test file, a benchmark's bulk load) holds it back for as
- * long as it runs, hence the generous deadline (below the test timeout).
+ * Timeout of a test that waits for readAll to see its events. readAll only returns events of
+ * transactions below the server-wide xmin: a writing transaction in any other database of the same
+ * server (another test file, a benchmark's bulk load) holds them back for as long as it runs. On a
+ * server of its own (CI) the wait is over at once.
  */
-export async function waitFor<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = 45_000): Promise<T> {
+export const READ_ALL_TEST_TIMEOUT_MS = 150_000;
+
+/** Waits until `check` returns a value that is not undefined, polling until a deadline. */
+export async function waitFor<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = 120_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

@@ -8,7 +8,7 @@ import {
   type StoredEvent,
 } from '../../src/index.js';
 import type { TestEngine, TestStore } from '../support/engines.js';
-import { countEvents, defineUsersProjection, rejectionOf, waitFor } from './fixtures.js';
+import { countEvents, defineUsersProjection, READ_ALL_TEST_TIMEOUT_MS, rejectionOf, waitFor } from './fixtures.js';
 
 export default function plainSqlContract(engine: TestEngine): void {
   describe.skipIf(engine.unavailable !== null)(`plain SQL on the events table (${engine.name})`, () => {
@@ -91,6 +91,27 @@ export default function plainSqlContract(engine: TestEngine): void {
           ${seedInsert('user_update', stream, '{"name":"tx2"}')};
           commit;`);
         expect((await t.store.readStream(stream)).map((event) => event.version)).toEqual([1, 2]);
+      });
+
+      it('reports the error of a script that fails inside its own transaction block, and the store stays usable', async () => {
+        const stream = randomUUID();
+        const before = await countEvents(t.store);
+        const error = await rejectionOf(
+          t.store.execScript(`
+            begin;
+            ${seedInsert('user_create', stream, '{"name":"in tx"}')};
+            ${seedInsert('user_update', stream, '[1]')};
+            commit;`),
+        );
+        expect(error).toBeInstanceOf(InvalidEventError);
+        expect(error).toMatchObject({ field: 'body' });
+        expect(await countEvents(t.store)).toBe(before);
+        // Every connection of the pool (the only one on the embedded engine) must be out of the failed block.
+        for (let attempt = 0; attempt < 12; attempt++) {
+          expect((await t.store.append(randomUUID(), [{ type: 'user_login', body: {} }])).nextVersion).toBe(1);
+        }
+        const [path] = await t.store.query<{ path: string }>(`select current_setting('search_path') as path`);
+        expect(path!.path.split(',').map((part) => part.trim())).not.toContain(schema);
       });
 
       it('puts the store schema on the search_path only for the script', async () => {
@@ -248,7 +269,7 @@ export default function plainSqlContract(engine: TestEngine): void {
           return found.length > 0 ? found : undefined;
         }, 'read_all to see the events');
         expect(ofStream.map((row) => Number(row.version))).toEqual([2]);
-      });
+      }, READ_ALL_TEST_TIMEOUT_MS);
     });
 
     describe('immutability', () => {

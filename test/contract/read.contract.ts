@@ -2,12 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StoredEvent } from '../../src/index.js';
 import type { TestEngine, TestStore } from '../support/engines.js';
-import { readAllPages, readAllWhenVisible, waitFor } from './fixtures.js';
+import { READ_ALL_TEST_TIMEOUT_MS, readAllPages, readAllWhenVisible, waitFor } from './fixtures.js';
 
 const EVENT_FIELDS = ['body', 'eventId', 'insertedAt', 'metadata', 'position', 'stream', 'transactionId', 'type', 'version'];
 
 export default function readContract(engine: TestEngine): void {
-  describe.skipIf(engine.unavailable !== null)(`read (${engine.name})`, () => {
+  // Tests here wait for readAll to see their events: see READ_ALL_TEST_TIMEOUT_MS.
+  describe.skipIf(engine.unavailable !== null)(`read (${engine.name})`, { timeout: READ_ALL_TEST_TIMEOUT_MS }, () => {
     let t: TestStore;
     const streams = [randomUUID(), randomUUID(), randomUUID()];
     /** Positions in append order, with their streams and types. */
@@ -118,7 +119,7 @@ export default function readContract(engine: TestEngine): void {
     describe('readAll', () => {
       beforeAll(async () => {
         await readAllWhenVisible(t.store, appended.length);
-      });
+      }, READ_ALL_TEST_TIMEOUT_MS);
 
       it('returns every event once, in global order, when paging with the returned cursor', async () => {
         await readAllWhenVisible(t.store, appended.length);
