@@ -158,6 +158,13 @@ export default function validationContract(engine: TestEngine): void {
         expect((error as Error).message).toMatch(/1048576/);
       });
 
+      it('refuses a body whose stored form is over 1 MiB though its JSON text is not', async () => {
+        // Each 0 is 2 bytes of JSON text but about 12 bytes of jsonb: the database's check decides.
+        const body = { zeros: Array.from({ length: 150_000 }, () => 0) };
+        expect(Buffer.byteLength(JSON.stringify(body))).toBeLessThan(1024 * 1024);
+        await expectRefused(appendOne({ type: 'user_create', body }), InvalidEventError, { field: 'body' });
+      });
+
       it('refuses metadata over 64 KiB', async () => {
         await expectRefused(
           appendOne({ type: 'user_create', body: {}, metadata: { blob: 'x'.repeat(64 * 1024) } }),
