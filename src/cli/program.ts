@@ -8,6 +8,7 @@ import { defineRead } from './commands/read.js';
 import { defineRebuild } from './commands/rebuild.js';
 import { defineReplay } from './commands/replay.js';
 import { defineStatus } from './commands/status.js';
+import { defineUi } from './commands/ui.js';
 import { defineVerify } from './commands/verify.js';
 import { ExitCode } from './exit-codes.js';
 
@@ -36,5 +37,6 @@ export function createProgram(version: string): Command {
   defineExec(program);
   defineGrant(program);
   defineDemo(program);
+  defineUi(program);
   return program;
 }

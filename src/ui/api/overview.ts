@@ -1,0 +1,140 @@
+import type { EventStore, RebuildProgress, StoreStatus } from '../../index.js';
+import type { ConsoleFeatures } from '../features.js';
+import type { JobBoard } from '../jobs.js';
+import { toIso, toNumber, toNumberOrNull } from '../rows.js';
+
+/** Something on the overview that needs a person's attention. */
+export interface AttentionItem {
+  level: 'error' | 'warning' | 'info';
+  /** What it is about: `projection`, `event_type`, `subscription`. */
+  subject: string;
+  name: string;
+  message: string;
+  /** A console route (`#/…`) that shows more. */
+  link: string;
+}
+
+/** Events per minute over the last hour; only the newest events are scanned (see `capped`). */
+export interface AppendsChart {
+  /** Start of the first one-minute bucket (ISO 8601). */
+  start: string;
+  /** 60 counts, oldest first; the last bucket is the current minute. */
+  counts: number[];
+  /** True when the hour held more events than the scan window, so early buckets are undercounted. */
+  capped: boolean;
+}
+
+// The chart scans at most this many of the newest events (by position, through the primary key),
+// so that the overview stays cheap on a large log.
+const CHART_WINDOW = 100_000;
+
+export async function appendsPerMinute(store: EventStore): Promise<AppendsChart> {
+  const schema = store.schema;
+  const rows = await store.query<{ start: unknown; bucket: unknown; events: unknown; capped: unknown }>(
+    `with bounds as (select date_trunc('minute', statement_timestamp()) - interval '59 minutes' as start),
+          floor_position as (select coalesce(max(id), 0) - ${CHART_WINDOW} as position from ${schema}.events),
+          recent as (
+            select e.inserted_at from ${schema}.events e
+             where e.id > (select position from floor_position)
+               and e.inserted_at >= (select start from bounds)
+          )
+     select b.start,
+            floor(extract(epoch from (r.inserted_at - b.start)) / 60)::int as bucket,
+            count(r.inserted_at) as events,
+            coalesce((select f.position > 0
+                             and (select e.inserted_at from ${schema}.events e where e.id > f.position order by e.id limit 1) >= b.start
+                        from floor_position f), false) as capped
+       from bounds b left join recent r on true
+      group by b.start, 2`,
+  );
+  const counts = Array.from({ length: 60 }, () => 0);
+  for (const row of rows) {
+    const bucket = toNumberOrNull(row.bucket);
+    if (bucket !== null && bucket >= 0 && bucket < 60) counts[bucket] = toNumber(row.events);
+  }
+  const first = rows[0];
+  return {
+    start: first ? toIso(first.start) : new Date().toISOString(),
+    counts,
+    capped: first?.capped === true,
+  };
+}
+
+/** Projections, event types and subscriptions that need attention. */
+export async function attentionItems(
+  store: EventStore,
+  status: StoreStatus,
+  jobs: JobBoard,
+  features: ConsoleFeatures,
+): Promise<AttentionItem[]> {
+  const items: AttentionItem[] = [];
+  const failedRebuilds = status.projections.some((projection) => projection.state === 'failed')
+    ? new Map((await store.rebuildProgress()).map((progress) => [progress.projection, progress]))
+    : new Map<string, RebuildProgress>();
+  for (const projection of status.projections) {
+    const link = `#/projections/${encodeURIComponent(projection.name)}`;
+    const add = (level: AttentionItem['level'], message: string) =>
+      items.push({ level, subject: 'projection', name: projection.name, message, link });
+    if (projection.state === 'failed') {
+      add('error', `last rebuild failed: ${failedRebuilds.get(projection.name)?.error?.message ?? 'see the projection'}; the live tables are still served`);
+    } else if (projection.state === 'needs rebuild') {
+      add(
+        'warning',
+        projection.builtVersion === null
+          ? 'defined over stored events and never built: rebuild it'
+          : `version ${projection.version} is newer than the tables (built with version ${projection.builtVersion}): rebuild it`,
+      );
+    } else if (projection.state === 'stale') {
+      const behind = projection.staleEvents ?? 0;
+      add('warning', `materialized view is ${behind} event${behind === 1 ? '' : 's'} behind: refresh it`);
+    } else if (projection.state === 'rebuilding') {
+      add('info', projection.stateText);
+    }
+    const job = jobs.latest(projection.name);
+    if (job?.state === 'failed' && projection.state !== 'failed') add('error', `${job.kind} failed: ${job.error?.message ?? 'unknown error'}`);
+    if (job?.state === 'succeeded' && job.kind === 'verify' && (job.result as { equal?: boolean } | null)?.equal === false) {
+      add('warning', 'verify found differences between its tables and a rebuild');
+    }
+  }
+  for (const type of status.eventTypes) {
+    if (type.handledBy.length === 0) {
+      items.push({
+        level: 'warning',
+        subject: 'event_type',
+        name: type.type,
+        message: `no projection handles ${type.type} (${type.events} event${type.events === 1 ? '' : 's'}): a misspelt type?`,
+        link: `#/streams?type=${encodeURIComponent(type.type)}`,
+      });
+    }
+  }
+  if (features.subscriptions.list) {
+    for (const subscription of await features.subscriptions.list()) {
+      if (subscription.lastError) {
+        items.push({
+          level: 'error',
+          subject: 'subscription',
+          name: subscription.name,
+          message: `${subscription.state}: ${subscription.lastError}`,
+          link: '#/subscriptions',
+        });
+      }
+    }
+  }
+  return items;
+}
+
+export async function overview(store: EventStore, jobs: JobBoard, features: ConsoleFeatures) {
+  const status = await store.status();
+  return {
+    engine: status.engine,
+    schema: status.schema,
+    schemaVersion: status.schemaVersion,
+    events: status.events,
+    streams: status.streams,
+    lastPosition: status.lastPosition,
+    eventTypes: status.eventTypes,
+    projections: status.projections.length,
+    chart: await appendsPerMinute(store),
+    attention: await attentionItems(store, status, jobs, features),
+  };
+}

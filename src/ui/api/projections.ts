@@ -1,0 +1,223 @@
+import type { EventStore, ProjectionInfo, ProjectionStatus, RebuildProgress } from '../../index.js';
+import { HttpError, intParam } from '../http.js';
+import type { JobBoard, JobInfo } from '../jobs.js';
+import { cellJson, toNumber } from '../rows.js';
+
+/** Row counts stop here, so that a huge read model costs a bounded scan. */
+const COUNT_CAP = 100_000;
+
+export interface TableInfo {
+  /** As registered with the projection. */
+  name: string;
+  /** The relation PostgreSQL resolves it to (quoted as needed), or null when it no longer exists. */
+  relation: string | null;
+  /** Rows, counted up to {@link COUNT_CAP}; null when they cannot be read. */
+  rows: number | null;
+  rowsCapped: boolean;
+  /** Why the rows could not be counted (e.g. no SELECT privilege). */
+  problem: string | null;
+}
+
+export interface ProjectionDetails {
+  name: string;
+  kind: ProjectionInfo['kind'];
+  /** Version of the projection's code, and the version its tables were last built with. */
+  version: number;
+  builtVersion: number | null;
+  handledTypes: string[];
+  handlers: Record<string, string>;
+  streamColumn: string | null;
+  /** Whether rebuilds use the projection's rebuild statement (the fast path) instead of its handlers. */
+  fastPath: boolean;
+  tables: TableInfo[];
+  /** Rows in all its tables (exact below a million, else the planner's estimate). */
+  rows: number | null;
+  /** The last event applied: the newest handled event, or the position a view was refreshed at. */
+  lastEventPosition: number | null;
+  /** Materialized views: events committed since the last refresh. */
+  staleEvents: number | null;
+  /** The store's state (live, rebuilding, needs rebuild, failed, stale), or what a console job is doing. */
+  state: string;
+  stateText: string;
+  definedAt: string;
+  lastRebuiltAt: string | null;
+  lastReplayedAt: string | null;
+  lastRefreshedAt: string | null;
+  /** The current or last online rebuild, wherever it was started (console, CLI, SQL). */
+  rebuild: RebuildJson | null;
+  /** The newest job the console started on it. */
+  job: JobInfo | null;
+}
+
+export interface RebuildJson {
+  phase: string;
+  path: string;
+  round: number;
+  applied: number;
+  total: number;
+  percent: number;
+  eventsPerSecond: number | null;
+  etaSeconds: number | null;
+  version: number;
+  error: { message: string; hint: string | null } | null;
+  startedAt: string;
+  finishedAt: string | null;
+}
+
+function rebuildJson(progress: RebuildProgress | undefined): RebuildJson | null {
+  if (!progress) return null;
+  return {
+    phase: progress.phase,
+    path: progress.path,
+    round: progress.round,
+    applied: progress.applied,
+    total: progress.total,
+    percent: progress.percent,
+    eventsPerSecond: progress.eventsPerSecond,
+    etaSeconds: progress.etaSeconds,
+    version: progress.version,
+    error: progress.error ? { message: progress.error.message, hint: progress.error.hint } : null,
+    startedAt: progress.startedAt.toISOString(),
+    finishedAt: progress.finishedAt?.toISOString() ?? null,
+  };
+}
+
+async function resolveRelation(store: EventStore, name: string): Promise<string | null> {
+  const [row] = await store.query<{ relation: string | null }>(`select to_regclass($1)::text as relation`, [name]);
+  return row?.relation ?? null;
+}
+
+async function tableInfo(store: EventStore, name: string, describe: (error: unknown) => { message: string }): Promise<TableInfo> {
+  const relation = await resolveRelation(store, name);
+  if (relation === null) return { name, relation, rows: null, rowsCapped: false, problem: 'the table no longer exists' };
+  try {
+    // relation is PostgreSQL's own rendering of a registered regclass, quoted where needed.
+    const [row] = await store.query<{ rows: unknown }>(`select count(*) as rows from (select 1 from ${relation} limit ${COUNT_CAP + 1}) t`);
+    const rows = toNumber(row?.rows ?? 0);
+    return { name, relation, rows: Math.min(rows, COUNT_CAP), rowsCapped: rows > COUNT_CAP, problem: null };
+  } catch (error) {
+    return { name, relation, rows: null, rowsCapped: false, problem: describe(error).message };
+  }
+}
+
+const JOB_STATE = { rebuild: 'rebuilding', verify: 'verifying', refresh: 'refreshing' } as const;
+
+async function details(
+  store: EventStore,
+  projection: ProjectionStatus,
+  progress: RebuildProgress | undefined,
+  jobs: JobBoard,
+  describe: (error: unknown) => { message: string },
+): Promise<ProjectionDetails> {
+  const tables: TableInfo[] = [];
+  for (const table of projection.tables) tables.push(await tableInfo(store, table, describe));
+  const job = jobs.latest(projection.name) ?? null;
+  let state: string = projection.state;
+  let stateText = projection.stateText;
+  if (job?.state === 'running' && job.kind in JOB_STATE && projection.state !== 'rebuilding') {
+    state = JOB_STATE[job.kind as keyof typeof JOB_STATE];
+    stateText = state;
+  } else if (tables.some((table) => table.relation === null)) {
+    state = 'broken';
+    stateText = 'broken: a table is missing';
+  } else if (projection.kind === 'materialized_view' && state === 'live') {
+    state = 'fresh';
+    stateText = 'fresh';
+  }
+  return {
+    name: projection.name,
+    kind: projection.kind,
+    version: projection.version,
+    builtVersion: projection.builtVersion,
+    handledTypes: projection.handledTypes.length > 0 ? projection.handledTypes : Object.keys(projection.handlers),
+    handlers: projection.handlers,
+    streamColumn: projection.streamColumn,
+    fastPath: projection.rebuildSql !== null,
+    tables,
+    rows: projection.rows,
+    lastEventPosition: projection.lastPosition,
+    staleEvents: projection.staleEvents,
+    state,
+    stateText,
+    definedAt: projection.definedAt.toISOString(),
+    lastRebuiltAt: projection.lastRebuiltAt?.toISOString() ?? null,
+    lastReplayedAt: projection.lastReplayedAt?.toISOString() ?? null,
+    lastRefreshedAt: projection.lastRefreshedAt?.toISOString() ?? null,
+    rebuild: rebuildJson(progress),
+    job,
+  };
+}
+
+/** Every projection and materialized view with what the projections page shows. */
+export async function listProjectionDetails(
+  store: EventStore,
+  jobs: JobBoard,
+  describe: (error: unknown) => { message: string },
+  name?: string,
+): Promise<ProjectionDetails[]> {
+  const { projections } = await store.status();
+  const progress = new Map((await store.rebuildProgress(name)).map((item) => [item.projection, item]));
+  const result: ProjectionDetails[] = [];
+  for (const projection of projections) {
+    if (name === undefined || projection.name === name) result.push(await details(store, projection, progress.get(projection.name), jobs, describe));
+  }
+  return result;
+}
+
+export async function projectionDetails(
+  store: EventStore,
+  name: string,
+  jobs: JobBoard,
+  describe: (error: unknown) => { message: string },
+): Promise<ProjectionDetails> {
+  const [found] = await listProjectionDetails(store, jobs, describe, name);
+  if (!found) throw new HttpError(404, 'UNKNOWN_PROJECTION', `Unknown projection: ${name}`);
+  return found;
+}
+
+/**
+ * A page of one of a projection's tables. Only tables registered with the projection can be read;
+ * rows are ordered by the primary key (or a unique index), else by their physical place.
+ */
+export async function readModelRows(store: EventStore, name: string, url: URL) {
+  const projection = (await store.listProjections()).find((candidate) => candidate.name === name);
+  if (!projection) throw new HttpError(404, 'UNKNOWN_PROJECTION', `Unknown projection: ${name}`);
+  const table = url.searchParams.get('table') ?? projection.tables[0];
+  if (table === undefined || !projection.tables.includes(table)) {
+    throw new HttpError(400, 'BAD_REQUEST', `Projection ${name} has no table ${JSON.stringify(table ?? '')}`, `Its tables: ${projection.tables.join(', ') || 'none'}`);
+  }
+  const limit = intParam(url, 'limit', 25, 1, 200);
+  const offset = intParam(url, 'offset', 0, 0, 1_000_000);
+  const relation = await resolveRelation(store, table);
+  if (relation === null) throw new HttpError(404, 'UNKNOWN_TABLE', `Table ${table} of projection ${name} no longer exists`);
+  const columns = await store.query<{ name: string; type: string }>(
+    `select attname::text as name, format_type(atttypid, atttypmod) as type
+       from pg_attribute where attrelid = to_regclass($1) and attnum > 0 and not attisdropped order by attnum`,
+    [relation],
+  );
+  const [key] = await store.query<{ columns: string; primary: boolean }>(
+    `select string_agg(quote_ident(a.attname), ', ' order by k.ord) as columns, i.indisprimary as primary
+       from pg_index i
+       cross join lateral unnest(i.indkey) with ordinality as k(attnum, ord)
+       join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
+      where i.indrelid = to_regclass($1) and i.indisunique and i.indpred is null and i.indexprs is null
+      group by i.indexrelid, i.indisprimary
+      order by i.indisprimary desc, i.indexrelid
+      limit 1`,
+    [relation],
+  );
+  // Identifiers here come from PostgreSQL's catalog (quote_ident, regclass text), never from the request.
+  const orderBy = key?.columns ?? 'ctid';
+  const rows = await store.query(`select * from ${relation} order by ${orderBy} limit $1 offset $2`, [limit + 1, offset]);
+  return {
+    projection: name,
+    table,
+    relation,
+    columns,
+    orderedBy: key ? (key.primary ? 'primary key' : 'unique index') : 'physical order',
+    offset,
+    limit,
+    hasMore: rows.length > limit,
+    rows: rows.slice(0, limit).map((row) => columns.map((column) => cellJson(row[column.name]))),
+  };
+}
