@@ -2,10 +2,13 @@
  * `npm run bench [-- --quick]`: pgevents against the raw table, the seed's hand-written triggers,
  * Emmett and Message DB, side by side in one process on one server. See bench/README.md.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { computeRatios, evaluateGoals } from './lib/analysis.js';
+import { loadAverage } from './lib/cpu.js';
+import { median } from './lib/stats.js';
 import { HELP, parseArgs, type BenchConfig } from './lib/config.js';
 import { benchDatabaseName, dropDatabase, recreateDatabase, serverInfo, serverUrl } from './lib/db.js';
 import { consoleReport, markdownReport, updateReadme, writeJson } from './lib/output.js';
@@ -54,9 +57,18 @@ async function cleanup(): Promise<void> {
   rmSync(scratch, { recursive: true, force: true });
 }
 
+function gitCommit(): string {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+  } catch {
+    return '?';
+  }
+}
+
 function machineInfo(): Record<string, string | number> {
   const cpus = os.cpus();
   return {
+    commit: gitCommit(),
     cpus: cpus.length,
     cpuModel: cpus[0]?.model ?? '?',
     memoryGiB: Math.round(os.totalmem() / 2 ** 30),
@@ -90,6 +102,9 @@ async function main(): Promise<number> {
   const server = await serverInfo();
   log(`pgevents bench${config.quick ? ' (quick)' : ''}: ${new URL(serverUrl()).host}, ${server.version.split(',')[0]}`);
   const { run, info } = await selectSystems(config);
+  const loadSamples = [loadAverage()];
+  const loadTimer = setInterval(() => loadSamples.push(loadAverage()), 5_000);
+  loadTimer.unref();
 
   const results: BenchResults = {
     startedAt: started.toISOString(),
@@ -97,6 +112,7 @@ async function main(): Promise<number> {
     durationSeconds: 0,
     quick: config.quick,
     machine: machineInfo(),
+    load: { samples: 0, min: 0, median: 0, max: 0 },
     server,
     config: { ...config },
     systems: info,
@@ -123,6 +139,7 @@ async function main(): Promise<number> {
       }
     }
     const ledgers = new Map(live.map((l) => [l.system.id, new Ledger()]));
+    const databases = new Map(live.flatMap((l) => (l.database ? [[l.system.id, l.database] as const] : [])));
     for (const mode of appendModes) {
       log(`\n== ${MODE_INFO[mode].title}: warm-up ${config.warmupMs / 1000} s, ${config.runs} × ${config.runMs / 1000} s`);
       results.modes.push({ id: mode, title: MODE_INFO[mode].title });
@@ -130,6 +147,7 @@ async function main(): Promise<number> {
         mode: MODE_INFO[mode],
         systems: live.map((l) => l.system),
         ledgers,
+        databases,
         runs: config.runs,
         runMs: config.runMs,
         warmupMs: config.warmupMs,
@@ -147,7 +165,9 @@ async function main(): Promise<number> {
       results.cells[mode] ??= {};
     }
     const serverEvents = config.bulkEvents;
-    log(`\n== bulk load, replay, rebuild: ${serverEvents.toLocaleString('en-US')} events (${config.replayRuns} replay/rebuild runs)`);
+    log(
+      `\n== bulk load, replay, rebuild: ${serverEvents.toLocaleString('en-US')} events (${config.replayRuns} replay, ${config.rebuildRuns} rebuild runs)`,
+    );
     for (const d of run) {
       const source = bulkSource(d.embedded ? config.embeddedReplayEvents : serverEvents, config.eventsPerStream);
       let live: Live | null = null;
@@ -160,6 +180,7 @@ async function main(): Promise<number> {
           wantReplay: loadModes.includes('replay'),
           wantRebuild: loadModes.includes('rebuild'),
           replayRuns: config.replayRuns,
+          rebuildRuns: config.rebuildRuns,
           log,
           ...(d.embedded ? { note: `${source.total.toLocaleString('en-US')} events (embedded engine)` } : {}),
         });
@@ -177,6 +198,14 @@ async function main(): Promise<number> {
     for (const mode of loadModes) results.modes.push({ id: mode, title: MODE_INFO[mode].title, events: serverEvents });
   }
 
+  clearInterval(loadTimer);
+  loadSamples.push(loadAverage());
+  results.load = {
+    samples: loadSamples.length,
+    min: Math.min(...loadSamples),
+    median: median(loadSamples),
+    max: Math.max(...loadSamples),
+  };
   results.ratios = computeRatios(results);
   results.goals = evaluateGoals(results);
   for (const [mode, row] of Object.entries(results.cells)) {

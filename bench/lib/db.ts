@@ -22,8 +22,17 @@ export function benchDatabaseName(systemId: string): string {
   return DATABASE_PREFIX + systemId.replace(/[^a-z0-9]+/g, '_');
 }
 
+/**
+ * An error on an idle connection (e.g. the server terminated it) is emitted as an event, which
+ * would end the process when nobody listens; the query that uses the connection next fails instead.
+ */
+export function ignoreIdleErrors<T extends { on(event: 'error', listener: (error: Error) => void): unknown }>(emitter: T): T {
+  emitter.on('error', (error: Error) => process.stderr.write(`  (connection error: ${error.message})\n`));
+  return emitter;
+}
+
 export async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
+  const client = ignoreIdleErrors(new pg.Client({ connectionString: url }));
   await client.connect();
   try {
     return await fn(client);

@@ -32,6 +32,12 @@ function cellText(cell: Cell | undefined): string {
   return 'ERROR';
 }
 
+function cpuText(cell: Cell | undefined): string {
+  if (cell?.kind !== 'measured' || !cell.cpu) return cellText(cell);
+  const server = cell.cpu.server == null ? '?' : Math.round(cell.cpu.server).toString();
+  return `${server} / ${Math.round(cell.cpu.client)}`;
+}
+
 function measuredModes(results: BenchResults): ModeId[] {
   return MODES.filter((m) => results.cells[m] !== undefined);
 }
@@ -52,7 +58,7 @@ export function consoleReport(results: BenchResults): string {
   const systems = activeSystems(results);
   const modes = measuredModes(results);
   const out: string[] = [];
-  out.push('events/s, median of runs (- = not applicable)');
+  out.push(`events/s, median of runs (- = not applicable); load average during the run: median ${results.load.median.toFixed(1)}, max ${results.load.max.toFixed(1)}`);
   out.push(
     pad([
       ['mode', ...systems.map((s) => s.label)],
@@ -70,6 +76,17 @@ export function consoleReport(results: BenchResults): string {
           const c = results.cells[m]?.[s.id];
           return c?.kind === 'measured' ? `${fmtRate(c.summary.min)}-${fmtRate(c.summary.max)} (${c.summary.n})` : cellText(c);
         }),
+      ]),
+    ]),
+  );
+  out.push('');
+  out.push('CPU per event, microseconds (median of runs): server backends / this Node process');
+  out.push(
+    pad([
+      ['mode', ...systems.map((s) => s.label)],
+      ...modes.filter((m) => MODE_INFO[m].batchSize !== undefined).map((m) => [
+        modeTitle(results, m, true),
+        ...systems.map((s) => cpuText(results.cells[m]?.[s.id])),
       ]),
     ]),
   );
@@ -116,16 +133,28 @@ function reasons(results: BenchResults): string[] {
   return out;
 }
 
-/** Markdown: the medians with min–max, the ratios, the goals and the notes. */
+/** Markdown: the machine, the medians with min–max, the ratios, the CPU, the goals and the notes. */
 export function markdownReport(results: BenchResults): string {
   const systems = activeSystems(results);
   const modes = measuredModes(results);
   const out: string[] = [];
+  const m = results.machine;
+  const settings = Object.entries(results.server.settings)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(', ');
+  out.push(
+    `Machine: ${m.cpus} × ${m.cpuModel}, ${m.memoryGiB} GiB, ${m.os}, Node.js ${m.node}; ${results.server.version.split(' on ')[0]} on the same machine (${settings}). pgevents at commit ${m.commit}. Results: \`bench/results/${results.startedAt.slice(0, 10)}.json\`.`,
+  );
+  out.push('');
+  out.push('![ratios to the baseline of each mode](results/latest.svg)');
+  out.push('');
   const header = (first: string) => [
     `| ${first} | ${systems.map((s) => s.label).join(' | ')} |`,
     `| --- | ${systems.map(() => '---:').join(' | ')} |`,
   ];
-  out.push(`Events/s, median of the runs, with min–max below (${results.quick ? 'quick run' : 'full run'} of ${results.startedAt.slice(0, 10)}).`);
+  out.push(
+    `Events/s, median of the runs, with min–max below (${results.quick ? 'quick run' : 'full run'} of ${results.startedAt.slice(0, 10)}, ${results.durationSeconds} s; 1-minute load average during the run: median ${results.load.median.toFixed(1)}, max ${results.load.max.toFixed(1)} on ${results.machine.cpus} cores).`,
+  );
   out.push('');
   out.push(...header('mode'));
   for (const m of modes) {
@@ -150,6 +179,15 @@ export function markdownReport(results: BenchResults): string {
       return `${fmtRatio(r.vsRaw)} / ${fmtRatio(r.vsSeed)}`;
     });
     out.push(`| ${SHORT[m]} | ${cells.join(' | ')} |`);
+  }
+  out.push('');
+  out.push(
+    'CPU per event in µs, median of the runs: PostgreSQL backends of the system / the Node.js client process (less disturbed by other load on the machine than events/s; `?` = not readable).',
+  );
+  out.push('');
+  out.push(...header('mode'));
+  for (const m of modes.filter((mode) => MODE_INFO[mode].batchSize !== undefined)) {
+    out.push(`| ${SHORT[m]} | ${systems.map((s) => cpuText(results.cells[m]?.[s.id])).join(' | ')} |`);
   }
   if (results.goals.length > 0) {
     out.push('');

@@ -1,10 +1,10 @@
 /** Writers over one node-postgres connection, with prepared statements. */
 import pg from 'pg';
-import { valuesPlaceholders } from './db.js';
+import { ignoreIdleErrors, valuesPlaceholders } from './db.js';
 import type { Batch, Writer } from './types.js';
 
 export async function connect(url: string, init?: string): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: url });
+  const client = ignoreIdleErrors(new pg.Client({ connectionString: url }));
   await client.connect();
   if (init) await client.query(init);
   return client;

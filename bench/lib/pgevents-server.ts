@@ -13,22 +13,42 @@ export const SCHEMA = 'pgevents';
 /** The users projection's handlers (bench/sql/pgevents-handlers.sql). */
 export const USERS_HANDLERS = { user_create: 'fn_project_user_create', user_update: 'fn_project_user_update' };
 
-/** The set-based read model: pgevents' materialized-view projection with the rebuild query. */
-export const LATEST_VIEW_QUERY = `select distinct on (uuid) uuid, body->>'name' as name, now() as inserted_at, now() as updated_at
+/** The set-based rebuild statement: the same query as bench/sql/rebuild.sql. */
+export const REBUILD_SQL = `insert into users (uuid, name, inserted_at, updated_at)
+select distinct on (uuid) uuid, body->>'name', now(), now()
   from ${SCHEMA}.events
  where type in ('user_create', 'user_update')
  order by uuid, id desc`;
+
+/** Fallback for a pgevents without rebuild_projection: a materialized-view projection of the same query. */
+const LATEST_VIEW_QUERY = `select distinct on (uuid) uuid, body->>'name' as name, now() as inserted_at, now() as updated_at
+  from ${SCHEMA}.events
+ where type in ('user_create', 'user_update')
+ order by uuid, id desc`;
+
+/** Does this pgevents have online rebuilds with a set-based fast path (define_projection's p_rebuild_sql)? */
+async function hasFastPathRebuild(c: pg.Client): Promise<boolean> {
+  const r = await c.query<{ ok: boolean }>(
+    `select to_regprocedure('${SCHEMA}.rebuild_projection(text, boolean, integer)') is not null as ok`,
+  );
+  return r.rows[0]?.ok === true;
+}
 
 export async function setupPgevents(url: string): Promise<void> {
   await withClient(url, async (c) => {
     await installPgevents(c, SCHEMA);
     await c.query(benchSql('users.sql'));
     await c.query(benchSql('pgevents-handlers.sql'));
-    await c.query(`select ${SCHEMA}.define_projection('users', $1, $2, 'uuid')`, [
-      JSON.stringify(USERS_HANDLERS),
-      ['users'],
-    ]);
-    await c.query(`select ${SCHEMA}.define_materialized_view('users_latest', $1)`, [LATEST_VIEW_QUERY]);
+    const handlers = JSON.stringify(USERS_HANDLERS);
+    if (await hasFastPathRebuild(c)) {
+      await c.query(
+        `select ${SCHEMA}.define_projection('users', $1, $2, 'uuid', p_rebuild_sql => $3)`,
+        [handlers, ['users'], REBUILD_SQL],
+      );
+    } else {
+      await c.query(`select ${SCHEMA}.define_projection('users', $1, $2, 'uuid')`, [handlers, ['users']]);
+      await c.query(`select ${SCHEMA}.define_materialized_view('users_latest', $1)`, [LATEST_VIEW_QUERY]);
+    }
   });
 }
 
@@ -52,21 +72,27 @@ export function replayPgevents(url: string): Promise<Timed> {
   );
 }
 
+/**
+ * The set-based rebuild: an online rebuild through the projection's set-based statement
+ * (`call rebuild_projection('users', true)`: shadow tables, the statement, catch-up, swap), or, on a
+ * pgevents without it, the refresh of a materialized view of the same query.
+ */
 export function rebuildPgevents(url: string): Promise<Timed> {
-  return withClient(url, (c) =>
-    timed(
+  return withClient(url, async (c) => {
+    if (await hasFastPathRebuild(c)) {
+      return timed(() => c.query(`call ${SCHEMA}.rebuild_projection('users', true)`), () => handledEvents(c));
+    }
+    return timed(
       () => c.query(`select ${SCHEMA}.refresh_materialized_view('users_latest')`),
       async () => {
         const r = await c.query<{ v: string; u: string }>(
           'select (select count(*) from public.users_latest) as v, (select count(*) from public.users) as u',
         );
-        if (r.rows[0]?.v !== r.rows[0]?.u) {
-          throw new Error(`users_latest has ${r.rows[0]?.v} rows, users ${r.rows[0]?.u}`);
-        }
+        if (r.rows[0]?.v !== r.rows[0]?.u) throw new Error(`users_latest has ${r.rows[0]?.v} rows, users ${r.rows[0]?.u}`);
         return handledEvents(c);
       },
-    ),
-  );
+    );
+  });
 }
 
 export function countsPgevents(url: string): Promise<Counts> {

@@ -7,10 +7,21 @@ export interface RunSample {
   seconds: number;
   /** events / seconds */
   rate: number;
+  /** Server backend CPU per event, µs (null when the server's processes cannot be read). */
+  serverCpuUs?: number | null;
+  /** This Node process's CPU per event, µs (the client library's share). */
+  clientCpuUs?: number;
 }
 
 export type Cell =
-  | { kind: 'measured'; runs: RunSample[]; summary: Summary; note?: string }
+  | {
+      kind: 'measured';
+      runs: RunSample[];
+      summary: Summary;
+      /** Medians over the runs of the CPU per event, µs. */
+      cpu?: { server: number | null; client: number };
+      note?: string;
+    }
   | { kind: 'unsupported'; reason: string }
   | { kind: 'error'; message: string };
 
@@ -45,6 +56,8 @@ export interface BenchResults {
   durationSeconds: number;
   quick: boolean;
   machine: Record<string, string | number>;
+  /** 1-minute load average sampled through the run: how busy the machine was with everything. */
+  load: { samples: number; min: number; median: number; max: number };
   server: { version: string; settings: Record<string, string> };
   config: Record<string, unknown>;
   systems: SystemInfo[];

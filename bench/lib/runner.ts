@@ -1,7 +1,8 @@
 /** Runs the modes against the systems: warm-up, repeated runs, verification. */
 import { checkpoint } from './db.js';
 import type { Cell, RunSample } from './results.js';
-import { summarize } from './stats.js';
+import { clientCpuMs, serverCpuMs } from './cpu.js';
+import { median, summarize } from './stats.js';
 import { now } from './time.js';
 import { StreamCursor } from './workload.js';
 import type { BulkSource, ModeInfo, SystemUnderTest, Timed, Writer } from './types.js';
@@ -45,8 +46,16 @@ export async function verify(system: SystemUnderTest, ledger: Ledger): Promise<s
  * One time-boxed run: every writer appends batches from its own cursor until the deadline; the
  * run ends when the last in-flight transaction has committed, and that time counts.
  */
-async function appendRun(writers: Writer[], cursors: StreamCursor[], ledger: Ledger, ms: number): Promise<RunSample> {
+async function appendRun(
+  writers: Writer[],
+  cursors: StreamCursor[],
+  ledger: Ledger,
+  ms: number,
+  database: string | null,
+): Promise<RunSample> {
   let events = 0;
+  const server0 = database ? await serverCpuMs(database).catch(() => null) : null;
+  const client0 = clientCpuMs();
   const start = now();
   const deadline = start + ms;
   await Promise.all(
@@ -62,13 +71,31 @@ async function appendRun(writers: Writer[], cursors: StreamCursor[], ledger: Led
     }),
   );
   const seconds = (now() - start) / 1000;
-  return { events, seconds, rate: events / seconds };
+  const client1 = clientCpuMs();
+  const server1 = database && server0 !== null ? await serverCpuMs(database).catch(() => null) : null;
+  return {
+    events,
+    seconds,
+    rate: events / seconds,
+    serverCpuUs: server0 !== null && server1 !== null && events > 0 ? ((server1 - server0) * 1000) / events : null,
+    clientCpuUs: events > 0 ? ((client1 - client0) * 1000) / events : 0,
+  };
+}
+
+function cpuMedians(samples: RunSample[]): { server: number | null; client: number } {
+  const server = samples.map((s) => s.serverCpuUs).filter((v): v is number => typeof v === 'number');
+  return {
+    server: server.length === samples.length && server.length > 0 ? median(server) : null,
+    client: median(samples.map((s) => s.clientCpuUs ?? 0)),
+  };
 }
 
 export interface AppendModeOptions {
   mode: ModeInfo;
   systems: SystemUnderTest[];
   ledgers: Map<string, Ledger>;
+  /** The server database of each system (absent for embedded ones), for the CPU accounting. */
+  databases: Map<string, string>;
   runs: number;
   runMs: number;
   warmupMs: number;
@@ -100,7 +127,7 @@ export async function runAppendMode(options: AppendModeOptions): Promise<Record<
       const writers: Writer[] = [];
       for (let i = 0; i < connections; i++) writers.push(await system.openWriter());
       const cursors = writers.map(() => new StreamCursor(batchSize, perStream));
-      await appendRun(writers, cursors, ledgers.get(system.id)!, options.warmupMs);
+      await appendRun(writers, cursors, ledgers.get(system.id)!, options.warmupMs, null);
       live.push({ system, writers, cursors, samples: [] });
     } catch (error) {
       cells[system.id] = { kind: 'error', message: `warm-up: ${errorMessage(error)}` };
@@ -113,7 +140,8 @@ export async function runAppendMode(options: AppendModeOptions): Promise<Record<
     for (const entry of order) {
       if (cells[entry.system.id]) continue; // failed in an earlier run
       try {
-        const s = await appendRun(entry.writers, entry.cursors, ledgers.get(entry.system.id)!, options.runMs);
+        const database = options.databases.get(entry.system.id) ?? null;
+        const s = await appendRun(entry.writers, entry.cursors, ledgers.get(entry.system.id)!, options.runMs, database);
         entry.samples.push(s);
         log(`  run ${r + 1}/${options.runs} ${entry.system.label.padEnd(28)} ${Math.round(s.rate).toLocaleString('en-US').padStart(9)} events/s`);
       } catch (error) {
@@ -136,6 +164,7 @@ export async function runAppendMode(options: AppendModeOptions): Promise<Record<
       kind: 'measured',
       runs: entry.samples,
       summary: summarize(entry.samples.map((s) => s.rate)),
+      cpu: cpuMedians(entry.samples),
     };
   }
   return cells;
@@ -159,6 +188,7 @@ export async function runLoadPhase(options: {
   wantReplay: boolean;
   wantRebuild: boolean;
   replayRuns: number;
+  rebuildRuns: number;
   log: Log;
   note?: string;
 }): Promise<LoadPhaseResult> {
@@ -205,14 +235,15 @@ export async function runLoadPhase(options: {
 
   const repeat = async (what: 'replay' | 'rebuild', fn: () => Promise<Timed>): Promise<Cell> => {
     const samples: RunSample[] = [];
+    const runs = what === 'replay' ? options.replayRuns : options.rebuildRuns;
     try {
-      for (let r = 0; r < options.replayRuns; r++) {
+      for (let r = 0; r < runs; r++) {
         await checkpoint();
         const s = sample(await fn());
         const problem = await check(`after ${what} ${r + 1}`);
         if (problem) throw new Error(problem);
         samples.push(s);
-        log(`  ${what} ${r + 1}/${options.replayRuns} ${system.label.padEnd(24)} ${s.events.toLocaleString('en-US')} events in ${s.seconds.toFixed(1)} s: ${Math.round(s.rate).toLocaleString('en-US')} events/s`);
+        log(`  ${what} ${r + 1}/${runs} ${system.label.padEnd(24)} ${s.events.toLocaleString('en-US')} events in ${s.seconds.toFixed(1)} s: ${Math.round(s.rate).toLocaleString('en-US')} events/s`);
       }
       return { kind: 'measured', runs: samples, summary: summarize(samples.map((s) => s.rate)), ...(note ? { note } : {}) };
     } catch (error) {

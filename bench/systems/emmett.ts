@@ -11,7 +11,7 @@ import {
   type PostgreSQLProjectionDefinition,
 } from '@event-driven-io/emmett-postgresql';
 import pg from 'pg';
-import { withClient } from '../lib/db.js';
+import { ignoreIdleErrors, withClient } from '../lib/db.js';
 import { benchSql } from '../lib/sql.js';
 import type { Batch, Counts, SystemContext, SystemDescriptor, SystemUnderTest, Writer } from '../lib/types.js';
 
@@ -48,7 +48,7 @@ export class EmmettSystem implements SystemUnderTest {
   }
 
   private getStore(): PostgresEventStore {
-    this.pool ??= new pg.Pool({ connectionString: this.ctx.databaseUrl, max: POOL_SIZE });
+    this.pool ??= ignoreIdleErrors(new pg.Pool({ connectionString: this.ctx.databaseUrl, max: POOL_SIZE }));
     this.store ??= getPostgreSQLEventStore(this.ctx.databaseUrl, {
       connectionOptions: { pooled: true, pool: this.pool },
       projections: this.options.inlineProjection ? projections.inline([this.options.inlineProjection]) : [],

@@ -3,9 +3,21 @@ import type { SystemDescriptor } from '../lib/types.js';
 import { emmett } from './emmett.js';
 import { emmettInline } from './emmett-inline.js';
 import { messageDb } from './messagedb.js';
+import { pgeventsApi } from './pgevents-api.js';
 import { pgeventsAppend } from './pgevents-append.js';
+import { pgeventsEmbedded } from './pgevents-embedded.js';
 import { pgeventsInsert } from './pgevents-insert.js';
 import { raw } from './raw.js';
 import { seed } from './seed.js';
 
-export const SYSTEMS: SystemDescriptor[] = [raw, seed, pgeventsInsert, pgeventsAppend, emmett, emmettInline, messageDb];
+export const SYSTEMS: SystemDescriptor[] = [
+  raw,
+  seed,
+  pgeventsInsert,
+  pgeventsAppend,
+  pgeventsApi,
+  emmett,
+  emmettInline,
+  messageDb,
+  pgeventsEmbedded,
+];

@@ -53,6 +53,6 @@ export const pgeventsInsert: SystemDescriptor = {
   id: 'pgevents_insert',
   label: 'pgevents INSERT',
   description:
-    'pgevents via plain SQL: INSERT/COPY into pgevents.events; the same users projection (the seed\'s functions, search_path pinned) defined with define_projection; replay_projection; set-based rebuild = refresh of a materialized-view projection.',
+    "pgevents via plain SQL: INSERT/COPY into pgevents.events; the same users projection (the seed's functions, search_path pinned) defined with define_projection; replay_projection; set-based rebuild = rebuild_projection through the projection's set-based statement.",
   create: (ctx) => new PgeventsInsertSystem(ctx),
 };

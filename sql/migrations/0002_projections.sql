@@ -339,6 +339,13 @@ begin
         using errcode = 'PE006', detail = json_build_object('projection', p_name, 'table', v_table)::text,
               hint = 'Create the read-model table before defining the projection.';
     end if;
+    -- A full replay empties a projection's tables and drop_projection(p_drop_tables) drops them:
+    -- never the event log or the store's own bookkeeping.
+    if (select c.relnamespace from pg_class c where c.oid = v_rel) = '{{schema}}'::regnamespace then
+      raise exception 'Invalid projection %: % is a table of the event store, not a read model', p_name, v_rel
+        using errcode = 'PE006', detail = json_build_object('projection', p_name, 'table', v_rel::text)::text,
+              hint = 'Keep read-model tables outside the store''s schema, e.g. in public.';
+    end if;
     if p_stream_column is not null and not exists (
          select 1 from pg_attribute
           where attrelid = v_rel and attname = p_stream_column and not attisdropped and attnum > 0) then

@@ -146,6 +146,30 @@ export function translateError(error: unknown, schema: string): unknown {
         hint: 'Remove NUL characters from the event.',
         cause,
       });
+    case '22021':
+      // A NUL character in a text parameter: PostgreSQL refuses it before any pgevents code runs.
+      return error.message.includes('0x00')
+        ? new InvalidEventError('Invalid text: PostgreSQL cannot store the character U+0000 in text or JSON', {
+            hint: 'Remove NUL characters from the value.',
+            cause,
+          })
+        : error;
+    case '22P02':
+      // A parameter that is not JSON text, or not a uuid, where the SQL API takes one. PostgreSQL's
+      // message quotes the value, so it is not repeated here (it stays in `cause`).
+      if (/^invalid input syntax for type jsonb?$/.test(error.message)) {
+        return new InvalidEventError('Invalid JSON: a value passed as JSON (a batch of events, a body or metadata) is not valid JSON text', {
+          hint: 'Check the JSON text; a lone UTF-16 surrogate escape such as \\ud800 is not valid in PostgreSQL either.',
+          cause,
+        });
+      }
+      if (error.message.startsWith('invalid input syntax for type uuid:')) {
+        return new InvalidEventError('Invalid uuid: a value passed as a uuid (a stream or event id) is not one', {
+          hint: 'A stream is the uuid of the entity its events belong to, e.g. 11111111-1111-1111-1111-111111111111.',
+          cause,
+        });
+      }
+      return error;
     case '3F000':
     case '42P01':
     case '42883':

@@ -62,14 +62,34 @@ function assertJsonObject(value: unknown, field: 'body' | 'metadata', index: num
       hint: `Wrap the value in an object, e.g. { "value": ... }.`,
     });
   }
-  const unstorable = findUnstorableText(value);
+  // Getters and toJSON methods run below: they may throw, or return what JSON cannot say (a BigInt).
+  const notJson = (error: unknown) =>
+    new InvalidEventError(`Invalid event at index ${index}: ${field} cannot be written as JSON`, { field, index, cause: error });
+  let unstorable: string | undefined;
+  try {
+    unstorable = findUnstorableText(value);
+  } catch (error) {
+    throw notJson(error);
+  }
   if (unstorable) {
     throw new InvalidEventError(`Invalid event at index ${index}: ${field} contains ${unstorable}, which PostgreSQL cannot store`, {
       field,
       index,
     });
   }
-  const bytes = Buffer.byteLength(JSON.stringify(value), 'utf8');
+  let json: string;
+  try {
+    json = JSON.stringify(value);
+  } catch (error) {
+    throw notJson(error);
+  }
+  if (!json.startsWith('{')) {
+    throw new InvalidEventError(`Invalid event at index ${index}: ${field} must be a JSON object, but its toJSON returns something else`, {
+      field,
+      index,
+    });
+  }
+  const bytes = Buffer.byteLength(json, 'utf8');
   if (bytes > maxBytes) {
     throw new InvalidEventError(`Invalid event at index ${index}: ${field} is ${bytes} bytes, more than the limit of ${maxBytes}`, {
       field,
