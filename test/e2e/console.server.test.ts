@@ -1,0 +1,4 @@
+import { server } from '../support/engines.js';
+import consoleSuite from './console.suite.js';
+
+consoleSuite(server);

@@ -1,0 +1,319 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type EventStore, openEventStore } from '../../src/index.js';
+import { type ConsoleServer, startConsole } from '../../src/ui/index.js';
+import type { TestEngine, TestStore } from '../support/engines.js';
+import { browserUnavailable, keepScreenshot, launchBrowser, watchPage } from './browser.js';
+
+const usersSql = readFileSync(new URL('../../examples/users.sql', import.meta.url), 'utf8');
+const XSS_SCRIPT = '<script>window.__pgeventsXss = 1</script>';
+const XSS_IMG = '<img src=x onerror=window.__pgeventsXss=2>';
+const BULK = 2400;
+
+async function seed(store: EventStore) {
+  await store.execScript(usersSql);
+  // Users created over the last hour (more of them recently), so that the chart has a shape and a
+  // rebuild has enough events to show progress.
+  await store.execScript(`
+    insert into events (type, uuid, body, inserted_at)
+    select 'user_create', gen_random_uuid(), jsonb_build_object('name', 'User ' || g, 'plan', case when g % 3 = 0 then 'pro' else 'free' end),
+           statement_timestamp() - interval '59 minutes' * (1 - power(g::float / ${BULK}, 0.6))
+      from generate_series(1, ${BULK}) g`);
+  await store.defineMaterializedView({
+    name: 'users_view',
+    query: `select distinct on (uuid) uuid, body ->> 'name' as name, inserted_at from ${store.schema}.events where type = 'user_update' order by uuid, id desc`,
+    uniqueColumns: ['uuid'],
+    schema: 'public',
+  });
+  const ada = randomUUID();
+  await store.append(ada, [{ type: 'user_create', body: { name: 'Ada', languages: ['Analytical Engine'] }, metadata: { correlationId: randomUUID(), by: 'e2e' } }]);
+  await store.append(ada, [{ type: 'user_update', body: { name: 'Ada Lovelace', address: { city: 'London', street: 'St James\'s Square' } } }]);
+  const grace = randomUUID();
+  await store.append(grace, [{ type: 'user_create', body: { name: 'Grace' } }]);
+  await store.append(ada, [{ type: 'user_update', body: { name: 'Ada King', title: 'Countess of Lovelace' } }]);
+  const xss = randomUUID();
+  await store.append(xss, [{ type: 'user_note', body: { note: XSS_SCRIPT, html: XSS_IMG }, metadata: { source: '<b>bold</b>' } }]);
+  return { ada, grace, xss };
+}
+
+// Gap-safe reads on a shared server wait for every older transaction in the cluster to end, so
+// waits for events to appear are generous.
+const APPEARS = 25_000;
+
+async function waitUntil<T>(check: () => Promise<T | undefined>, what: string, timeout = APPEARS): Promise<T> {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** Waits until the locator's text satisfies the check. */
+async function waitForText(page: Page, selector: string, check: (text: string) => boolean, what: string, timeout = 15_000) {
+  const deadline = Date.now() + timeout;
+  let last = '';
+  while (Date.now() < deadline) {
+    last = (await page.locator(selector).first().textContent().catch(() => null)) ?? '';
+    if (check(last)) return last;
+    await page.waitForTimeout(50);
+  }
+  throw new Error(`timed out waiting for ${what}; last text of ${selector}: ${JSON.stringify(last.slice(0, 300))}`);
+}
+
+export default function consoleSuite(engine: TestEngine): void {
+  const browserProblem = browserUnavailable();
+  describe.skipIf(engine.unavailable !== null || browserProblem !== null)(`the console in a browser (${engine.name})`, () => {
+    let t: TestStore;
+    let store: EventStore;
+    let server: ConsoleServer;
+    let browser: Browser;
+    let page: Page;
+    let watcher: { problems: string[] };
+    let streams: Awaited<ReturnType<typeof seed>>;
+
+    // A fresh page load each time (not just a hash change), as a person opening a link would.
+    const open = async (hash: string) => {
+      await page.goto('about:blank');
+      await page.goto(`${server.url}${hash}`);
+      await page.locator('body[data-ready="true"]').waitFor();
+    };
+
+    beforeAll(async () => {
+      t = await engine.createStore();
+      store = t.store;
+      streams = await seed(store);
+      server = await startConsole(store, { port: 0, pollMs: 100, log: () => undefined });
+      browser = await launchBrowser();
+      page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+      page.setDefaultTimeout(15_000);
+      watcher = watchPage(page);
+    });
+
+    afterAll(async () => {
+      await browser?.close();
+      await server?.close();
+      await t?.dispose();
+    });
+
+    it('shows the overview: counts, appends per minute and what needs attention', async () => {
+      await open('#/');
+      const events = await waitForText(page, '[data-stat="Events"]', (text) => /\d/.test(text), 'the event count');
+      expect(Number(events.replace(/\D/g, ''))).toBe(BULK + 5);
+      await waitForText(page, '.attention', (text) => text.includes('user_note'), 'the unhandled type in "needs attention"');
+      expect(await page.locator('svg.chart rect.bar:not(.zero)').count()).toBeGreaterThan(10);
+      await keepScreenshot(page, engine.name, 'overview');
+    });
+
+    it('searches streams by the first digits of a uuid from the keyboard and opens one', async () => {
+      await open('#/streams');
+      await page.locator('[data-results]').waitFor();
+      await keepScreenshot(page, engine.name, 'streams');
+      await page.locator('body').click({ position: { x: 5, y: 5 } });
+      await page.keyboard.press('/');
+      await page.keyboard.type(streams.ada.slice(0, 8));
+      await page.keyboard.press('Enter');
+      await page.locator(`tr[data-stream="${streams.ada}"]`).waitFor();
+      await page.keyboard.press('j');
+      await page.keyboard.press('Enter');
+      await waitForText(page, '[data-stream-id]', (text) => text === streams.ada, 'the stream page');
+      expect(await page.locator('article.event').evaluateAll((cards) => cards.map((card) => card.getAttribute('data-version')))).toEqual(['1', '2', '3']);
+      expect(await page.locator('article.event .event-type').allTextContents()).toEqual(['user_create', 'user_update', 'user_update']);
+      const first = page.locator('article.event').first();
+      expect(await first.locator('[data-body]').textContent()).toContain('"Analytical Engine"');
+      expect(await first.locator('[data-metadata]').textContent()).toContain('"e2e"');
+      await keepScreenshot(page, engine.name, 'stream');
+    });
+
+    it('filters streams by event type', async () => {
+      await open(`#/streams?type=user_note`);
+      await page.locator('[data-results]').waitFor();
+      expect(await page.locator('tr[data-stream]').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-stream')))).toEqual([streams.xss]);
+    });
+
+    it('steps from an event to the next and previous one in the global order', async () => {
+      const [first] = await store.readStream(streams.ada, { limit: 1 });
+      // readAll (and so "next") shows only events below the server-wide xmin: wait for it.
+      const next = await waitUntil(async () => {
+        const read = await store.readAll({ after: `${first!.transactionId}-${first!.position}`, limit: 1 });
+        return read.events.length > 0 ? read : undefined;
+      }, 'the next event to be readable');
+      await open(`#/streams/${streams.ada}`);
+      await page.locator(`article[data-position="${first!.position}"] a[data-log="next"]`).click();
+      await page.waitForURL(`**#/events/${next.events[0]!.position}`);
+      await waitForText(page, 'h1', (text) => text.includes(next.events[0]!.type), 'the next event');
+      await page.keyboard.press('[');
+      await page.waitForURL(`**#/events/${first!.position}`);
+      await waitForText(page, 'h1', (text) => text.includes(`#${first!.position}`), 'the previous event');
+      await keepScreenshot(page, engine.name, 'event');
+    });
+
+    it('renders an event body that holds <script> as inert text', async () => {
+      await open(`#/streams/${streams.xss}`);
+      const body = await waitForText(page, 'article.event [data-body]', (text) => text.includes('script'), 'the body');
+      expect(body).toContain(XSS_SCRIPT);
+      expect(body).toContain(XSS_IMG);
+      expect(await page.locator('article.event [data-metadata]').textContent()).toContain('<b>bold</b>');
+      expect(await page.locator('main script, main img, main b').count()).toBe(0);
+      expect(await page.evaluate('typeof window.__pgeventsXss')).toBe('undefined');
+      await keepScreenshot(page, engine.name, 'xss');
+    });
+
+    it('shows appended events in the live feed, holds them while paused, and resumes after a restart without losing one', async () => {
+      await open('#/live');
+      await page.locator('[data-live-status="connected"]').waitFor();
+      const stream = randomUUID();
+      const live = await store.append(stream, [{ type: 'user_create', body: { name: 'Live' } }]);
+      await page.locator(`li[data-position="${live.events[0]!.position}"]`).waitFor({ timeout: APPEARS });
+
+      await page.keyboard.press('p');
+      const held = await store.append(stream, [{ type: 'user_update', body: { name: 'Held' } }]);
+      await waitForText(page, '[data-pause]', (text) => text.includes('1 new'), 'the paused feed to hold the event', APPEARS);
+      expect(await page.locator(`li[data-position="${held.events[0]!.position}"]`).count()).toBe(0);
+      await page.locator('[data-pause]').click();
+      await page.locator(`li[data-position="${held.events[0]!.position}"]`).waitFor();
+
+      // The console goes away; an event is appended meanwhile; the feed reconnects from its cursor.
+      await server.close();
+      const meanwhile = await store.append(stream, [{ type: 'user_update', body: { name: 'While the console was down' } }]);
+      await page.locator('[data-live-status="reconnecting"]').waitFor();
+      server = await startConsole(store, { port: server.port, pollMs: 100, log: () => undefined });
+      await page.locator(`li[data-position="${meanwhile.events[0]!.position}"]`).waitFor({ timeout: APPEARS });
+      await page.locator('[data-live-status="connected"]').waitFor();
+      const after = await store.append(stream, [{ type: 'user_update', body: { name: 'After' } }]);
+      await page.locator(`li[data-position="${after.events[0]!.position}"]`).waitFor({ timeout: APPEARS });
+      const positions = await page.locator('li[data-position]').evaluateAll((items) => items.map((item) => item.getAttribute('data-position')));
+      expect(new Set(positions).size).toBe(positions.length);
+
+      await page.locator('[data-filter]').selectOption('user_create');
+      expect(await page.locator(`li[data-position="${after.events[0]!.position}"]`).isHidden()).toBe(true);
+      expect(await page.locator(`li[data-position="${live.events[0]!.position}"]`).isVisible()).toBe(true);
+      await page.locator('[data-filter]').selectOption('');
+      await keepScreenshot(page, engine.name, 'live');
+    });
+
+    it('rebuilds a projection from the projections page and shows it finish', async () => {
+      const before = await store.query('select uuid, name, inserted_at, updated_at from users order by uuid');
+      const [handled] = await store.query<{ n: number }>(
+        `select count(*)::int as n from ${store.schema}.events where type in ('user_create', 'user_update')`,
+      );
+      await open('#/projections');
+      const card = page.locator('[data-projection="users"]');
+      await card.locator('button[data-action="rebuild"]').click();
+      const dialog = page.locator('dialog[open]');
+      await waitForText(page, 'dialog[open]', (text) => text.includes('Rebuild users?'), 'the confirmation');
+      await dialog.locator('[data-action="confirm"]').click();
+      await card.locator('[data-job-state="succeeded"]').waitFor({ timeout: 30_000 });
+      const status = await card.locator('[data-job-status]').textContent();
+      expect(status).toMatch(/Rebuild finished: [\d,]+ events/);
+      expect(Number(/finished: ([\d,]+)/.exec(status ?? '')?.[1]?.replace(/,/g, ''))).toBe(handled!.n);
+      expect(await store.query('select uuid, name, inserted_at, updated_at from users order by uuid')).toEqual(before);
+      await page.locator('[data-projection="users"][data-state="live"]').waitFor();
+      await keepScreenshot(page, engine.name, 'projections');
+    });
+
+    it('verifies a projection against a rebuild and reports that its tables are equal', async () => {
+      await open('#/projections');
+      const card = page.locator('[data-projection="users"]');
+      await card.locator('button[data-action="verify"]').click();
+      await page.locator('dialog[open] [data-action="confirm"]').click();
+      await card.locator('[data-job-state="succeeded"]').waitFor({ timeout: 30_000 });
+      expect(await card.locator('[data-job-status]').textContent()).toMatch(/^Verified: the tables equal a rebuild/);
+    });
+
+    it('refreshes a materialized view after a confirmation', async () => {
+      await open('#/projections');
+      const card = page.locator('[data-projection="users_view"]');
+      await page.locator('[data-projection="users_view"][data-state="stale"]').waitFor();
+      await card.locator('button[data-action="refresh"]').click();
+      await page.locator('dialog[open] [data-action="confirm"]').click();
+      await page.locator('[data-projection="users_view"][data-state="fresh"]').waitFor({ timeout: 20_000 });
+    });
+
+    it('previews the rows of a read model, a page at a time', async () => {
+      await open('#/projections/users');
+      await page.locator('table[data-rows] tbody tr').first().waitFor();
+      expect(await page.locator('table[data-rows] tbody tr').count()).toBe(25);
+      expect(await page.locator('table[data-rows] thead th').allTextContents()).toEqual(
+        expect.arrayContaining([expect.stringContaining('uuid'), expect.stringContaining('name')]),
+      );
+      const firstCell = await page.locator('table[data-rows] tbody tr td').first().textContent();
+      await page.locator('[data-preview] .pager button', { hasText: 'Next' }).click();
+      await waitForText(page, 'table[data-rows] tbody tr td', (text) => text !== firstCell, 'the second page');
+      await keepScreenshot(page, engine.name, 'projection');
+    });
+
+    it('shows subscriptions, or says they are not available in this version', async () => {
+      await open('#/subscriptions');
+      await page.locator('[data-unavailable], table, .empty').first().waitFor();
+      await keepScreenshot(page, engine.name, 'subscriptions');
+    });
+
+    it('refuses every request without the token when started with one', async () => {
+      const token = randomBytes(18).toString('base64url');
+      const guarded = await startConsole(store, { port: 0, token, log: () => undefined });
+      const other = await browser.newPage();
+      try {
+        const refused = await other.goto(guarded.url);
+        expect(refused?.status()).toBe(401);
+        expect(await other.locator('h1').textContent()).toContain('access token');
+        for (const path of ['api/session', 'api/overview', 'js/main.js', `api/streams/${streams.ada}`]) {
+          expect((await fetch(`${guarded.url}${path}`)).status).toBe(401);
+        }
+        const wrong = await fetch(`${guarded.url}api/session`, { headers: { 'x-pgevents-token': `${token}x` } });
+        expect(wrong.status).toBe(401);
+        const right = await fetch(`${guarded.url}api/session`, { headers: { 'x-pgevents-token': token } });
+        expect(right.status).toBe(200);
+        await other.goto(guarded.openUrl);
+        await other.locator('body[data-ready="true"]').waitFor();
+        expect(other.url()).not.toContain('token=');
+        await keepScreenshot(other, engine.name, 'token-refused');
+      } finally {
+        await other.close();
+        await guarded.close();
+      }
+    });
+
+    if (engine.name === 'server') {
+      it('disables the actions for a reader role, and the server refuses them', async () => {
+        const role = `pgevents_ui_reader_${randomBytes(4).toString('hex')}`;
+        await store.query(`create role ${role} login`);
+        await store.grant({ readers: [role] });
+        const url = new URL(t.url!);
+        url.username = role;
+        url.password = '';
+        const reader = await openEventStore({ url: url.toString(), schema: store.schema });
+        const readOnly = await startConsole(reader, { port: 0, log: () => undefined });
+        try {
+          const session = (await (await fetch(`${readOnly.url}api/session`)).json()) as { readOnly: boolean; csrfToken: string };
+          expect(session.readOnly).toBe(true);
+          const refused = await fetch(`${readOnly.url}api/projections/users/rebuild`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'x-pgevents-csrf': session.csrfToken },
+            body: '{}',
+          });
+          expect(refused.status).toBe(403);
+          expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('READ_ONLY');
+          await page.goto(`${readOnly.url}#/projections`);
+          await page.locator('[data-projection="users"] button[data-action="rebuild"]').waitFor();
+          expect(await page.locator('[data-projection="users"] button[data-action="rebuild"]').isDisabled()).toBe(true);
+          expect(await page.locator('[data-projection="users_view"] button[data-action="refresh"]').isDisabled()).toBe(true);
+          expect(await page.locator('.sidebar').textContent()).toContain('read-only');
+          await keepScreenshot(page, engine.name, 'read-only');
+        } finally {
+          await readOnly.close();
+          await reader.close();
+          await store.query(`drop owned by ${role}`);
+          await store.query(`drop role ${role}`);
+        }
+      });
+    }
+
+    it('made no request outside the console and raised no error in the page', () => {
+      expect(watcher.problems).toEqual([]);
+    });
+  });
+}
