@@ -1,0 +1,186 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type EventStore, openEventStore, type RebuildProgress, SwapTimeoutError } from '../../src/index.js';
+import { rejectionOf } from '../contract/fixtures.js';
+import { server, type TestStore } from '../support/engines.js';
+import { waitFor } from '../support/race-helpers.js';
+import { loadTallies, TALLY_CONSISTENCY_SQL, talliesOff, tallyRows } from '../support/rebuild-helpers.js';
+import {
+  createClusterDatabase,
+  startThrowawayCluster,
+  type ThrowawayCluster,
+  throwawayClusterUnavailable,
+} from '../support/throwaway-cluster.js';
+
+const STREAMS = 2_000;
+const PER_STREAM = 20;
+
+async function progressOf(store: EventStore): Promise<RebuildProgress | undefined> {
+  return (await store.rebuildProgress('tally'))[0];
+}
+
+/** Waits until the running rebuild has built at least half of its first round. */
+function halfBuilt(store: EventStore): Promise<RebuildProgress> {
+  return waitFor(
+    'the rebuild to be half built',
+    async () => {
+      const progress = await progressOf(store);
+      return progress?.phase === 'building' && progress.applied >= progress.total / 2 ? progress : undefined;
+    },
+    60_000,
+  );
+}
+
+/** A client in an open transaction. */
+async function openTransaction(url: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url });
+  client.on('error', () => undefined);
+  await client.connect();
+  await client.query('begin');
+  return client;
+}
+
+describe.skipIf(server.unavailable !== null)('interrupted rebuilds (server)', () => {
+  let t: TestStore;
+  let live: Awaited<ReturnType<typeof tallyRows>>;
+
+  beforeAll(async () => {
+    t = await server.createStore();
+    await loadTallies(t.store, { streams: STREAMS, perStream: PER_STREAM });
+    live = await tallyRows(t.store);
+  });
+  afterAll(async () => {
+    await t?.dispose();
+  });
+
+  it('leaves the live tables as they were when its backend is terminated halfway, and a rerun completes it', async () => {
+    const rebuilder = await openEventStore({ url: t.url!, poolSize: 1 });
+    try {
+      const [{ pid }] = (await rebuilder.query<{ pid: number }>('select pg_backend_pid() as pid')) as [{ pid: number }];
+      const running = rebuilder.rebuild('tally', { batchSize: 500 }).then(
+        () => new Error('the rebuild finished before it was terminated'),
+        (error: unknown) => error,
+      );
+      const half = await halfBuilt(t.store);
+      await t.store.query('select pg_terminate_backend($1)', [pid]);
+      // 57P01 when it was terminated mid-statement; a lost connection when between two.
+      expect(await running).toBeInstanceOf(Error);
+      expect(half.total).toBe(STREAMS * PER_STREAM);
+
+      expect(await tallyRows(t.store)).toEqual(live);
+      const stopped = await progressOf(t.store);
+      expect(stopped).toMatchObject({ phase: 'building', total: STREAMS * PER_STREAM });
+      expect(stopped!.applied).toBeGreaterThanOrEqual(half.applied);
+      expect(stopped!.applied).toBeLessThan(STREAMS * PER_STREAM);
+    } finally {
+      await rebuilder.close().catch(() => undefined);
+    }
+
+    const seen: RebuildProgress[] = [];
+    const result = await t.store.rebuild('tally', { batchSize: 5000, onProgress: (progress) => seen.push(progress) });
+    expect(seen[0]!.applied).toBeGreaterThan(0);
+    expect(result.applied).toBe(STREAMS * PER_STREAM);
+    expect(await tallyRows(t.store)).toEqual(live);
+  });
+
+  it('changes nothing when the swap cannot get the projection lock from an open append, and swaps once it commits', async () => {
+    const stream = live[0]!.uuid;
+    const held = await openTransaction(t.url!);
+    try {
+      await held.query(`select * from pgevents.append_events($1, '[{"type": "tally_a", "body": {}}]')`, [stream]);
+      const error = await rejectionOf(t.store.rebuild('tally', { lockTimeoutMs: 100, swapAttempts: 2 }));
+      expect(error).toBeInstanceOf(SwapTimeoutError);
+      expect(error).toMatchObject({ code: 'SWAP_TIMEOUT', projection: 'tally' });
+      expect(await tallyRows(t.store)).toEqual(live);
+      expect((await progressOf(t.store))!.phase).toBe('swapping');
+
+      // A rebuild that keeps trying swaps as soon as the append commits, and includes it.
+      const running = t.store.rebuild('tally', { lockTimeoutMs: 100, swapAttempts: 50 });
+      await waitFor('the swap to wait for the projection lock', async () => {
+        const [row] = await t.store.query<{ waiting: number }>(
+          `select count(*)::int as waiting from pg_locks where locktype = 'advisory' and not granted and database =
+             (select oid from pg_database where datname = current_database())`,
+        );
+        return (row?.waiting ?? 0) > 0;
+      });
+      await held.query('commit');
+      const result = await running;
+      expect(result.swapAttempts).toBeGreaterThanOrEqual(1);
+    } finally {
+      await held.end();
+    }
+    expect(await talliesOff(t.store)).toEqual([]);
+    expect((await t.store.query<{ n: number }>('select n from public.tallies where uuid = $1', [stream]))[0]!.n).toBe(PER_STREAM + 1);
+    live = await tallyRows(t.store);
+  });
+
+  it('gives up the swap rather than queue readers behind a long reading transaction, and swaps once it ends', async () => {
+    const reading = await openTransaction(t.url!);
+    const other = new pg.Client({ connectionString: t.url! });
+    other.on('error', () => undefined);
+    await other.connect();
+    try {
+      await reading.query('select count(*) from public.tallies');
+      await other.query(`set lock_timeout = '1s'`);
+      const attempt = rejectionOf(t.store.rebuild('tally', { lockTimeoutMs: 200, swapAttempts: 3 }));
+      // While the swap keeps trying, other readers are held up for at most one lock wait.
+      await waitFor('the swap to wait for the table lock', async () => {
+        const [row] = await t.store.query<{ waiting: number }>(
+          `select count(*)::int as waiting from pg_locks where relation = 'public.tallies'::regclass and not granted`,
+        );
+        return (row?.waiting ?? 0) > 0;
+      });
+      const { rows } = await other.query(TALLY_CONSISTENCY_SQL);
+      expect(rows[0].model_events).toBe(rows[0].events);
+      expect(await attempt).toBeInstanceOf(SwapTimeoutError);
+      expect(await tallyRows(t.store)).toEqual(live);
+    } finally {
+      await reading.query('commit');
+      await reading.end();
+      await other.end();
+    }
+    await t.store.rebuild('tally');
+    expect(await tallyRows(t.store)).toEqual(live);
+  });
+});
+
+describe.skipIf(throwawayClusterUnavailable() !== null)('a rebuild interrupted by a server crash (throwaway cluster)', () => {
+  let cluster: ThrowawayCluster;
+  let url: string;
+  let store: EventStore;
+
+  beforeAll(async () => {
+    cluster = await startThrowawayCluster();
+    url = await createClusterDatabase(cluster, 'rebuild');
+    store = await openEventStore({ url, migrate: true });
+    await loadTallies(store, { streams: 1_000, perStream: PER_STREAM });
+  });
+  afterAll(async () => {
+    await store?.close().catch(() => undefined);
+    await cluster?.destroy();
+  });
+
+  it('resumes after the restart, the live tables untouched meanwhile', async () => {
+    const live = await tallyRows(store);
+    const running = store.rebuild('tally', { batchSize: 250 }).then(
+      () => new Error('the rebuild finished before the crash'),
+      (error: unknown) => error,
+    );
+    const half = await halfBuilt(store);
+    await cluster.killHard();
+    expect(await running).toBeInstanceOf(Error);
+    await store.close().catch(() => undefined);
+
+    await cluster.start();
+    store = await openEventStore({ url });
+    expect(await tallyRows(store)).toEqual(live);
+    const stopped = await progressOf(store);
+    expect(stopped).toMatchObject({ phase: 'building' });
+    expect(stopped!.applied).toBeGreaterThanOrEqual(half.applied);
+
+    const result = await store.rebuild('tally');
+    expect(result.applied).toBe(1_000 * PER_STREAM);
+    expect(await tallyRows(store)).toEqual(live);
+    expect(await talliesOff(store)).toEqual([]);
+  });
+});
