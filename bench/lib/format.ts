@@ -8,7 +8,9 @@ export function fmtRate(n: number): string {
 
 export function fmtRatio(r: number | null): string {
   if (r == null) return '–';
-  return r >= 10 ? `${r.toFixed(1)}×` : `${r.toFixed(2)}×`;
+  if (r >= 10) return `${r.toFixed(1)}×`;
+  if (r < 0.1) return `${r.toPrecision(2)}×`;
+  return `${r.toFixed(2)}×`;
 }
 
 export function fmtCount(n: number): string {

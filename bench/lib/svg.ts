@@ -3,7 +3,7 @@
  * divided by the mode's baseline (raw INSERT for the append and bulk modes, the seed's design for
  * replay and rebuild), with min–max whiskers. No dependencies, no browser.
  */
-import { fmtRate } from './format.js';
+import { fmtRate, fmtRatio } from './format.js';
 import { modeTitle } from './output.js';
 import type { BenchResults } from './results.js';
 import { MODES, type ModeId } from './types.js';
@@ -42,7 +42,7 @@ export function ratioChart(results: BenchResults): string {
   const barGap = 4;
   const groupGap = 20;
   const headerH = 18;
-  const top = 64;
+  const top = 80;
 
   interface Bar { id: string; label: string; ratio: number; lo: number; hi: number; median: number; baseline: boolean; }
   interface Group { mode: ModeId; title: string; baseline: string; bars: Bar[]; }
@@ -85,10 +85,11 @@ export function ratioChart(results: BenchResults): string {
   parts.push(
     `<text x="16" y="24" font-size="16" font-weight="bold">pgevents benchmark: throughput relative to the mode's baseline (= 1)</text>`,
   );
-  const machine = `${results.machine.cpus} cores, PostgreSQL ${String(results.server.version).split(' ')[1] ?? ''}, ${results.startedAt.slice(0, 10)}${results.quick ? ' (quick run)' : ''}`;
+  const machine = `${results.machine.cpus} cores shared by client and server, load average median ${results.load.median.toFixed(1)}, PostgreSQL ${String(results.server.version).split(' ')[1] ?? ''}, ${results.startedAt.slice(0, 10)}${results.quick ? ' (quick run)' : ''}`;
   parts.push(
-    `<text x="16" y="44" fill="#555">bars: median of the runs; whiskers: min–max; baseline: raw INSERT for appends and COPY, the seed's design for replay and rebuild. ${esc(machine)}</text>`,
+    `<text x="16" y="42" fill="#555">bars: median of the runs; whiskers: min–max; = 1: raw INSERT for the appends and COPY, the seed's design for replay and rebuild</text>`,
   );
+  parts.push(`<text x="16" y="58" fill="#555">${esc(machine)}</text>`);
 
   // grid
   const gridBottom = height - 30;
@@ -121,7 +122,7 @@ export function ratioChart(results: BenchResults): string {
       }
       const textX = Math.min(x(Math.max(bar.ratio, bar.hi)), plotX1) + (bar.ratio > maxRatio ? 14 : 6);
       parts.push(
-        `<text x="${textX.toFixed(1)}" y="${y + barH - 2}" fill="#222">${bar.ratio >= 10 ? bar.ratio.toFixed(1) : bar.ratio.toFixed(2)}× <tspan fill="#777">${fmtRate(bar.median)}/s</tspan></text>`,
+        `<text x="${textX.toFixed(1)}" y="${y + barH - 2}" fill="#222">${fmtRatio(bar.ratio)} <tspan fill="#777">${fmtRate(bar.median)}/s</tspan></text>`,
       );
       y += barH + barGap;
     }
