@@ -300,9 +300,10 @@ export interface VerifyResult {
  * `live`; `rebuilding` (an online rebuild runs); `needs rebuild` (the version is newer than the code
  * the tables were built with, or the projection was defined over stored events and never built);
  * `failed` (its last rebuild failed; the live tables are still served); `stale` (a materialized view
- * with events committed since its last refresh).
+ * with events committed since its last refresh); `unknown` (the role may not read the health: only
+ * the store's owner can).
  */
-export type ProjectionState = 'live' | 'rebuilding' | 'needs rebuild' | 'failed' | 'stale';
+export type ProjectionState = 'live' | 'rebuilding' | 'needs rebuild' | 'failed' | 'stale' | 'unknown';
 
 /** How a projection is doing (the `projection_health` view). */
 export interface ProjectionHealth {

@@ -1118,7 +1118,7 @@ begin
 end;
 $$;
 
--- Functions of 0002 and 0004 that learn something here keep their bodies under a new name
+-- Functions of 0002 that learn something here keep their bodies under a new name
 -- (<name>_base) and are wrapped by a function of the old name that calls them, so that this
 -- migration adds behaviour without restating (and possibly reverting) theirs.
 alter function {{schema}}.define_projection(text, jsonb, text[], text, int) rename to define_projection_base;
@@ -1126,7 +1126,6 @@ alter function {{schema}}.replay_start(text, uuid, text[], bigint) rename to rep
 alter function {{schema}}.drop_projection(text, boolean) rename to drop_projection_base;
 alter function {{schema}}.define_materialized_view(text, text, text[], text) rename to define_materialized_view_base;
 alter function {{schema}}.refresh_materialized_view(text) rename to refresh_materialized_view_base;
-alter function {{schema}}.grant_reader(name) rename to grant_reader_base;
 
 -- Define (or redefine) a trigger projection: define_projection_base (0002) does the work; this
 -- adds the projection's version bookkeeping and its rebuild statement.
@@ -1317,27 +1316,6 @@ create view {{schema}}.projection_health as
 
 comment on view {{schema}}.projection_health is 'Per projection: kind, version, tables, handled types, rows, last event applied, last rebuild, staleness and state.';
 
--- grant_reader (0004); readers may also read rebuild progress and projection health.
-create function {{schema}}.grant_reader(p_role name) returns void
-language plpgsql
-set search_path = {{schema}}, pg_temp
-as $$
-begin
-  perform grant_reader_base(p_role);
-  execute format('grant select on {{schema}}.rebuilds, {{schema}}.rebuild_progress, {{schema}}.projection_health to %I', p_role);
-  execute format('grant execute on function {{schema}}.projection_rows(text) to %I', p_role);
-end;
-$$;
-
-do $$
-declare
-  v_role name;
-begin
-  for v_role in select role_name from {{schema}}.roles where to_regrole(quote_ident(role_name)) is not null loop
-    execute format('grant select on {{schema}}.rebuilds, {{schema}}.rebuild_progress, {{schema}}.projection_health to %I', v_role);
-    execute format('grant execute on function {{schema}}.projection_rows(text) to %I', v_role);
-  end loop;
-end;
-$$;
-
+-- Rebuild progress and projection health are for the store's owner: grant_reader does not grant
+-- them (readers' `status` reports projections without health).
 revoke all on procedure {{schema}}.rebuild_projection(text, boolean, int) from public;

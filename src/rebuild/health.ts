@@ -32,19 +32,30 @@ const UNKNOWN_HEALTH: ProjectionHealth = {
   rows: null,
   lastPosition: null,
   staleEvents: null,
-  state: 'live',
-  stateText: 'live',
+  state: 'unknown',
+  stateText: 'unknown',
   rebuildPhase: null,
   rebuildPercent: null,
 };
 
+/** The health of every projection, or an empty map for a role that may not read it (a reader). */
+async function readableHealth(db: Queryable, schema: string): Promise<Map<string, ProjectionHealth>> {
+  try {
+    return await projectionHealth(db, schema);
+  } catch (error) {
+    if ((error as { code?: unknown } | null)?.code === '42501') return new Map();
+    throw error;
+  }
+}
+
 /**
- * Every projection with its health, for status(). A schema older than migration 5 has no health
- * view: its projections are reported with what the registry knows.
+ * Every projection with its health, for status(). Health is the owner's to see (readers are not
+ * granted it), and a schema older than migration 5 has none: then a projection's state is
+ * `unknown` and only what the registry knows is reported.
  */
 export async function projectionStatuses(db: Queryable, schema: string, schemaVersion: number): Promise<ProjectionStatus[]> {
   const projections = await listProjections(db, schema);
-  const health = schemaVersion >= 5 ? await projectionHealth(db, schema) : new Map<string, ProjectionHealth>();
+  const health = schemaVersion >= 5 ? await readableHealth(db, schema) : new Map<string, ProjectionHealth>();
   return projections.map((projection) => ({
     ...projection,
     ...(health.get(projection.name) ?? { ...UNKNOWN_HEALTH, handledTypes: Object.keys(projection.handlers) }),
