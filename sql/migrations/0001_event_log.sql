@@ -48,10 +48,16 @@ security definer
 set search_path = {{schema}}, pg_temp
 as $$
 begin
-  insert into {{schema}}.streams as s (stream, version)
-  values (new.uuid, 1)
-  on conflict (stream) do update set version = s.version + 1
-  returning s.version into new.version;
+  -- A row whose event id is already stored fails, or is skipped by `on conflict do nothing`: it
+  -- must not take a version from the stream, or the stream would be left with a gap.
+  if exists (select 1 from {{schema}}.events e where e.event_id = new.event_id) then
+    select coalesce(max(s.version), 0) + 1 into new.version from {{schema}}.streams s where s.stream = new.uuid;
+  else
+    insert into {{schema}}.streams as s (stream, version)
+    values (new.uuid, 1)
+    on conflict (stream) do update set version = s.version + 1
+    returning s.version into new.version;
+  end if;
   new.id := nextval(pg_get_serial_sequence('{{schema}}.events', 'id'));
   return new;
 end;

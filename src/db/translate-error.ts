@@ -147,10 +147,12 @@ export function translateError(error: unknown, schema: string): unknown {
         cause,
       });
     case '22021':
-      // A NUL character in a text parameter: PostgreSQL refuses it before any pgevents code runs.
-      return error.message.includes('0x00')
-        ? new InvalidEventError('Invalid text: PostgreSQL cannot store the character U+0000 in text or JSON', {
-            hint: 'Remove NUL characters from the value.',
+      // A text parameter that is not valid UTF-8 once sent: a NUL character (both engines), or a lone
+      // UTF-16 surrogate (the embedded engine; node-postgres sends U+FFFD instead). PostgreSQL
+      // refuses it before any pgevents code runs.
+      return error.message.startsWith('invalid byte sequence for encoding')
+        ? new InvalidEventError('Invalid text: a value holds U+0000 or a lone UTF-16 surrogate, which PostgreSQL cannot store', {
+            hint: 'Remove NUL characters and unpaired surrogates from the value.',
             cause,
           })
         : error;

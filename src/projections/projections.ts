@@ -14,12 +14,38 @@ export function assertProjectionName(name: unknown): asserts name is string {
   }
 }
 
+function isStringArray(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((item) => typeof item === 'string');
+}
+
+/** @throws {InvalidArgumentError} for options whose types the SQL function could not even receive. */
+function assertDefineOptions(options: DefineProjectionOptions): void {
+  const wrong = (argument: string, expected: string) =>
+    new InvalidArgumentError(argument, `Invalid projection ${options.name}: ${argument} must be ${expected}`);
+  const { handlers, tables, streamColumn, version, rebuildSql } = options as unknown as Record<string, unknown>;
+  if (
+    typeof handlers !== 'object' ||
+    handlers === null ||
+    Array.isArray(handlers) ||
+    !Object.values(handlers).every((handler) => typeof handler === 'string')
+  ) {
+    throw wrong('handlers', 'an object of event type → function name');
+  }
+  if (tables !== undefined && !isStringArray(tables)) throw wrong('tables', 'an array of table names');
+  if (streamColumn !== undefined && typeof streamColumn !== 'string') throw wrong('streamColumn', 'a column name');
+  if (version !== undefined && !(Number.isSafeInteger(version) && (version as number) >= 1)) {
+    throw wrong('version', 'a positive integer');
+  }
+  if (rebuildSql !== undefined && typeof rebuildSql !== 'string') throw wrong('rebuildSql', 'an SQL statement');
+}
+
 /** Defines (or redefines) a trigger projection through the SQL function define_projection. */
 export async function defineProjection(db: Queryable, schema: string, options: DefineProjectionOptions): Promise<void> {
   assertProjectionName(options.name);
+  assertDefineOptions(options);
   await db.query(`select ${schema}.define_projection($1, $2::jsonb, $3::text[], $4, $5, $6)`, [
     options.name,
-    JSON.stringify(options.handlers ?? {}),
+    JSON.stringify(options.handlers),
     options.tables ?? [],
     options.streamColumn ?? null,
     options.version ?? 1,
