@@ -122,6 +122,36 @@ export default function plainSqlContract(engine: TestEngine): void {
         expect(after!.path.split(',').map((part) => part.trim())).not.toContain(schema);
       });
 
+      it('keeps the stream gapless when an insert of a stored event id is skipped with on conflict do nothing', async () => {
+        const stream = randomUUID();
+        const id = randomUUID();
+        const idempotentInsert = (type: string, conflict: string) =>
+          `insert into events (type, uuid, body, event_id) values ('${type}', '${stream}', '{}', '${id}') ${conflict}`;
+        await t.store.execScript(idempotentInsert('user_create', 'on conflict (event_id) do nothing'));
+        await t.store.execScript(idempotentInsert('user_create', 'on conflict (event_id) do nothing'));
+        await t.store.execScript(idempotentInsert('user_create', 'on conflict do nothing'));
+        await t.store.execScript(seedInsert('user_update', stream, '{"name":"next"}'));
+        expect((await t.store.readStream(stream)).map((event) => event.version)).toEqual([1, 2]);
+        const [row] = await t.store.query<{ version: number }>(
+          `select version::int as version from ${schema}.streams where stream = $1`,
+          [stream],
+        );
+        expect(row?.version).toBe(2);
+        expect((await t.store.append(stream, [{ type: 'user_update', body: {} }], { expectedVersion: 2 })).nextVersion).toBe(3);
+      });
+
+      it('keeps another stream gapless when an insert of an event id stored elsewhere is skipped', async () => {
+        const [first, second] = [randomUUID(), randomUUID()];
+        const id = randomUUID();
+        await t.store.append(first, [{ type: 'user_create', body: {}, id }]);
+        await t.store.append(second, [{ type: 'user_create', body: {} }]);
+        await t.store.execScript(
+          `insert into events (type, uuid, body, event_id) values ('user_update', '${second}', '{}', '${id}') on conflict (event_id) do nothing`,
+        );
+        await t.store.execScript(seedInsert('user_update', second, '{}'));
+        expect((await t.store.readStream(second)).map((event) => event.version)).toEqual([1, 2]);
+      });
+
       it('refuses an explicit version ahead of the stream with ConcurrencyError, storing nothing', async () => {
         const stream = randomUUID();
         await t.store.append(stream, [{ type: 'user_create', body: { name: 'a' } }]);
