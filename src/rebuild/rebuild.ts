@@ -58,6 +58,25 @@ function isRetryableSwapError(error: unknown): boolean {
 }
 
 /**
+ * rebuild_start in a REPEATABLE READ transaction (the fast path's statement reads with the
+ * transaction's snapshot). Another process working on the same rebuild may update its row after
+ * that snapshot was taken, which fails the start with a serialization error: then it is retried.
+ */
+async function startRebuild(executor: Executor, schema: string, name: string, restart: boolean): Promise<RebuildProgress> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await executor.transaction(async (tx) => {
+        await tx.query('set transaction isolation level repeatable read');
+        const [row] = await tx.query(`select * from ${schema}.rebuild_start($1, $2)`, [name, restart]);
+        return toRebuildProgress(row ?? {});
+      });
+    } catch (error) {
+      if ((error as { code?: unknown } | null)?.code !== '40001' || attempt >= 5) throw error;
+    }
+  }
+}
+
+/**
  * Rebuilds a projection online: rebuild_start (in a REPEATABLE READ transaction, which the fast
  * path needs), rebuild_step batches until the shadow tables have caught up, then rebuild_swap,
  * retried after catching up again when its locks are not granted in time. Each call is a
@@ -75,11 +94,7 @@ export async function rebuildProjection(
   const swapAttempts = assertInteger('swapAttempts', options.swapAttempts ?? 10, 1, 1000);
   const started = performance.now();
 
-  let progress = await executor.transaction(async (tx) => {
-    await tx.query('set transaction isolation level repeatable read');
-    const [row] = await tx.query(`select * from ${schema}.rebuild_start($1, $2)`, [name, options.restart === true]);
-    return toRebuildProgress(row ?? {});
-  });
+  let progress = await startRebuild(executor, schema, name, options.restart === true);
   options.onProgress?.(progress);
 
   let attempts = 0;
