@@ -259,8 +259,8 @@ function packageVersion(): string {
  * @throws {InvalidArgumentError} for a token that is too short.
  * @example
  * const store = await openEventStore();
- * const console = await startConsole(store, { port: 4000 });
- * process.stdout.write(`pgevents console at ${console.openUrl}\n`);
+ * const ui = await startConsole(store, { port: 4000 });
+ * process.stdout.write(`pgevents console at ${ui.openUrl}\n`);
  */
 export async function startConsole(store: EventStore, options: StartConsoleOptions = {}): Promise<ConsoleServer> {
   const host = options.host ?? '127.0.0.1';

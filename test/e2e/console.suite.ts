@@ -243,6 +243,7 @@ export default function consoleSuite(engine: TestEngine): void {
       const firstCell = await page.locator('table[data-rows] tbody tr td').first().textContent();
       await page.locator('[data-preview] .pager button', { hasText: 'Next' }).click();
       await waitForText(page, 'table[data-rows] tbody tr td', (text) => text !== firstCell, 'the second page');
+      await page.evaluate('window.scrollTo(0, 0)');
       await keepScreenshot(page, engine.name, 'projection');
     });
 
@@ -302,6 +303,7 @@ export default function consoleSuite(engine: TestEngine): void {
           expect(await page.locator('[data-projection="users"] button[data-action="rebuild"]').isDisabled()).toBe(true);
           expect(await page.locator('[data-projection="users_view"] button[data-action="refresh"]').isDisabled()).toBe(true);
           expect(await page.locator('.sidebar').textContent()).toContain('read-only');
+          expect(await page.locator('[data-read-only]').textContent()).toContain(`Connected as ${role}`);
           await keepScreenshot(page, engine.name, 'read-only');
         } finally {
           await readOnly.close();

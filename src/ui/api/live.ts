@@ -13,6 +13,19 @@ export interface LiveOptions {
 }
 
 const BATCH = 200;
+const HELD_BACK_EVERY_MS = 2000;
+
+/**
+ * Events already committed that the gap-safe read still holds back, because a transaction that
+ * began before theirs is open somewhere in the cluster (they follow as soon as it ends).
+ */
+async function heldBack(store: EventStore): Promise<number> {
+  const [row] = await store.query<{ held: unknown }>(
+    `select count(*) as held from (select 1 from ${store.schema}.events
+      where transaction_id >= pg_snapshot_xmin(pg_current_snapshot()) limit 10001) t`,
+  );
+  return Number(row?.held ?? 0);
+}
 
 /**
  * The newest `count` events in the gap-safe order (oldest first), and the cursor after the newest
@@ -90,6 +103,8 @@ export async function streamLive(
   await send(`retry: 2000\nevent: ready\ndata: ${JSON.stringify({ cursor: after, backlog: backlog.length })}\n\n`);
   await sendEvents(backlog);
   let lastWrite = Date.now();
+  let lastHeldCheck = 0;
+  let held = 0;
   while (open) {
     let read;
     try {
@@ -108,6 +123,14 @@ export async function streamLive(
     } else if (Date.now() - lastWrite >= options.keepAliveMs) {
       await send(`: keep-alive ${after}\n\n`);
       lastWrite = Date.now();
+    }
+    if (Date.now() - lastHeldCheck >= HELD_BACK_EVERY_MS) {
+      lastHeldCheck = Date.now();
+      const now = await heldBack(store).catch(() => held);
+      if (now !== held) {
+        held = now;
+        await send(`event: held\ndata: ${JSON.stringify({ events: held })}\n\n`);
+      }
     }
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, options.pollMs);

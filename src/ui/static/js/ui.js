@@ -275,3 +275,21 @@ export function listNavigator(items, open) {
     return false;
   };
 }
+
+/**
+ * Says why the action buttons are disabled when the connected role may only read.
+ * @param {any} session
+ */
+export function readOnlyNotice(session) {
+  if (!session?.readOnly) return null;
+  return h(
+    'div',
+    { class: 'notice warn', 'data-read-only': '' },
+    h(
+      'div',
+      {},
+      h('strong', {}, `Connected as ${session.role}, a role that may only read.`),
+      h('span', { class: 'hint' }, 'Rebuild, verify, refresh and subscription actions are disabled, and the console refuses them. Connect as the store owner to act.'),
+    ),
+  );
+}

@@ -55,6 +55,7 @@ export function mount(root, _context) {
   const statusText = h('span', {}, 'Connecting…');
   const status = h('span', { class: 'live-status', 'data-live-status': 'connecting' }, pulse, statusText);
   const count = h('span', { class: 'muted', 'data-received': '0' }, '0 events received');
+  const heldNote = h('span', { class: 'buffer-note', 'data-held': '', hidden: true, title: 'Committed, but a transaction that began before theirs is still open somewhere in the cluster: the gap-safe feed shows them as soon as it ends.' });
   const filter = h('select', { 'aria-label': 'Show events of type', 'data-filter': '' }, h('option', { value: '' }, 'all types'));
   const pauseButton = h('button', { type: 'button', class: 'button', 'data-pause': '', title: 'Pause or resume (p)' }, 'Pause');
   const clearButton = h('button', { type: 'button', class: 'button ghost' }, 'Clear');
@@ -152,6 +153,11 @@ export function mount(root, _context) {
       receive(event, backlog <= 0);
       backlog -= 1;
     });
+    opened.addEventListener('held', (message) => {
+      const data = JSON.parse(/** @type {MessageEvent} */ (message).data);
+      heldNote.hidden = data.events === 0;
+      heldNote.textContent = `${formatNumber(data.events)}${data.events > 10000 ? '+' : ''} held back by an open transaction`;
+    });
     opened.addEventListener('problem', (message) => {
       const data = JSON.parse(/** @type {MessageEvent} */ (message).data);
       statusText.textContent = `Problem: ${data.message}`;
@@ -191,7 +197,7 @@ export function mount(root, _context) {
       { class: 'page-head' },
       h('div', {}, h('h1', {}, 'Live feed'), h('div', { class: 'sub' }, 'Events as they are appended, newest first; the gap-safe order, resumed from the last cursor after a reconnect.')),
     ),
-    h('div', { class: 'stack' }, h('div', { class: 'panel panel-body toolbar' }, status, count, h('span', { class: 'spacer' }), h('label', { class: 'toolbar' }, h('span', { class: 'muted' }, 'Type'), filter), pauseButton, clearButton), body),
+    h('div', { class: 'stack' }, h('div', { class: 'panel panel-body toolbar' }, status, count, heldNote, h('span', { class: 'spacer' }), h('label', { class: 'toolbar' }, h('span', { class: 'muted' }, 'Type'), filter), pauseButton, clearButton), body),
   );
 
   getJson('/event-types')

@@ -2,7 +2,7 @@
 import { getJson } from '../api.js';
 import { h, replaceChildren } from '../dom.js';
 import { followJob, projectionCard } from '../projection-card.js';
-import { emptyState, errorNotice, listNavigator } from '../ui.js';
+import { emptyState, errorNotice, listNavigator, readOnlyNotice } from '../ui.js';
 
 export const title = 'Projections';
 
@@ -104,7 +104,7 @@ export function mount(root, context) {
       { class: 'page-head' },
       h('div', {}, h('h1', {}, 'Projections'), h('div', { class: 'sub' }, 'Trigger projections (applied in the appending transaction) and materialized views.')),
     ),
-    cards,
+    h('div', { class: 'stack' }, readOnlyNotice(context.session), cards),
   );
   const board = projectionBoard(cards, { session: context.session, load: () => getJson('/projections'), detailLink: true });
   return {

@@ -1,7 +1,7 @@
 // @ts-check
 import { ApiError, getJson, postAction } from '../api.js';
 import { formatDuration, formatNumber, h, replaceChildren, timeAgo } from '../dom.js';
-import { confirmAction, emptyState, errorNotice, stateBadge, toast, unavailable } from '../ui.js';
+import { confirmAction, emptyState, errorNotice, readOnlyNotice, stateBadge, toast, unavailable } from '../ui.js';
 
 export const title = 'Subscriptions';
 
@@ -22,7 +22,7 @@ export function mount(root, context) {
   replaceChildren(
     root,
     h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, 'Subscriptions'), h('div', { class: 'sub' }, 'Durable readers of the log: where each one is, how far behind, and whether it is stuck.'))),
-    body,
+    h('div', { class: 'stack' }, readOnlyNotice(session), body),
   );
 
   /**
