@@ -14,8 +14,9 @@ export function assertProjectionName(name: unknown): asserts name is string {
   }
 }
 
+// Array parameters are sent as one array literal: a NUL or a lone surrogate in an element breaks it.
 function isStringArray(value: unknown): value is string[] {
-  return Array.isArray(value) && value.every((item) => typeof item === 'string');
+  return Array.isArray(value) && value.every((item) => typeof item === 'string' && item.isWellFormed() && !item.includes('\u0000'));
 }
 
 /** @throws {InvalidArgumentError} for options whose types the SQL function could not even receive. */
