@@ -1,0 +1,4 @@
+import hostileInputContract from '../contract/hostile-input.contract.js';
+import { server } from '../support/engines.js';
+
+hostileInputContract(server);
