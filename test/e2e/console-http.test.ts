@@ -116,6 +116,26 @@ describe('the console over HTTP (embedded)', () => {
     expect([unknown.status, errorCode(unknown)]).toEqual([404, 'NOT_FOUND']);
   });
 
+  it('searches streams by uuid prefix, event type and time range, a page at a time', async () => {
+    const streams = [randomUUID(), randomUUID(), randomUUID()];
+    for (const stream of streams) await store.append(stream, [{ type: 'search_test', body: {} }, { type: 'search_other', body: {} }]);
+    const search = async (query: string) =>
+      JSON.parse((await request(`${server.url}api/streams?${query}`)).body) as { streams: { stream: string; version: number; matching: number }[]; hasMore: boolean };
+    const first = await search('type=search_test&limit=2');
+    expect(first.streams.map((item) => item.stream)).toEqual([streams[2], streams[1]]);
+    expect(first.hasMore).toBe(true);
+    expect(first.streams[0]).toMatchObject({ version: 2, matching: 1 });
+    const second = await search('type=search_test&limit=2&offset=2');
+    expect(second.streams.map((item) => item.stream)).toEqual([streams[0]]);
+    expect(second.hasMore).toBe(false);
+    expect((await search(`q=${streams[1]!.slice(0, 13)}`)).streams.map((item) => item.stream)).toEqual([streams[1]]);
+    expect((await search(`q=${streams[1]!.replace(/-/g, '').slice(0, 12).toUpperCase()}`)).streams.map((item) => item.stream)).toEqual([streams[1]]);
+    const future = new Date(Date.now() + 3_600_000).toISOString();
+    expect((await search(`type=search_test&from=${encodeURIComponent(future)}`)).streams).toEqual([]);
+    expect((await search(`type=search_test&to=${encodeURIComponent(future)}`)).streams).toHaveLength(3);
+    expect((await request(`${server.url}api/streams?q=not-a-uuid`)).status).toBe(400);
+  });
+
   it('streams appended events with their cursors and resumes after Last-Event-ID', async () => {
     const stream = randomUUID();
     const firstRead = readAppends(`${server.url}api/live?backlog=0`, 1);

@@ -69,7 +69,7 @@ export async function attentionItems(
 ): Promise<AttentionItem[]> {
   const items: AttentionItem[] = [];
   const failedRebuilds = status.projections.some((projection) => projection.state === 'failed')
-    ? new Map((await store.rebuildProgress()).map((progress) => [progress.projection, progress]))
+    ? new Map((await store.rebuildProgress().catch(() => [] as RebuildProgress[])).map((progress) => [progress.projection, progress]))
     : new Map<string, RebuildProgress>();
   for (const projection of status.projections) {
     const link = `#/projections/${encodeURIComponent(projection.name)}`;

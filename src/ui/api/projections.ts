@@ -135,7 +135,7 @@ async function details(
     fastPath: projection.rebuildSql !== null,
     tables,
     rows: projection.rows,
-    lastEventPosition: projection.lastPosition,
+    lastEventPosition: projection.lastPosition ?? (projection.kind === 'materialized_view' ? projection.refreshedPosition : null),
     staleEvents: projection.staleEvents,
     state,
     stateText,
@@ -148,6 +148,16 @@ async function details(
   };
 }
 
+/** Rebuild progress, or none for a role that may not read it (rebuild progress is the owner's). */
+async function readableRebuildProgress(store: EventStore, name: string | undefined): Promise<RebuildProgress[]> {
+  try {
+    return await store.rebuildProgress(name);
+  } catch (error) {
+    if ((error as { code?: unknown } | null)?.code === '42501') return [];
+    throw error;
+  }
+}
+
 /** Every projection and materialized view with what the projections page shows. */
 export async function listProjectionDetails(
   store: EventStore,
@@ -155,11 +165,20 @@ export async function listProjectionDetails(
   describe: (error: unknown) => { message: string },
   name?: string,
 ): Promise<ProjectionDetails[]> {
-  const { projections } = await store.status();
-  const progress = new Map((await store.rebuildProgress(name)).map((item) => [item.projection, item]));
+  const { projections, eventTypes } = await store.status();
+  const progress = new Map((await readableRebuildProgress(store, name)).map((item) => [item.projection, item]));
+  const lastByType = new Map(eventTypes.map((type) => [type.type, type.lastPosition]));
   const result: ProjectionDetails[] = [];
   for (const projection of projections) {
-    if (name === undefined || projection.name === name) result.push(await details(store, projection, progress.get(projection.name), jobs, describe));
+    if (name !== undefined && projection.name !== name) continue;
+    const found = await details(store, projection, progress.get(projection.name), jobs, describe);
+    // A reader is not shown projection health (its state is `unknown`): the last event applied
+    // by a trigger projection is still the newest stored event of a type it handles.
+    if (found.lastEventPosition === null && projection.kind === 'trigger') {
+      const positions = found.handledTypes.map((type) => lastByType.get(type)).filter((position) => position !== undefined);
+      found.lastEventPosition = positions.length > 0 ? Math.max(...positions) : null;
+    }
+    result.push(found);
   }
   return result;
 }
