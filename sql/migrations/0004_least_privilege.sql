@@ -44,7 +44,10 @@ set search_path = {{schema}}, pg_temp
 as $$
 begin
   perform grant_reader(p_role);
-  execute format('grant insert on {{schema}}.events to %I', p_role);
+  -- Not id, inserted_at or transaction_id: a writer's events get their position, time and
+  -- transaction from the store. (An explicit position, allowed to the owner within the rules of
+  -- tg_events__check_insert, could place an event before others in replay order.)
+  execute format('grant insert (uuid, version, type, body, metadata, event_id) on {{schema}}.events to %I', p_role);
   execute format('grant execute on function {{schema}}.append_events(uuid, jsonb, text) to %I', p_role);
   update roles set access = 'writer' where role_name = p_role;
 end;

@@ -119,6 +119,12 @@ async function superuserOwnerSetup(): Promise<RoleSetup> {
 /** Everything a writer or a reader must not be able to do, each expected to fail with 42501. */
 function deniedStatements(existingEventId: string): [string, string][] {
   return [
+    ['backdate an event', `insert into ${SCHEMA}.events (type, uuid, body, inserted_at) values ('user_create', gen_random_uuid(), '{}', '2001-01-01')`],
+    [
+      'choose the position of an event',
+      `insert into ${SCHEMA}.events (id, type, uuid, body) overriding system value values (1, 'user_create', gen_random_uuid(), '{}')`,
+    ],
+    ['choose the transaction id of an event', `insert into ${SCHEMA}.events (type, uuid, body, transaction_id) values ('user_create', gen_random_uuid(), '{}', '1')`],
     ['update events', `update ${SCHEMA}.events set body = '{}'`],
     ['update events matching no row', `update ${SCHEMA}.events set body = '{}' where false`],
     ['delete events', `delete from ${SCHEMA}.events`],
@@ -222,9 +228,17 @@ function describeRoles(label: string, setupFn: () => Promise<RoleSetup>): void {
       await writerStore.query(`insert into ${SCHEMA}.events (type, uuid, body) values ('user_update', $1, '{"name": "Grace H."}')`, [
         user,
       ]);
+      // Besides type, stream and body, a writer may give an event id and metadata (and a version,
+      // which is checked like an expected version).
+      await writerStore.query(
+        `insert into ${SCHEMA}.events (uuid, type, body, metadata, event_id)
+         values ($1, 'user_login', '{}', '{"via": "psql"}', gen_random_uuid())`,
+        [user],
+      );
       expect((await writerStore.readStream(user)).map((event) => [event.version, event.type])).toEqual([
         [1, 'user_create'],
         [2, 'user_update'],
+        [3, 'user_login'],
       ]);
       const [row] = await s.owner.query(`select name, version::int as version from public.users where uuid = $1`, [user]);
       expect(row).toEqual({ name: 'Grace H.', version: 2 });
@@ -283,10 +297,7 @@ function describeRoles(label: string, setupFn: () => Promise<RoleSetup>): void {
     it('grants the writer and the reader exactly their privileges on the store schema and the read models', async () => {
       const tablePrivileges = ['select', 'insert', 'update', 'delete', 'truncate', 'references', 'trigger'];
       const readable = ['event_types', 'events', 'migrations', 'projection_handlers', 'projections', 'streams'];
-      for (const [role, insertable] of [
-        [s.writer, ['events']],
-        [s.reader, []],
-      ] as const) {
+      for (const role of [s.writer, s.reader]) {
         const rows = await s.owner.query<{ relation: string; privilege: string }>(
           `select c.relname::text as relation, p.privilege
              from pg_class c join pg_namespace n on n.oid = c.relnamespace
@@ -303,10 +314,20 @@ function describeRoles(label: string, setupFn: () => Promise<RoleSetup>): void {
         );
         const expected = [
           ...readable.map((relation) => ({ relation, privilege: 'select' })),
-          ...insertable.map((relation) => ({ relation, privilege: 'insert' })),
           ...['public.audit_log', 'public.user_names', 'public.users'].map((relation) => ({ relation, privilege: 'select' })),
         ].sort((a, b) => `${a.relation} ${a.privilege}`.localeCompare(`${b.relation} ${b.privilege}`));
         expect(rows).toEqual(expected);
+
+        const insertable = await s.owner.query<{ column: string }>(
+          `select a.attname::text as column from pg_attribute a
+            where a.attrelid = '${SCHEMA}.events'::regclass and a.attnum > 0 and not a.attisdropped
+              and has_column_privilege($1, a.attrelid, a.attnum, 'insert')
+            order by a.attnum`,
+          [role],
+        );
+        expect(insertable.map((row) => row.column)).toEqual(
+          role === s.writer ? ['uuid', 'version', 'type', 'body', 'metadata', 'event_id'] : [],
+        );
 
         const functions = await s.owner.query<{ fn: string }>(
           `select p.oid::regprocedure::text as fn
