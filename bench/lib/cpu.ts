@@ -20,8 +20,8 @@ function processCpuMs(pid: number): number | null {
   }
 }
 
-/** CPU milliseconds used so far by the server backends connected to `database`, or null. */
-export async function serverCpuMs(database: string): Promise<number | null> {
+/** CPU milliseconds used so far by each server backend connected to `database` (readable ones only). */
+export async function serverCpuSnapshot(database: string): Promise<Map<number, number>> {
   const pids = await withClient(serverUrl(), async (c) => {
     const r = await c.query<{ pid: number }>(
       'select pid from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()',
@@ -29,13 +29,24 @@ export async function serverCpuMs(database: string): Promise<number | null> {
     );
     return r.rows.map((row) => row.pid);
   });
-  if (pids.length === 0) return null;
-  let total = 0;
+  const snapshot = new Map<number, number>();
   for (const pid of pids) {
     const ms = processCpuMs(pid);
-    if (ms === null) return null;
-    total += ms;
+    if (ms !== null) snapshot.set(pid, ms);
   }
+  return snapshot;
+}
+
+/**
+ * CPU milliseconds the backends used between two snapshots: a backend in both counts its
+ * difference, one that started in between counts all of its time; one that ended in between is
+ * lost (pools keep their connections for the whole run, so this is rare). Null when no backend was
+ * readable (a server on another machine, or processes of another user).
+ */
+export function serverCpuBetween(before: Map<number, number>, after: Map<number, number>): number | null {
+  if (after.size === 0) return null;
+  let total = 0;
+  for (const [pid, ms] of after) total += ms - (before.get(pid) ?? 0);
   return total;
 }
 

@@ -32,9 +32,9 @@ function cellText(cell: Cell | undefined): string {
   return 'ERROR';
 }
 
-function cpuText(cell: Cell | undefined): string {
+function cpuText(cell: Cell | undefined, embedded = false): string {
   if (cell?.kind !== 'measured' || !cell.cpu) return cellText(cell);
-  const server = cell.cpu.server == null ? '?' : Math.round(cell.cpu.server).toString();
+  const server = embedded ? 'in-process' : cell.cpu.server == null ? '?' : Math.round(cell.cpu.server).toString();
   return `${server} / ${Math.round(cell.cpu.client)}`;
 }
 
@@ -86,7 +86,7 @@ export function consoleReport(results: BenchResults): string {
       ['mode', ...systems.map((s) => s.label)],
       ...modes.filter((m) => MODE_INFO[m].batchSize !== undefined).map((m) => [
         modeTitle(results, m, true),
-        ...systems.map((s) => cpuText(results.cells[m]?.[s.id])),
+        ...systems.map((s) => cpuText(results.cells[m]?.[s.id], s.embedded)),
       ]),
     ]),
   );
@@ -187,7 +187,7 @@ export function markdownReport(results: BenchResults): string {
   out.push('');
   out.push(...header('mode'));
   for (const m of modes.filter((mode) => MODE_INFO[mode].batchSize !== undefined)) {
-    out.push(`| ${SHORT[m]} | ${systems.map((s) => cpuText(results.cells[m]?.[s.id])).join(' | ')} |`);
+    out.push(`| ${SHORT[m]} | ${systems.map((s) => cpuText(results.cells[m]?.[s.id], s.embedded)).join(' | ')} |`);
   }
   if (results.goals.length > 0) {
     out.push('');

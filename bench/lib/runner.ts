@@ -1,7 +1,7 @@
 /** Runs the modes against the systems: warm-up, repeated runs, verification. */
 import { checkpoint } from './db.js';
 import type { Cell, RunSample } from './results.js';
-import { clientCpuMs, serverCpuMs } from './cpu.js';
+import { clientCpuMs, serverCpuBetween, serverCpuSnapshot } from './cpu.js';
 import { median, summarize } from './stats.js';
 import { now } from './time.js';
 import { StreamCursor } from './workload.js';
@@ -54,7 +54,7 @@ async function appendRun(
   database: string | null,
 ): Promise<RunSample> {
   let events = 0;
-  const server0 = database ? await serverCpuMs(database).catch(() => null) : null;
+  const server0 = database ? await serverCpuSnapshot(database).catch(() => null) : null;
   const client0 = clientCpuMs();
   const start = now();
   const deadline = start + ms;
@@ -72,12 +72,13 @@ async function appendRun(
   );
   const seconds = (now() - start) / 1000;
   const client1 = clientCpuMs();
-  const server1 = database && server0 !== null ? await serverCpuMs(database).catch(() => null) : null;
+  const server1 = database && server0 !== null ? await serverCpuSnapshot(database).catch(() => null) : null;
+  const serverMs = server0 && server1 ? serverCpuBetween(server0, server1) : null;
   return {
     events,
     seconds,
     rate: events / seconds,
-    serverCpuUs: server0 !== null && server1 !== null && events > 0 ? ((server1 - server0) * 1000) / events : null,
+    serverCpuUs: serverMs !== null && events > 0 ? (serverMs * 1000) / events : null,
     clientCpuUs: events > 0 ? ((client1 - client0) * 1000) / events : 0,
   };
 }
