@@ -100,6 +100,14 @@ begin
               detail = json_build_object('stream', v_bad.uuid, 'field', 'transaction_id')::text,
               hint = 'Leave transaction_id out of the insert; it defaults to pg_current_xact_id().';
     end if;
+    if v_bad.version = coalesce(v_bad.stream_version, 0) + 1 then
+      -- The right next version, but only append_events may state it: a plain INSERT that names a
+      -- version would leave the stream's recorded version behind.
+      raise exception 'A plain INSERT cannot state the version (Stream: %, Version: %)', v_bad.uuid, v_bad.version
+        using errcode = 'PE003',
+              detail = json_build_object('stream', v_bad.uuid, 'field', 'version')::text,
+              hint = 'Leave version out and the stream''s next version is taken, or use append_events(stream, events, expected_version) to insert under an expected version.';
+    end if;
     raise exception 'Wrong expected version: % (Stream: %, Stream Version: %)',
       v_bad.version - 1, v_bad.uuid, coalesce(v_bad.stream_version, 0)
       using errcode = 'PE001',

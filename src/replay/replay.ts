@@ -1,4 +1,5 @@
 import type { Executor } from '../db/executor.js';
+import { InvalidArgumentError } from '../errors.js';
 import { toInteger } from '../db/normalize.js';
 import { assertProjectionName } from '../projections/projections.js';
 import { assertInteger, assertStream } from '../store/validate.js';
@@ -19,7 +20,13 @@ export async function replayProjection(
   const fromPosition = options.fromPosition === undefined ? null : assertInteger('fromPosition', options.fromPosition, 1);
   const batchSize = assertInteger('batchSize', options.batchSize ?? 5000, 1, 1_000_000);
   const stream = options.stream ?? null;
-  const types = options.types && options.types.length > 0 ? options.types : null;
+  if (options.types !== undefined && options.types.length === 0) {
+    // An empty filter must not silently become "every type", which would empty the tables.
+    throw new InvalidArgumentError('types', 'Invalid types: name at least one event type, or leave types out', {
+      hint: 'Leave types out to replay every event the projection handles.',
+    });
+  }
+  const types = options.types ?? null;
 
   return executor.transaction(async (tx) => {
     const [started] = await tx.query<{ total: unknown }>(

@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/executor.js';
+import { InvalidArgumentError } from '../errors.js';
 import type { ReadAllOptions, ReadAllResult, ReadStreamOptions, StoredEvent } from '../types.js';
 import { formatCursor, parseCursor, START } from './cursor.js';
 import { EVENT_COLUMNS, toStoredEvent } from './event-row.js';
@@ -28,12 +29,15 @@ export async function readStream(
  */
 export async function readAll(db: Queryable, schema: string, options: ReadAllOptions = {}): Promise<ReadAllResult> {
   const after = options.after === undefined ? START : parseCursor(options.after, 'after');
+  if (options.types !== undefined && options.types.length === 0) {
+    throw new InvalidArgumentError('types', 'Invalid types: name at least one event type, or leave types out');
+  }
   const limit = assertInteger('limit', options.limit ?? 1000, 1, 100_000);
   const rows = await db.query(`select ${EVENT_COLUMNS} from ${schema}.read_all($1::xid8, $2, $3, $4)`, [
     after.transactionId,
     after.position,
     limit,
-    options.types && options.types.length > 0 ? options.types : null,
+    options.types ?? null,
   ]);
   const events = rows.map(toStoredEvent);
   const last = events.at(-1);

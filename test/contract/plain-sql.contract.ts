@@ -164,6 +164,18 @@ export default function plainSqlContract(engine: TestEngine): void {
         expect(await countEvents(t.store)).toBe(before);
       });
 
+      it('refuses the right next version stated in a plain insert with InvalidEventError naming the version, storing nothing', async () => {
+        const stream = randomUUID();
+        await t.store.append(stream, [{ type: 'user_create', body: { name: 'a' } }]);
+        const before = await countEvents(t.store);
+        const error = await rejectionOf(
+          t.store.execScript(`insert into events (type, uuid, body, version) values ('user_update', '${stream}', '{}', 2)`),
+        );
+        expect(error).toBeInstanceOf(InvalidEventError);
+        expect(error).toMatchObject({ field: 'version' });
+        expect(await countEvents(t.store)).toBe(before);
+      });
+
       it('refuses an explicit version the stream already has with ConcurrencyError, storing nothing', async () => {
         const stream = randomUUID();
         await t.store.append(stream, [{ type: 'user_create', body: { name: 'a' } }, { type: 'user_update', body: {} }]);

@@ -1,7 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ProjectionHandlerError, type ReplayProgress, ReplayRefusedError, type StoredEvent } from '../../src/index.js';
+import {
+  InvalidArgumentError,
+  ProjectionHandlerError,
+  type ReplayProgress,
+  ReplayRefusedError,
+  type StoredEvent,
+} from '../../src/index.js';
 import type { TestEngine, TestStore } from '../support/engines.js';
 import { countEvents, rejectionOf, tableRows, usersHandlers, usersReadModelSql } from './fixtures.js';
 
@@ -186,6 +192,12 @@ export default function replayContract(engine: TestEngine): void {
         expect(calls.at(-1)).toEqual({ applied: result.applied, total: result.applied });
         const after = await auditCounts();
         for (const [position, n] of before) expect(after.get(position)).toBe(position >= from ? n + 1 : n);
+      });
+
+      it('refuses an empty types filter instead of replaying every type, changing nothing', async () => {
+        const before = await auditCounts();
+        await expect(t.store.replay('audit', { types: [] })).rejects.toBeInstanceOf(InvalidArgumentError);
+        expect(await auditCounts()).toEqual(before);
       });
 
       it('combines types and a position', async () => {
