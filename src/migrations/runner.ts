@@ -4,7 +4,9 @@ import { toInteger } from '../db/normalize.js';
 import type { MigrateResult } from '../types.js';
 import { migrationFiles, renderMigration } from './files.js';
 
-// Key of the session advisory lock that serialises concurrent migrate runs on one server.
+// Key of the session advisory lock that serialises concurrent migrate runs in one database. One key
+// for every schema: a migration may change database-wide state (e.g. default privileges), which two
+// schemas' runs must not change at the same time.
 const MIGRATE_LOCK_NAMESPACE = 1885824375;
 
 interface AppliedMigration {
@@ -57,7 +59,7 @@ export async function migrate(executor: Executor, schema: string): Promise<Migra
   const files = migrationFiles();
   return executor.session(async (session) => {
     await checkServerVersion(session);
-    const [key] = await session.query<{ key: number }>(`select hashtext($1) as key`, [`pgevents.migrate:${schema}`]);
+    const [key] = await session.query<{ key: number }>(`select hashtext($1) as key`, ['pgevents.migrate']);
     await session.query(`select pg_advisory_lock($1, $2)`, [MIGRATE_LOCK_NAMESPACE, key?.key ?? 0]);
     try {
       await ensureLedger(session, schema);

@@ -4,7 +4,15 @@ import { type EventStore, type MigrateResult, openEventStore } from '../../src/i
 import { codeSchemaVersion } from '../../src/migrations/runner.js';
 import { migrationFiles } from '../../src/migrations/files.js';
 import { dropServerDatabase, server } from '../support/engines.js';
-import { closeAll, createEmptyDatabase } from '../support/race-helpers.js';
+import {
+  closeAll,
+  createEmptyDatabase,
+  createPool,
+  lockWaiters,
+  waitFor,
+  waitForLockWaiters,
+  withDeadline,
+} from '../support/race-helpers.js';
 
 const STORES = 5;
 
@@ -72,23 +80,54 @@ describe.skipIf(server.unavailable !== null)('concurrent migrate (server)', () =
     expect((await ledger(first!)).every((row) => row.times === 1)).toBe(true);
   });
 
-  it('migrates two schemas of one empty database at the same time, each once', async () => {
+  it('runs the migrations of two schemas of one database one after the other, since a migration may change database-wide state', async () => {
     const url = await emptyDatabase();
-    const left = await open(url, 3, 'events_left');
-    const right = await open(url, 3, 'events_right');
+    const [first] = await open(url, 1, 'events_first');
+    const [second] = await open(url, 1, 'events_second');
+    const admin = createPool(url, 2);
+    const blocker = await admin.connect();
+    try {
+      // An uncommitted schema of the same name holds the first migration up inside its run.
+      await blocker.query('begin');
+      await blocker.query('create schema events_first');
+      const firstRun = first!.migrate();
+      await waitForLockWaiters(admin, 1);
+      let secondDone = false;
+      const secondRun = second!.migrate().finally(() => {
+        secondDone = true;
+      });
 
-    const results = await Promise.all([...left, ...right].map((store) => store.migrate()));
+      const secondState = await waitFor('the second migration to finish or to wait for the first', async () => {
+        if (secondDone) return 'ran alongside the first';
+        return (await lockWaiters(admin)) >= 2 ? 'waited for the first' : undefined;
+      });
+      expect(secondState).toBe('waited for the first');
+      await blocker.query('rollback');
+      const results = await withDeadline('both migrations', Promise.all([firstRun, secondRun]), 30_000);
+      expect(results.map((result) => result.applied.length)).toEqual([
+        migrationFiles().length,
+        migrationFiles().length,
+      ]);
+    } finally {
+      blocker.release(true);
+      await admin.end();
+    }
+  });
+
+  it('migrates three schemas of one empty database at the same time, each once', async () => {
+    const url = await emptyDatabase();
+    const schemas = ['events_left', 'events_middle', 'events_right'];
+    const stores = (await Promise.all(schemas.map((schema) => open(url, 2, schema)))).flat();
+
+    const results = await Promise.all(stores.map((store) => store.migrate()));
 
     const names = migrationFiles().map((file) => file.name);
-    expect(results.filter((result) => result.schema === 'events_left').flatMap((result) => result.applied).sort()).toEqual(
-      names,
-    );
-    expect(results.filter((result) => result.schema === 'events_right').flatMap((result) => result.applied).sort()).toEqual(
-      names,
-    );
-    expect((await ledger(left[0]!)).every((row) => row.times === 1)).toBe(true);
-    expect((await ledger(right[0]!)).every((row) => row.times === 1)).toBe(true);
-    await expectWorkingStore(left[0]!);
-    await expectWorkingStore(right[0]!);
+    for (const schema of schemas) {
+      const applied = results.filter((result) => result.schema === schema).flatMap((result) => result.applied);
+      expect(applied.sort()).toEqual(names);
+      const store = stores.find((candidate) => candidate.schema === schema)!;
+      expect((await ledger(store)).every((row) => row.times === 1)).toBe(true);
+      await expectWorkingStore(store);
+    }
   });
 });
