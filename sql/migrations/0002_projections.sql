@@ -213,7 +213,15 @@ begin
     from projection_handlers where projection = p_name;
   v_dispatch := projection_dispatch_code(p_name);
   v_on_error := projection_error_handler(p_name);
-  v_lock := format('perform pg_advisory_xact_lock_shared(1885824374, %s);', projection_lock_key(p_name));
+  -- The shared lock keeps replays out, but a REPEATABLE READ or SERIALIZABLE append can still hold a
+  -- snapshot taken before a replay committed: its handlers would see the read model as it was (after
+  -- a full replay's TRUNCATE: empty), and an UPDATE of a row would silently match nothing. Every
+  -- replay updates the projection's registry row, so locking that row raises a serialization
+  -- failure (40001) for such an append instead, which the caller retries.
+  v_lock := format($l$perform pg_advisory_xact_lock_shared(1885824374, %s);
+      if current_setting('transaction_isolation') <> 'read committed' then
+        perform 1 from {{schema}}.projections where name = %L for share;
+      end if;$l$, projection_lock_key(p_name), p_name);
 
   execute format($f$
 create or replace function {{schema}}.%I() returns trigger
