@@ -11,12 +11,73 @@ export interface Feature {
 /** Subscription as the page shows it. */
 export interface SubscriptionJson {
   name: string;
+  /** `subscription`, or `projection` for an async projection. */
+  kind: string;
+  state: string;
   checkpoint: string | null;
   lagEvents: number | null;
   lagSeconds: number | null;
-  state: string;
+  /** Of the lag, events committed but held back by an older open transaction. */
+  heldBackEvents: number | null;
+  attempts: number;
   lastError: string | null;
+  failedEvent: { position: number; type: string | null; stream: string | null; version: number | null } | null;
+  runner: string | null;
   updatedAt: string | null;
+}
+
+/**
+ * The store's subscription methods (issue 4), typed by their shape: the console uses them when the
+ * store has them and says "not available in this version" when it does not.
+ */
+interface SubscriptionInfoShape {
+  name: string;
+  kind?: string;
+  state: string;
+  checkpoint?: string | null;
+  lagEvents?: number | null;
+  lagSeconds?: number | null;
+  heldBackEvents?: number | null;
+  attempts?: number | null;
+  lastError?: string | null;
+  failedEvent?: { position: number; type?: string | null; stream?: string | null; version?: number | null } | null;
+  runner?: string | null;
+  updatedAt?: Date | string | null;
+}
+
+interface SubscriptionsApi {
+  listSubscriptions(): Promise<SubscriptionInfoShape[]>;
+  resetSubscription(name: string, options?: { to?: string }): Promise<unknown>;
+  skipSubscriptionEvent(name: string): Promise<unknown>;
+}
+
+function subscriptionsApi(store: EventStore): SubscriptionsApi | null {
+  const candidate = store as unknown as Partial<SubscriptionsApi>;
+  return typeof candidate.listSubscriptions === 'function' &&
+    typeof candidate.resetSubscription === 'function' &&
+    typeof candidate.skipSubscriptionEvent === 'function'
+    ? (candidate as SubscriptionsApi)
+    : null;
+}
+
+function subscriptionJson(info: SubscriptionInfoShape): SubscriptionJson {
+  const updatedAt = info.updatedAt instanceof Date ? info.updatedAt.toISOString() : (info.updatedAt ?? null);
+  return {
+    name: info.name,
+    kind: info.kind ?? 'subscription',
+    state: info.state,
+    checkpoint: info.checkpoint ?? null,
+    lagEvents: info.lagEvents ?? null,
+    lagSeconds: info.lagSeconds ?? null,
+    heldBackEvents: info.heldBackEvents ?? null,
+    attempts: info.attempts ?? 0,
+    lastError: info.lastError ?? null,
+    failedEvent: info.failedEvent
+      ? { position: info.failedEvent.position, type: info.failedEvent.type ?? null, stream: info.failedEvent.stream ?? null, version: info.failedEvent.version ?? null }
+      : null,
+    runner: info.runner ?? null,
+    updatedAt,
+  };
 }
 
 /**
@@ -29,7 +90,7 @@ export interface ConsoleFeatures {
   refresh: Feature & { run(name: string): Promise<unknown> };
   subscriptions: Feature & {
     list: (() => Promise<SubscriptionJson[]>) | null;
-    reset: ((name: string) => Promise<unknown>) | null;
+    reset: ((name: string, to: 'start' | 'end') => Promise<unknown>) | null;
     skip: ((name: string) => Promise<unknown>) | null;
   };
 }
@@ -38,6 +99,7 @@ export interface ConsoleFeatures {
 const REBUILD_BATCH = 500;
 
 export function detectFeatures(store: EventStore): ConsoleFeatures {
+  const subscriptions = subscriptionsApi(store);
   return {
     rebuild: {
       available: true,
@@ -61,14 +123,22 @@ export function detectFeatures(store: EventStore): ConsoleFeatures {
       missing: null,
       run: async (name) => ({ concurrently: await store.refreshMaterializedView(name) }),
     },
-    subscriptions: {
-      available: false,
-      missing:
-        'store.listSubscriptions() and subscription reset / skip — subscriptions (issue 4) are not in this version of pgevents',
-      list: null,
-      reset: null,
-      skip: null,
-    },
+    subscriptions: subscriptions
+      ? {
+          available: true,
+          missing: null,
+          list: async () => (await subscriptions.listSubscriptions()).map(subscriptionJson),
+          reset: async (name, to) => subscriptionJson((await subscriptions.resetSubscription(name, { to })) as SubscriptionInfoShape),
+          skip: async (name) => subscriptionJson((await subscriptions.skipSubscriptionEvent(name)) as SubscriptionInfoShape),
+        }
+      : {
+          available: false,
+          missing:
+            'store.listSubscriptions(), store.resetSubscription() and store.skipSubscriptionEvent() — subscriptions (issue 4) are not in this version of pgevents',
+          list: null,
+          reset: null,
+          skip: null,
+        },
   };
 }
 
@@ -87,15 +157,19 @@ export interface Permissions {
  */
 export async function readPermissions(store: EventStore, features: ConsoleFeatures): Promise<Permissions> {
   const schema = store.schema;
-  const [row] = await store.query<{ role: string; rebuild: boolean; verify: boolean; refresh: boolean }>(
+  const [row] = await store.query<{ role: string; rebuild: boolean; verify: boolean; refresh: boolean; subscriptions: boolean }>(
     `select current_user::text as role,
             coalesce(has_function_privilege(current_user, to_regprocedure($1), 'execute'), false) as rebuild,
             coalesce(has_function_privilege(current_user, to_regprocedure($2), 'execute'), false) as verify,
-            coalesce(has_function_privilege(current_user, to_regprocedure($3), 'execute'), false) as refresh`,
+            coalesce(has_function_privilege(current_user, to_regprocedure($3), 'execute'), false) as refresh,
+            coalesce(has_function_privilege(current_user, to_regprocedure($4), 'execute')
+                     and has_function_privilege(current_user, to_regprocedure($5), 'execute'), false) as subscriptions`,
     [
       `${schema}.rebuild_start(text,boolean)`,
       `${schema}.verify_projection(text,text[],integer)`,
       `${schema}.refresh_materialized_view(text)`,
+      `${schema}.reset_subscription(text,text)`,
+      `${schema}.skip_subscription_event(text)`,
     ],
   );
   return {
@@ -103,6 +177,6 @@ export async function readPermissions(store: EventStore, features: ConsoleFeatur
     rebuild: features.rebuild.available && row?.rebuild === true,
     verify: features.verify.available && row?.verify === true,
     refresh: features.refresh.available && row?.refresh === true,
-    subscriptions: false,
+    subscriptions: features.subscriptions.available && row?.subscriptions === true,
   };
 }

@@ -16,7 +16,7 @@ import { overview } from './api/overview.js';
 import { listProjectionDetails, projectionDetails, readModelRows } from './api/projections.js';
 import { eventAt, eventTypes, searchStreams, streamPage } from './api/streams.js';
 import { type ConsoleFeatures, detectFeatures, type Permissions, readPermissions } from './features.js';
-import { HttpError, Router, sendJson } from './http.js';
+import { HttpError, Router, readJsonBody, sendJson } from './http.js';
 import { JobBoard, type JobInfo } from './jobs.js';
 import { ConsoleGuard, resolveToken } from './security.js';
 
@@ -97,18 +97,22 @@ function loadStaticFiles(): Map<string, StaticFile> {
   return files;
 }
 
+/** Refusals of an action in the store's present state (a rebuild in progress, a subscription that has not failed, …). */
+const CONFLICT_CODES = /^(REBUILD_|SUBSCRIPTION_STATE|SUBSCRIPTION_IN_USE|SWAP_)/;
+
 /** The page, status and hint an error turns into. */
 export function describeFailure(error: unknown): { status: number; code: string; message: string; hint?: string } {
   if (error instanceof HttpError) {
     return { status: error.status, code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) };
   }
   if (error instanceof PgEventsError) {
+    // By class where this version has it, by stable code for the rest.
     const status =
-      error instanceof UnknownProjectionError
+      error instanceof UnknownProjectionError || /^UNKNOWN_/.test(error.code)
         ? 404
         : error instanceof InvalidArgumentError
           ? 400
-          : error instanceof ReplayRefusedError || error instanceof ProjectionHandlerError
+          : error instanceof ReplayRefusedError || error instanceof ProjectionHandlerError || CONFLICT_CODES.test(error.code)
             ? 409
             : 500;
     return { status, code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) };
@@ -228,18 +232,23 @@ function buildRouter(store: EventStore, guard: ConsoleGuard, jobs: JobBoard, fea
     res.statusCode = 202;
     return jobs.start('refresh', name, () => features.refresh.run(name));
   });
-  for (const kind of ['reset', 'skip'] as const) {
-    router.action(`/api/subscriptions/:name/${kind}`, async ({ params, res }) => {
-      const name = params.name ?? '';
-      notAvailable(features.subscriptions);
-      const permissions = await readPermissions(store, features);
-      refuseWithoutPermission(permissions.subscriptions, `${kind} subscription ${name}`, permissions);
-      const run = features.subscriptions[kind];
-      if (!run) throw new HttpError(501, 'NOT_AVAILABLE', `Not available in this version: ${features.subscriptions.missing}`);
-      res.statusCode = 202;
-      return jobs.start(kind, `subscription:${name}`, () => run(name));
-    });
-  }
+  router.action('/api/subscriptions/:name/reset', async ({ params, req }) => {
+    const name = params.name ?? '';
+    notAvailable(features.subscriptions);
+    const permissions = await readPermissions(store, features);
+    refuseWithoutPermission(permissions.subscriptions, `reset subscription ${name}`, permissions);
+    const body = await readJsonBody(req);
+    const to = body.to ?? 'start';
+    if (to !== 'start' && to !== 'end') throw new HttpError(400, 'BAD_REQUEST', `Reset a subscription to "start" or "end", not ${JSON.stringify(to)}`);
+    return features.subscriptions.reset!(name, to);
+  });
+  router.action('/api/subscriptions/:name/skip', async ({ params }) => {
+    const name = params.name ?? '';
+    notAvailable(features.subscriptions);
+    const permissions = await readPermissions(store, features);
+    refuseWithoutPermission(permissions.subscriptions, `skip an event of subscription ${name}`, permissions);
+    return features.subscriptions.skip!(name);
+  });
   return router;
 }
 

@@ -109,14 +109,14 @@ export async function attentionItems(
   }
   if (features.subscriptions.list) {
     for (const subscription of await features.subscriptions.list()) {
-      if (subscription.lastError) {
-        items.push({
-          level: 'error',
-          subject: 'subscription',
-          name: subscription.name,
-          message: `${subscription.state}: ${subscription.lastError}`,
-          link: '#/subscriptions',
-        });
+      const add = (level: AttentionItem['level'], message: string) =>
+        items.push({ level, subject: 'subscription', name: subscription.name, message, link: '#/subscriptions' });
+      if (subscription.state === 'failed') {
+        add('error', `failed${subscription.failedEvent ? ` at event #${subscription.failedEvent.position}` : ''}: ${subscription.lastError ?? 'unknown error'}`);
+      } else if (subscription.lastError && subscription.attempts > 0) {
+        add('warning', `retrying (${subscription.attempts} failed attempts): ${subscription.lastError}`);
+      } else if ((subscription.lagSeconds ?? 0) > 60) {
+        add('warning', `${subscription.lagEvents ?? '?'} events behind, the oldest waiting ${Math.round(subscription.lagSeconds ?? 0)} s`);
       }
     }
   }

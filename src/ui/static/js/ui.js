@@ -143,7 +143,8 @@ const STATE_STYLE = /** @type {Record<string, string>} */ ({
   rebuilding: 'info',
   verifying: 'info',
   refreshing: 'info',
-  running: 'info',
+  running: 'ok',
+  stopped: '',
   failed: 'error',
   broken: 'error',
 });

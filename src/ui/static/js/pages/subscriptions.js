@@ -32,15 +32,31 @@ export function mount(root, context) {
   const actionButton = (subscription, action) => {
     const allowed = session.permissions.subscriptions;
     const label = action === 'reset' ? 'Reset' : 'Skip';
-    const text =
-      action === 'reset'
-        ? `Moves the checkpoint of ${subscription.name} back to the start: every event is delivered to it again.`
-        : `Skips the event ${subscription.name} is stuck on: it is never delivered to this subscription.`;
-    const button = h('button', { type: 'button', class: 'button small', 'data-action': action, disabled: !allowed, title: allowed ? `${label} ${subscription.name}` : `Role ${session.role} may only read` }, label);
+    const stuck = subscription.state === 'failed' && subscription.failedEvent;
+    const reason = !allowed
+      ? `Role ${session.role} may only read`
+      : action === 'skip' && !stuck
+        ? 'Only a failed subscription has an event to skip'
+        : null;
+    const button = h('button', { type: 'button', class: 'button small', 'data-action': action, disabled: reason !== null, title: reason ?? `${label} ${subscription.name}` }, label);
     button.addEventListener('click', async () => {
-      if (!(await confirmAction({ title: `${label} ${subscription.name}?`, body: [text], confirm: label, danger: true }))) return;
+      /** @type {HTMLSelectElement | null} */
+      let target = null;
+      /** @type {(string | Node)[]} */
+      let body;
+      if (action === 'reset') {
+        target = h('select', { 'data-reset-to': '' }, h('option', { value: 'start' }, 'the start: every event is delivered again'), h('option', { value: 'end' }, 'the end: skip every event stored until now'));
+        body = [
+          `Moves the checkpoint of ${subscription.name} and clears its failure.${subscription.kind === 'projection' ? ' An async projection resets to the start only, and its tables are emptied.' : ''}`,
+          h('label', { class: 'field' }, h('span', {}, 'Move the checkpoint to'), target),
+        ];
+      } else {
+        const event = subscription.failedEvent;
+        body = [`Skips event #${event?.position} (${event?.type ?? 'unknown type'}) that ${subscription.name} failed on: it is never delivered to this subscription; delivery goes on with the next one.`];
+      }
+      if (!(await confirmAction({ title: `${label} ${subscription.name}?`, body, confirm: label, danger: true }))) return;
       try {
-        await postAction(`/subscriptions/${encodeURIComponent(subscription.name)}/${action}`);
+        await postAction(`/subscriptions/${encodeURIComponent(subscription.name)}/${action}`, target ? { to: target.value } : {});
         toast(`${label} of ${subscription.name} done`);
         void load();
       } catch (error) {
@@ -69,22 +85,27 @@ export function mount(root, context) {
             h(
               'table',
               {},
-              h('thead', {}, h('tr', {}, ...['Subscription', 'State', 'Checkpoint', 'Lag (events)', 'Lag (time)', 'Last error', 'Updated', ''].map((label) => h('th', {}, label)))),
+              h('thead', {}, h('tr', {}, ...['Subscription', 'State', 'Checkpoint', 'Lag', 'Waiting', 'Last error', 'Updated', ''].map((label) => h('th', { class: label === 'Lag' || label === 'Waiting' ? 'num' : null }, label)))),
               h(
                 'tbody',
                 {},
                 ...data.subscriptions.map((/** @type {any} */ subscription) =>
                   h(
                     'tr',
-                    { 'data-subscription': subscription.name },
-                    h('td', { class: 'mono' }, subscription.name),
-                    h('td', {}, stateBadge(subscription.state)),
+                    { 'data-subscription': subscription.name, 'data-state': subscription.state },
+                    h('td', {}, h('span', { class: 'mono' }, subscription.name), subscription.kind === 'projection' ? h('span', { class: 'sub' }, 'async projection') : null, subscription.runner ? h('span', { class: 'sub' }, `in ${subscription.runner}`) : null),
+                    h('td', {}, stateBadge(subscription.state), subscription.attempts > 0 ? h('span', { class: 'sub' }, `${subscription.attempts} failed attempt${subscription.attempts === 1 ? '' : 's'}`) : null),
                     h('td', { class: 'mono' }, subscription.checkpoint ?? '–'),
-                    h('td', { class: 'num' }, formatNumber(subscription.lagEvents)),
+                    h('td', { class: 'num' }, `${formatNumber(subscription.lagEvents)} event${subscription.lagEvents === 1 ? "" : "s"}`, subscription.heldBackEvents ? h('span', { class: 'sub' }, `${formatNumber(subscription.heldBackEvents)} held back`) : null),
                     h('td', { class: 'num' }, formatDuration(subscription.lagSeconds)),
-                    h('td', {}, subscription.lastError ? h('span', { class: 'badge error', title: subscription.lastError }, subscription.lastError.slice(0, 80)) : h('span', { class: 'faint' }, 'none')),
+                    h(
+                      'td',
+                      {},
+                      subscription.lastError ? h('span', { class: 'badge error', title: subscription.lastError }, subscription.lastError.slice(0, 80)) : h('span', { class: 'faint' }, 'none'),
+                      subscription.failedEvent ? h('span', { class: 'sub' }, 'at ', h('a', { href: `#/events/${subscription.failedEvent.position}` }, `#${subscription.failedEvent.position}`), subscription.failedEvent.type ? ` ${subscription.failedEvent.type}` : '') : null,
+                    ),
                     h('td', { class: 'nowrap' }, timeAgo(subscription.updatedAt)),
-                    h('td', { class: 'toolbar' }, actionButton(subscription, 'reset'), actionButton(subscription, 'skip')),
+                    h('td', {}, h('span', { class: 'toolbar' }, actionButton(subscription, 'reset'), actionButton(subscription, 'skip'))),
                   ),
                 ),
               ),
