@@ -85,7 +85,9 @@ describe.skipIf(server.unavailable !== null)('projection handler failures under 
       });
     });
     const total = appended.reduce((sum, n) => sum + n, 0);
-    const versions = await Promise.all(streams.map(async (stream) => (await storedStream(t.store, stream)).map((row) => row.version)));
+    const versions = await Promise.all(
+      streams.map(async (stream) => (await storedStream(t.store, stream)).map((row) => row.version)),
+    );
     expect(versions.reduce((sum, stream) => sum + stream.length, 0)).toBe(total);
     for (const stream of versions) expect(stream).toEqual(oneTo(stream.length));
     const [leaked] = await t.store.query<{ events: number }>(

@@ -61,7 +61,10 @@ describe.skipIf(server.unavailable !== null)('appends joined to a caller transac
   it('hides an event appended in an open transaction from other connections until COMMIT', async () => {
     const stream = randomUUID();
     await inTransaction(async (client) => {
-      const appended = await t.store.append(stream, [{ type: 'counted_a', body: {} }], { client, expectedVersion: 'no_stream' });
+      const appended = await t.store.append(stream, [{ type: 'counted_a', body: {} }], {
+        client,
+        expectedVersion: 'no_stream',
+      });
       const position = appended.events[0]!.position;
 
       expect((await t.store.readStream(stream, { client })).map((event) => event.version)).toEqual([1]);
@@ -116,6 +119,47 @@ describe.skipIf(server.unavailable !== null)('appends joined to a caller transac
     const { events: all } = await other.readAll({ limit: 100_000 });
     expect(all.map((event) => event.position).filter((position) => rolledBack.includes(position))).toEqual([]);
     expect(await other.query('select n from public.stream_counts where uuid = $1', [fresh])).toEqual([{ n: 1 }]);
+  });
+
+  it('does not deadlock when a transaction appends again behind a queued replay and another append', async () => {
+    const [mine, theirs] = [randomUUID(), randomUUID()];
+    const first = await pool.connect();
+    const second = await pool.connect();
+    const replay = await pool.connect();
+    try {
+      await first.query('begin');
+      await t.store.append(mine, [{ type: 'counted_a', body: {} }], { client: first });
+      await replay.query('begin');
+      const replayed = replay.query(`select pgevents.replay_start('counting')`);
+      await waitForLockWaiters(pool, 1);
+      await second.query('begin');
+      // Waits for the projection lock behind the queued replay, holding the row of stream `theirs`.
+      const secondAppend = t.store.append(theirs, [{ type: 'counted_a', body: {} }], { client: second });
+      await waitForLockWaiters(pool, 2);
+      // Waits for `theirs`, closing the cycle first → second → replay → first; PostgreSQL's deadlock
+      // check resolves it by granting the second append its shared lock ahead of the replay.
+      const firstAgain = t.store.append(theirs, [{ type: 'counted_b', body: {} }], { client: first });
+
+      expect((await withDeadline('the second append', secondAppend)).nextVersion).toBe(1);
+      await second.query('commit');
+      expect((await withDeadline('the first transaction appending again', firstAgain)).nextVersion).toBe(2);
+      await first.query('commit');
+      await withDeadline('the replay', replayed);
+      await replay.query(`select * from pgevents.replay_step('counting', 0, 1000)`);
+      await replay.query('commit');
+    } finally {
+      first.release(true);
+      second.release(true);
+      replay.release(true);
+    }
+    const counts = await other.query(
+      'select uuid::text, n from public.stream_counts where uuid = any($1::uuid[]) order by n',
+      [[mine, theirs]],
+    );
+    expect(counts).toEqual([
+      { uuid: mine, n: 1 },
+      { uuid: theirs, n: 2 },
+    ]);
   });
 
   it('withholds from readAll the commits of later transactions while an earlier appending transaction is open', async () => {
