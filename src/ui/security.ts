@@ -25,8 +25,9 @@ export function isLoopbackHost(host: string): boolean {
  */
 export function resolveToken(host: string, token: string | undefined): { token: string | null; generated: boolean } {
   if (token !== undefined) {
-    if (token.length < MIN_TOKEN_LENGTH || /[^\x21-\x7e]/.test(token)) {
-      throw new InvalidArgumentError('token', `The console token must be at least ${MIN_TOKEN_LENGTH} printable ASCII characters without spaces`, {
+    // Letters, digits and - . _ ~ + / = only: the token travels in a cookie and a URL.
+    if (token.length < MIN_TOKEN_LENGTH || !/^[A-Za-z0-9._~+/=-]+$/.test(token)) {
+      throw new InvalidArgumentError('token', `The console token must be at least ${MIN_TOKEN_LENGTH} characters of letters, digits and - . _ ~ + / =`, {
         hint: 'Leave --token out and the console generates one when it binds to a non-loopback host.',
       });
     }

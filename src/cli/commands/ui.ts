@@ -42,9 +42,15 @@ export function defineUi(program: Command): void {
           try {
             server = await startConsole(store, { host: options.host, port, ...(token ? { token } : {}) });
           } catch (error) {
-            if ((error as { code?: unknown }).code === 'EADDRINUSE') {
-              throw new InvalidArgumentError('--port', `Port ${port} on ${options.host} is already in use`, {
+            const code = (error as { code?: unknown }).code;
+            if (code === 'EADDRINUSE' || code === 'EACCES') {
+              throw new InvalidArgumentError('--port', `Cannot listen on port ${port} of ${options.host}: ${code === 'EACCES' ? 'not permitted' : 'already in use'}`, {
                 hint: 'Pick another with --port, or --port 0 for any free port.',
+              });
+            }
+            if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+              throw new InvalidArgumentError('--host', `Cannot listen on ${options.host}: not an address of this machine`, {
+                hint: 'Leave --host out for 127.0.0.1, or give one of this machine\'s addresses (0.0.0.0 for all, with a token).',
               });
             }
             throw error;
