@@ -158,6 +158,8 @@ function deniedStatements(existingEventId: string): [string, string][] {
     ['replay a projection', `select ${SCHEMA}.replay_projection('users')`],
     ['start a replay', `select ${SCHEMA}.replay_start('users')`],
     ['step a replay', `select * from ${SCHEMA}.replay_step('users', 0, 10)`],
+    ['rebuild a projection', `call ${SCHEMA}.rebuild_projection('users')`],
+    ['start a rebuild', `select ${SCHEMA}.rebuild_start('users')`],
     ['refresh a materialized view', `select ${SCHEMA}.refresh_materialized_view('user_names')`],
     ['refresh the view directly', `refresh materialized view public.user_names`],
     ['define a projection', `select ${SCHEMA}.define_projection('forged', '{"user_create": "public.project_user_create"}')`],
