@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import pg from 'pg';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventStore, openEventStore } from '../../src/index.js';
@@ -365,6 +366,26 @@ export default function consoleSuite(engine: TestEngine): void {
           await reader.close();
           await store.query(`drop owned by ${role}`);
           await store.query(`drop role ${role}`);
+        }
+      });
+    }
+
+    if (engine.name === 'server') {
+      it('says when committed events are held back by an open transaction, and shows them when it ends', GAP_SAFE_TEST, async () => {
+        const blocker = new pg.Client({ connectionString: t.url! });
+        await blocker.connect();
+        try {
+          await blocker.query('begin');
+          await blocker.query('select pg_current_xact_id()');
+          await open('#/live');
+          await page.locator('[data-live-status="connected"]').waitFor();
+          const held = await store.append(randomUUID(), [{ type: 'user_create', body: { name: 'Held back' } }]);
+          await waitForText(page, '[data-held]', (text) => /held back by an open transaction/.test(text), 'the held-back note');
+          expect(await page.locator(`li[data-position="${held.events[0]!.position}"]`).count()).toBe(0);
+          await blocker.query('commit');
+          await page.locator(`li[data-position="${held.events[0]!.position}"]`).waitFor({ timeout: GAP_SAFE_WAIT_MS });
+        } finally {
+          await blocker.end();
         }
       });
     }
