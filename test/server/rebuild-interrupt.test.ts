@@ -31,6 +31,20 @@ function halfBuilt(store: EventStore): Promise<RebuildProgress> {
   );
 }
 
+/**
+ * Starts a rebuild and builds it until only the swap is left, so that the transactions the tests
+ * hold open against the swap stay short (a long writing transaction would hold back every
+ * gap-safe reader of the server).
+ */
+async function readyToSwap(store: EventStore): Promise<void> {
+  await store.query(`select * from pgevents.rebuild_start('tally')`);
+  let phase = '';
+  while (phase !== 'swapping') {
+    const [row] = await store.query<{ phase: string }>(`select phase from pgevents.rebuild_step('tally', 5000)`);
+    phase = row!.phase;
+  }
+}
+
 /** A client in an open transaction. */
 async function openTransaction(url: string): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: url });
@@ -85,6 +99,7 @@ describe.skipIf(server.unavailable !== null)('interrupted rebuilds (server)', ()
 
   it('changes nothing when the swap cannot get the projection lock from an open append, and swaps once it commits', async () => {
     const stream = live[0]!.uuid;
+    await readyToSwap(t.store);
     const held = await openTransaction(t.url!);
     try {
       await held.query(`select * from pgevents.append_events($1, '[{"type": "tally_a", "body": {}}]')`, [stream]);
@@ -115,6 +130,7 @@ describe.skipIf(server.unavailable !== null)('interrupted rebuilds (server)', ()
   });
 
   it('gives up the swap rather than queue readers behind a long reading transaction, and swaps once it ends', async () => {
+    await readyToSwap(t.store);
     const reading = await openTransaction(t.url!);
     const other = new pg.Client({ connectionString: t.url! });
     other.on('error', () => undefined);

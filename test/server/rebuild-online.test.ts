@@ -21,6 +21,8 @@ const STREAMS = 5_000;
 const PER_STREAM = 20;
 const WRITERS = 4;
 const READ_EVERY_MS = 100;
+/** Each writer appends a batch about this often: a steady load, not one that starves the rebuild of CPU. */
+const APPEND_EVERY_MS = 10;
 
 interface ReadResult {
   model_streams: number;
@@ -29,7 +31,7 @@ interface ReadResult {
   streams: number;
 }
 
-/** Appends small batches of handled events, to new streams and to loaded ones, until stopped. */
+/** Appends small batches of handled events, to new streams and to loaded ones, every 10 ms, until stopped. */
 function startWriter(store: EventStore, streams: string[], stop: { stopped: boolean }) {
   const result = { appended: 0, failures: [] as unknown[] };
   const done = (async () => {
@@ -47,6 +49,7 @@ function startWriter(store: EventStore, streams: string[], stop: { stopped: bool
       } catch (error) {
         result.failures.push(error);
       }
+      await delay(APPEND_EVERY_MS);
     }
   })();
   return { result, done };

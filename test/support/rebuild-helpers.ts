@@ -29,27 +29,33 @@ export const TALLY_REBUILD_SQL = `
   insert into tallies (uuid, n, last_version)
   select uuid, count(*), max(version) from pgevents.events where type in ('tally_a', 'tally_b') group by uuid`;
 
+/** Streams loaded per transaction: a long writing transaction holds back every gap-safe reader of the server. */
+const STREAMS_PER_CHUNK = 500;
+
 /**
  * Loads `streams` × `perStream` handled events set-based (streams first, then every event with its
- * version in one INSERT … SELECT, so no per-row trigger runs), fills the tallies set-based, and
- * only then defines the projection: the read model is live and consistent without paying for the
- * handlers once per event.
+ * version in one INSERT … SELECT, so no per-row trigger runs), in transactions of a few thousand
+ * events, fills the tallies set-based, and only then defines the projection: the read model is
+ * live and consistent without paying for the handlers once per event.
  */
 export async function loadTallies(
   store: EventStore,
   options: { streams: number; perStream: number; rebuildSql?: boolean },
 ): Promise<void> {
   await store.execScript(TALLY_SQL);
-  await store.execScript(`
-    create temporary table new_streams as select gen_random_uuid() as stream from generate_series(1, ${options.streams});
-    insert into pgevents.streams (stream, version) select stream, ${options.perStream} from new_streams;
-    insert into pgevents.events (uuid, version, type, body)
-    select s.stream, v, case when v % 2 = 0 then 'tally_a' else 'tally_b' end, jsonb_build_object('v', v)
-      from new_streams s, generate_series(1, ${options.perStream}) v
-     order by s.stream, v;
-    drop table new_streams;
-    ${TALLY_REBUILD_SQL};
-  `);
+  for (let loaded = 0; loaded < options.streams; loaded += STREAMS_PER_CHUNK) {
+    await store.execScript(`
+      create temporary table new_streams as
+        select gen_random_uuid() as stream from generate_series(1, ${Math.min(STREAMS_PER_CHUNK, options.streams - loaded)});
+      insert into pgevents.streams (stream, version) select stream, ${options.perStream} from new_streams;
+      insert into pgevents.events (uuid, version, type, body)
+      select s.stream, v, case when v % 2 = 0 then 'tally_a' else 'tally_b' end, jsonb_build_object('v', v)
+        from new_streams s, generate_series(1, ${options.perStream}) v
+       order by s.stream, v;
+      drop table new_streams;
+    `);
+  }
+  await store.execScript(TALLY_REBUILD_SQL);
   await store.defineProjection({
     name: 'tally',
     handlers: Object.fromEntries(TALLY_TYPES.map((type) => [type, 'public.tally_event'])),
