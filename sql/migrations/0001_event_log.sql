@@ -235,17 +235,12 @@ begin
             hint = 'Use ''any'', ''no_stream'', ''stream_exists'' or a non-negative integer.';
   end if;
 
-  -- Lock the stream row (creating it at version 0 for a new stream) before anything else is read,
-  -- so that the idempotency check and the version check see every earlier committed append.
-  select s.version into v_current from streams s where s.stream = p_stream for update;
-  if not found then
-    insert into streams (stream, version) values (p_stream, 0) on conflict (stream) do nothing;
-    if found then
-      v_current := 0;
-    else
-      select s.version into v_current from streams s where s.stream = p_stream for update;
-    end if;
-  end if;
+  -- One statement locks the stream's row (creating it for a new stream), reserves the batch's
+  -- versions and returns the version before them. Everything after it sees every earlier
+  -- committed append of the stream; any refusal below raises, which undoes the reservation.
+  insert into streams as s (stream, version) values (p_stream, v_count)
+  on conflict (stream) do update set version = s.version + v_count
+  returning s.version - v_count into v_current;
 
   select array_agg((e.value ->> 'id')::uuid) into v_ids
     from jsonb_array_elements(p_events) e(value)
@@ -261,6 +256,7 @@ begin
       from events ev where ev.event_id = any(v_ids);
     if v_stored > 0 then
       if v_stored = v_count and v_stored_here = v_count then
+        update streams s set version = v_current where s.stream = p_stream;
         return query
           select ev.event_id, ev.version, ev.id
             from events ev
@@ -284,8 +280,6 @@ begin
             detail = json_build_object('stream', p_stream, 'expected', p_expected_version, 'actual', v_current)::text,
             hint = 'Read the stream again, decide again, and append with its current version.';
   end if;
-
-  update streams s set version = v_current + v_count where s.stream = p_stream;
 
   return query
     with inserted as (
