@@ -11,7 +11,7 @@ import { browserUnavailable, keepScreenshot, launchBrowser, watchPage } from './
 const usersSql = readFileSync(new URL('../../examples/users.sql', import.meta.url), 'utf8');
 const XSS_SCRIPT = '<script>window.__pgeventsXss = 1</script>';
 const XSS_IMG = '<img src=x onerror=window.__pgeventsXss=2>';
-const BULK = 2400;
+const BULK = 1200;
 
 async function seed(store: EventStore) {
   await store.execScript(usersSql);
