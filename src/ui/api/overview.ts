@@ -108,7 +108,12 @@ export async function attentionItems(
     }
   }
   if (features.subscriptions.list) {
-    for (const subscription of await features.subscriptions.list()) {
+    // A role that may not read subscriptions still gets the rest of the overview.
+    const subscriptions = await features.subscriptions.list().catch((error: unknown) => {
+      if ((error as { code?: unknown } | null)?.code === '42501') return [];
+      throw error;
+    });
+    for (const subscription of subscriptions) {
       const add = (level: AttentionItem['level'], message: string) =>
         items.push({ level, subject: 'subscription', name: subscription.name, message, link: '#/subscriptions' });
       if (subscription.state === 'failed') {
