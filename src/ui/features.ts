@@ -98,6 +98,7 @@ export interface ConsoleFeatures {
 /** Events applied per batch by a rebuild from the console: small enough for a live progress bar. */
 const REBUILD_BATCH = 500;
 
+/** What this store offers the console: its actions, and subscriptions when it has them. */
 export function detectFeatures(store: EventStore): ConsoleFeatures {
   const subscriptions = subscriptionsApi(store);
   return {

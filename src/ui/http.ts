@@ -35,6 +35,7 @@ interface Route {
   action: boolean;
 }
 
+/** A route for a request, or why there is none (404 or 405). */
 export type RouteMatch =
   | { kind: 'found'; handler: RouteHandler; params: Record<string, string>; action: boolean }
   | { kind: 'method-not-allowed'; allowed: string[] }

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { HttpError } from './http.js';
 
+/** What a console job does. */
 export type JobKind = 'rebuild' | 'verify' | 'refresh' | 'reset' | 'skip';
+/** Where a console job is. */
 export type JobState = 'running' | 'succeeded' | 'failed';
 
 /** A long action started from the console, as the page sees it. */

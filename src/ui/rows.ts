@@ -3,6 +3,7 @@ import { formatCursor, type StoredEvent } from '../index.js';
 // pg returns int8 as a string, PGlite as a number or BigInt: the console's own queries map
 // integers through here, and send the page plain JSON.
 
+/** An integer or numeric column from either driver as a number. */
 export function toNumber(value: unknown): number {
   if (typeof value === 'number') return value;
   if (typeof value === 'bigint') return Number(value);
@@ -10,14 +11,17 @@ export function toNumber(value: unknown): number {
   throw new TypeError(`Expected a number from the database, got ${typeof value}`);
 }
 
+/** {@link toNumber}, keeping SQL null. */
 export function toNumberOrNull(value: unknown): number | null {
   return value === null || value === undefined ? null : toNumber(value);
 }
 
+/** A timestamp from either driver in ISO 8601. */
 export function toIso(value: unknown): string {
   return (value instanceof Date ? value : new Date(String(value))).toISOString();
 }
 
+/** {@link toIso}, keeping SQL null. */
 export function toIsoOrNull(value: unknown): string | null {
   return value === null || value === undefined ? null : toIso(value);
 }
@@ -41,6 +45,7 @@ export interface EventJson {
   cursor: string;
 }
 
+/** A stored event (from the store's API) as the page gets it. */
 export function eventJson(event: StoredEvent): EventJson {
   return {
     position: event.position,
@@ -59,6 +64,7 @@ export function eventJson(event: StoredEvent): EventJson {
 /** The columns {@link eventFromRow} expects, selected from the events table. */
 export const EVENT_SELECT = 'id, uuid, version, type, body, metadata, event_id, inserted_at, transaction_id::text as transaction_id';
 
+/** A row of the events table, selected with {@link EVENT_SELECT}, as the page gets it. */
 export function eventFromRow(row: Record<string, unknown>): EventJson {
   const transactionId = String(row.transaction_id);
   const position = toNumber(row.id);

@@ -20,6 +20,7 @@ import { HttpError, Router, readJsonBody, sendJson } from './http.js';
 import { JobBoard, type JobInfo } from './jobs.js';
 import { ConsoleGuard, resolveToken } from './security.js';
 
+/** Where and how the console listens. */
 export interface StartConsoleOptions {
   /** Interface to listen on, default `127.0.0.1`. Any other than loopback requires a token. */
   host?: string;

@@ -3,6 +3,7 @@ import { type EventStore, parseCursor } from '../../index.js';
 import { HttpError, intParam } from '../http.js';
 import { EVENT_SELECT, eventFromRow, eventJson, type EventJson } from '../rows.js';
 
+/** How the live feed polls and keeps its connection alive. */
 export interface LiveOptions {
   /** How often to look for new events, in milliseconds. */
   pollMs: number;

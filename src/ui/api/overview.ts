@@ -28,6 +28,7 @@ export interface AppendsChart {
 // so that the overview stays cheap on a large log.
 const CHART_WINDOW = 100_000;
 
+/** Events appended per minute over the last hour, from the newest events only. */
 export async function appendsPerMinute(store: EventStore): Promise<AppendsChart> {
   const schema = store.schema;
   const rows = await store.query<{ start: unknown; bucket: unknown; events: unknown; capped: unknown }>(
@@ -128,6 +129,7 @@ export async function attentionItems(
   return items;
 }
 
+/** Everything the overview page shows, in one answer. */
 export async function overview(store: EventStore, jobs: JobBoard, features: ConsoleFeatures) {
   const status = await store.status();
   return {

@@ -6,6 +6,7 @@ import { cellJson, toNumber } from '../rows.js';
 /** Row counts stop here, so that a huge read model costs a bounded scan. */
 const COUNT_CAP = 100_000;
 
+/** One read-model table of a projection. */
 export interface TableInfo {
   /** As registered with the projection. */
   name: string;
@@ -18,6 +19,7 @@ export interface TableInfo {
   problem: string | null;
 }
 
+/** A projection as the projections page shows it. */
 export interface ProjectionDetails {
   name: string;
   kind: ProjectionInfo['kind'];
@@ -49,6 +51,7 @@ export interface ProjectionDetails {
   job: JobInfo | null;
 }
 
+/** An online rebuild's progress as the page gets it. */
 export interface RebuildJson {
   phase: string;
   path: string;
@@ -183,6 +186,7 @@ export async function listProjectionDetails(
   return result;
 }
 
+/** One projection, by name. @throws {HttpError} 404 for an unknown projection. */
 export async function projectionDetails(
   store: EventStore,
   name: string,

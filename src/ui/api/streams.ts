@@ -23,6 +23,7 @@ export function streamRange(text: string): { from: string; to: string } | null {
   return { from: asUuid(hex.padEnd(32, '0')), to: asUuid(hex.padEnd(32, 'f')) };
 }
 
+/** A stream in the search results. */
 export interface StreamSummary {
   stream: string;
   /** The stream's version: how many events it holds. */
