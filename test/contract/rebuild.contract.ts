@@ -152,7 +152,7 @@ export default function rebuildContract(engine: TestEngine): void {
       expect(await rows(t.store, 'public.basic')).toEqual(before);
     });
 
-    it('keeps names of indexes and constraints, grants and comments, and gives a serial column a fresh sequence', async () => {
+    it('keeps names of indexes and constraints, grants, row security policies and comments, and gives a serial column a fresh sequence', async () => {
       await t.store.execScript(`
         create table public.numbered (
           id serial,
@@ -164,6 +164,8 @@ export default function rebuildContract(engine: TestEngine): void {
         create index numbered_by_lower_name on public.numbered (lower(name)) where name is not null;
         comment on table public.numbered is 'users, numbered';
         grant select (name) on public.numbered to public;
+        alter table public.numbered enable row level security;
+        create policy numbered_named on public.numbered for select to public using (name is not null);
         create function public.numbered_create(p_uuid uuid, p_body jsonb) returns void
         language plpgsql set search_path = public, pg_temp
         as $$ begin insert into numbered (uuid, name) values (p_uuid, p_body ->> 'name'); end; $$;
@@ -183,8 +185,12 @@ export default function rebuildContract(engine: TestEngine): void {
                  (select array_agg(a::text order by a::text) from pg_attribute att, aclexplode(att.attacl) a
                    where att.attrelid = 'public.numbered'::regclass and att.attacl is not null) as column_acl,
                  obj_description('public.numbered'::regclass, 'pg_class') as comment,
+                 (select relrowsecurity from pg_class where oid = 'public.numbered'::regclass) as row_security,
+                 (select array_agg(polname::text || ' ' || pg_get_expr(polqual, polrelid)) from pg_policy
+                   where polrelid = 'public.numbered'::regclass) as policies,
                  pg_get_serial_sequence('public.numbered', 'id') as sequence`);
       const before = await catalog();
+      expect(before[0]).toMatchObject({ row_security: true, policies: ['numbered_named (name IS NOT NULL)'] });
       expect((await t.store.query<{ max: number }>('select max(id) as max from public.numbered'))[0]!.max).toBe(30);
 
       await t.store.rebuild('numbered');
