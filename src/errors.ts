@@ -202,6 +202,142 @@ export class InvalidArgumentError extends PgEventsError {
   }
 }
 
+/** A cursor is malformed, or is not the place of an event of this store (e.g. from another database). */
+export class InvalidCursorError extends InvalidArgumentError {
+  override readonly code: string = 'INVALID_CURSOR';
+  /** The cursor as given. */
+  readonly cursor: string;
+  readonly reason: 'malformed' | 'unknown';
+
+  constructor(
+    argument: string,
+    cursor: string,
+    reason: 'malformed' | 'unknown',
+    options: { message?: string; hint?: string; cause?: unknown } = {},
+  ) {
+    super(
+      argument,
+      options.message ??
+        (reason === 'malformed'
+          ? `Invalid cursor: ${JSON.stringify(cursor.slice(0, 60))} is not a cursor`
+          : `Unknown cursor: ${cursor} is not the place of an event in this store`),
+      {
+        hint:
+          options.hint ??
+          "Use 'start', 'end', or a cursor handed out by this store (readAll, a subscription, pgevents tail), e.g. '1234-56'.",
+        cause: options.cause,
+      },
+    );
+    this.cursor = cursor;
+    this.reason = reason;
+  }
+}
+
+/** No subscription (or async projection) of that name exists. */
+export class UnknownSubscriptionError extends PgEventsError {
+  readonly subscription: string;
+
+  constructor(subscription: string, options: { cause?: unknown } = {}) {
+    super('UNKNOWN_SUBSCRIPTION', `Unknown subscription: ${subscription}`, {
+      hint: 'List the subscriptions with `pgevents subscriptions`.',
+      ...options,
+    });
+    this.subscription = subscription;
+  }
+}
+
+/** A subscription was refused: a bad name, or the name belongs to an async projection. */
+export class SubscriptionDefinitionError extends PgEventsError {
+  constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super('INVALID_SUBSCRIPTION', message, options);
+  }
+}
+
+/** A subscription operation does not fit its state (skip or resume one that has not failed, …). */
+export class SubscriptionStateError extends PgEventsError {
+  readonly subscription: string;
+
+  constructor(subscription: string, message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super('SUBSCRIPTION_STATE', message, options);
+    this.subscription = subscription;
+  }
+}
+
+/** Another process (or another runner in this one) runs the subscription, and `ifRunning` is `'fail'`. */
+export class SubscriptionInUseError extends PgEventsError {
+  readonly subscription: string;
+  /** Who runs it (host:pid), when known. */
+  readonly runner: string | null;
+
+  constructor(subscription: string, runner: string | null) {
+    super('SUBSCRIPTION_IN_USE', `Subscription ${subscription} is already running${runner ? ` (in ${runner})` : ''}`, {
+      hint: "Only one process runs a subscription at a time: stop the other one, or subscribe with ifRunning: 'wait' to take over when it stops.",
+    });
+    this.subscription = subscription;
+    this.runner = runner;
+  }
+}
+
+/**
+ * A subscription's handler failed on one event as many times as allowed: delivery stopped at that
+ * event (state `failed`). The handler's last error is the `cause`.
+ */
+export class SubscriptionFailedError extends PgEventsError {
+  readonly subscription: string;
+  /** The event's position, cursor, type, stream and version. */
+  readonly position: number;
+  readonly cursor: string;
+  readonly eventType: string;
+  readonly stream: string;
+  readonly version: number;
+  readonly attempts: number;
+
+  constructor(
+    fields: {
+      subscription: string;
+      position: number;
+      cursor: string;
+      eventType: string;
+      stream: string;
+      version: number;
+      attempts: number;
+      message: string;
+    },
+    options: { cause?: unknown } = {},
+  ) {
+    super(
+      'SUBSCRIPTION_FAILED',
+      `Subscription ${fields.subscription} failed on event ${fields.eventType} at position ${fields.position} ` +
+        `(stream ${fields.stream}, version ${fields.version}) after ${fields.attempts} attempt${fields.attempts === 1 ? '' : 's'}: ${fields.message}`,
+      {
+        hint: `Fix the handler and restart the subscription, or run \`pgevents subscriptions resume ${fields.subscription}\` to retry the event, or \`pgevents subscriptions skip ${fields.subscription}\` to skip it.`,
+        ...options,
+      },
+    );
+    this.subscription = fields.subscription;
+    this.position = fields.position;
+    this.cursor = fields.cursor;
+    this.eventType = fields.eventType;
+    this.stream = fields.stream;
+    this.version = fields.version;
+    this.attempts = fields.attempts;
+  }
+}
+
+/**
+ * The embedded engine is one connection: a statement was sent outside the open transaction from
+ * inside that transaction's callback, which would wait forever.
+ */
+export class EmbeddedConnectionBusyError extends PgEventsError {
+  constructor() {
+    super(
+      'EMBEDDED_CONNECTION_BUSY',
+      'The embedded engine has one connection, and this code runs inside its open transaction: a statement sent outside that transaction would wait forever',
+      { hint: 'Inside a transaction (or a transactional subscription handler) pass the transaction you were given, e.g. { client: tx }.' },
+    );
+  }
+}
+
 /** The pgevents schema is not installed in this database (or is older than this code). */
 export class SchemaNotInstalledError extends PgEventsError {
   constructor(schema: string, options: { cause?: unknown } = {}) {

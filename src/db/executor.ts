@@ -16,6 +16,27 @@ export interface Session extends Scriptable {
   transaction<T>(fn: (tx: Scriptable) => Promise<T>): Promise<T>;
 }
 
+/**
+ * A connection of its own that stays open until closed: one socket on the server; on the embedded
+ * engine, the one PGlite connection, shared. Subscriptions hold one to LISTEN and to keep their
+ * session-level lock.
+ */
+export interface DedicatedSession extends Session {
+  /** The backend pid of the connection. */
+  readonly pid: number;
+  /** Calls `onNotify` for each NOTIFY on `channel` (a plain lowercase identifier). */
+  listen(channel: string, onNotify: (payload: string) => void): Promise<void>;
+  /**
+   * Takes the session-level advisory lock (classId, objId) when no other session holds it; returns
+   * whether it did. Held until the session closes or its connection is lost.
+   */
+  tryLock(classId: number, objId: number): Promise<boolean>;
+  /** Resolves when the connection is lost (never on the embedded engine); the session is then unusable. */
+  readonly lost: Promise<Error>;
+  /** Releases the session's locks and listeners and closes its connection. */
+  close(): Promise<void>;
+}
+
 export type Engine = 'embedded' | 'server';
 
 /**
@@ -26,5 +47,7 @@ export interface Executor extends Queryable {
   readonly engine: Engine;
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   session<T>(fn: (session: Session) => Promise<T>): Promise<T>;
+  /** Opens a dedicated session, for LISTEN and session-level locks. */
+  openSession(): Promise<DedicatedSession>;
   close(): Promise<void>;
 }

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Executor, Queryable, Row, Scriptable } from './executor.js';
+import type { DedicatedSession, Executor, Queryable, Row, Scriptable } from './executor.js';
 import { translateError } from './translate-error.js';
 
 export interface PgExecutorOptions {
@@ -12,7 +12,7 @@ export interface PgExecutorOptions {
   max?: number;
 }
 
-function scriptableOf(client: pg.Pool | pg.PoolClient, schema: string): Scriptable {
+function scriptableOf(client: pg.Pool | pg.ClientBase, schema: string): Scriptable {
   return {
     async query<R extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
       try {
@@ -32,7 +32,7 @@ function scriptableOf(client: pg.Pool | pg.PoolClient, schema: string): Scriptab
   };
 }
 
-async function inTransaction<T>(client: pg.PoolClient, schema: string, fn: (tx: Scriptable) => Promise<T>): Promise<T> {
+async function inTransaction<T>(client: pg.ClientBase, schema: string, fn: (tx: Scriptable) => Promise<T>): Promise<T> {
   await client.query('begin');
   try {
     const result = await fn(scriptableOf(client, schema));
@@ -57,6 +57,57 @@ async function scriptInSession(client: pg.PoolClient, schema: string, sql: strin
     if (wasIdle) await client.query('rollback').catch(() => undefined);
     throw error;
   }
+}
+
+const CHANNEL = /^[a-z_][a-z0-9_]{0,62}$/;
+
+// A client of its own, outside the pool, so that long-lived sessions never starve the pool.
+async function openDedicatedSession(config: pg.ClientConfig, schema: string): Promise<DedicatedSession> {
+  const client = new pg.Client({ ...config, keepAlive: true });
+  let closing = false;
+  let reportLost: (error: Error) => void = () => undefined;
+  const lost = new Promise<Error>((resolve) => {
+    reportLost = (error) => {
+      if (!closing) resolve(error);
+    };
+  });
+  client.on('error', (error) => reportLost(error));
+  client.on('end', () => reportLost(new Error('The connection to the server ended')));
+  try {
+    await client.connect();
+  } catch (error) {
+    closing = true;
+    await client.end().catch(() => undefined);
+    throw translateError(error, schema);
+  }
+  const base = scriptableOf(client, schema);
+  const [row] = await base.query<{ pid: number }>('select pg_backend_pid() as pid');
+  return {
+    ...base,
+    pid: Number(row?.pid),
+    lost,
+    transaction: (fn) => inTransaction(client, schema, fn),
+    async listen(channel, onNotify) {
+      if (!CHANNEL.test(channel)) throw new TypeError(`Invalid channel name: ${channel}`);
+      client.on('notification', (message) => {
+        if (message.channel === channel) onNotify(message.payload ?? '');
+      });
+      await base.query(`listen ${channel}`);
+    },
+    async tryLock(classId, objId) {
+      const [locked] = await base.query<{ locked: boolean }>('select pg_try_advisory_lock($1::int, $2::int) as locked', [
+        classId,
+        objId,
+      ]);
+      return locked?.locked === true;
+    },
+    async close() {
+      if (closing) return;
+      closing = true;
+      // Ending the connection releases its session locks and its LISTENs.
+      await client.end().catch(() => undefined);
+    },
+  };
 }
 
 /** The server engine: a node-postgres pool. */
@@ -96,6 +147,7 @@ export function createPgExecutor(options: PgExecutorOptions): Executor & { reado
           transaction: (inner) => inTransaction(client, schema, inner),
         }),
       ),
+    openSession: () => openDedicatedSession(options.pool ? { ...pool.options } : { connectionString: options.url }, schema),
     async close() {
       if (ownsPool) await pool.end();
     },

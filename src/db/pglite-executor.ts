@@ -1,5 +1,7 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { PGlite } from '@electric-sql/pglite';
-import type { Executor, Queryable, Row, Scriptable, Session } from './executor.js';
+import { EmbeddedConnectionBusyError } from '../errors.js';
+import type { DedicatedSession, Executor, Queryable, Row, Scriptable, Session } from './executor.js';
 import { lockDataDir } from './data-dir-lock.js';
 import { translateError } from './translate-error.js';
 
@@ -49,6 +51,20 @@ function scriptableOf(db: PgliteLike, schema: string): Scriptable {
   };
 }
 
+// PGlite is one connection: a statement sent outside a transaction while that transaction's own
+// callback awaits it would wait forever for the transaction to end. Code running inside a
+// transaction callback is marked, so that such a statement fails at once instead.
+const insideTransaction = new AsyncLocalStorage<{ db: PGlite; open: boolean }>();
+
+function refuseInsideTransaction(db: PGlite): void {
+  const marker = insideTransaction.getStore();
+  if (marker?.open && marker.db === db) throw new EmbeddedConnectionBusyError();
+}
+
+// Advisory locks are re-entrant within a session, and every dedicated session on PGlite is the same
+// session: the locks taken by dedicated sessions are therefore also kept here, per instance.
+const heldLocks = new WeakMap<PGlite, Set<string>>();
+
 /** The embedded engine: PGlite (PostgreSQL in WebAssembly), in process, one connection. */
 export async function createPgliteExecutor(options: PgliteExecutorOptions): Promise<Executor & { readonly pglite: PGlite }> {
   const { schema } = options;
@@ -60,16 +76,72 @@ export async function createPgliteExecutor(options: PgliteExecutorOptions): Prom
     release();
     throw error;
   }
-  const base = scriptableOf(db, schema);
-  const transaction = <T>(fn: (tx: Scriptable) => Promise<T>): Promise<T> =>
-    db.transaction((tx) => fn(scriptableOf(tx, schema)));
+  const unguarded = scriptableOf(db, schema);
+  const base: Scriptable = {
+    query: (sql, params) => {
+      refuseInsideTransaction(db);
+      return unguarded.query(sql, params);
+    },
+    script: (sql) => {
+      refuseInsideTransaction(db);
+      return unguarded.script(sql);
+    },
+  };
+  const transaction = async <T>(fn: (tx: Scriptable) => Promise<T>): Promise<T> => {
+    refuseInsideTransaction(db);
+    return db.transaction(async (tx) => {
+      const marker = { db, open: true };
+      try {
+        return await insideTransaction.run(marker, () => fn(scriptableOf(tx, schema)));
+      } finally {
+        marker.open = false;
+      }
+    });
+  };
   const session: Session = { ...base, script: (sql) => scriptInSession(db, base, sql), transaction };
+  const locks = heldLocks.get(db) ?? new Set<string>();
+  heldLocks.set(db, locks);
+
+  async function openSession(): Promise<DedicatedSession> {
+    const mine: Array<[number, number]> = [];
+    const unlisteners: Array<() => Promise<void>> = [];
+    const [row] = await base.query<{ pid: number }>('select pg_backend_pid() as pid');
+    let closed = false;
+    return {
+      ...session,
+      pid: Number(row?.pid),
+      lost: new Promise<Error>(() => undefined),
+      async listen(channel, onNotify) {
+        unlisteners.push(await db.listen(channel, onNotify));
+      },
+      async tryLock(classId, objId) {
+        const key = `${classId}:${objId}`;
+        if (locks.has(key)) return false;
+        locks.add(key);
+        mine.push([classId, objId]);
+        // Taken in PostgreSQL too, so that pg_locks shows who runs what, as on a server.
+        await base.query('select pg_advisory_lock($1::int, $2::int)', [classId, objId]);
+        return true;
+      },
+      async close() {
+        if (closed) return;
+        closed = true;
+        for (const unlisten of unlisteners) await unlisten().catch(() => undefined);
+        for (const [classId, objId] of mine) {
+          locks.delete(`${classId}:${objId}`);
+          await unguarded.query('select pg_advisory_unlock($1::int, $2::int)', [classId, objId]).catch(() => undefined);
+        }
+      },
+    };
+  }
+
   return {
     engine: 'embedded',
     pglite: db,
     query: base.query,
     transaction,
     session: (fn) => fn(session),
+    openSession,
     async close() {
       try {
         if (!options.pglite) await db.close();

@@ -2,6 +2,7 @@ import {
   ConcurrencyError,
   DuplicateEventError,
   ImmutableEventsError,
+  InvalidCursorError,
   InvalidArgumentError,
   InvalidEventError,
   LiveTableTouchedError,
@@ -14,7 +15,10 @@ import {
   ReplayRefusedError,
   SchemaNotInstalledError,
   SwapTimeoutError,
+  SubscriptionDefinitionError,
+  SubscriptionStateError,
   UnknownProjectionError,
+  UnknownSubscriptionError,
 } from '../errors.js';
 
 interface DatabaseErrorLike {
@@ -103,6 +107,18 @@ export function translateError(error: unknown, schema: string): unknown {
       );
     case 'PE008':
       return new ReplayRefusedError(error.message, { hint, cause });
+    case 'PE009':
+      return new InvalidCursorError('cursor', String(detail.cursor ?? ''), detail.reason === 'unknown' ? 'unknown' : 'malformed', {
+        message: error.message,
+        hint,
+        cause,
+      });
+    case 'PE010':
+      return new UnknownSubscriptionError(String(detail.subscription ?? ''), { cause });
+    case 'PE011':
+      return new SubscriptionDefinitionError(error.message, { hint, cause });
+    case 'PE012':
+      return new SubscriptionStateError(String(detail.subscription ?? ''), error.message, { hint, cause });
     case 'PE020':
       return new RebuildRefusedError(String(detail.projection ?? ''), error.message, {
         table: typeof detail.table === 'string' ? detail.table : null,
