@@ -18,13 +18,27 @@ import { verifyProjection } from './rebuild/verify.js';
 import { replayProjection } from './replay/replay.js';
 import { type GrantOptions, grantRoles } from './security/grant.js';
 import { storeStatus } from './status/status.js';
+import { asyncProjectionDefinition } from './subscriptions/async-projection.js';
+import { LogFollower } from './subscriptions/follow.js';
+import {
+  listSubscriptions,
+  resetSubscription,
+  resumeSubscription,
+  skipSubscriptionEvent,
+} from './subscriptions/manage.js';
+import { isAsyncProjection, replayAsyncProjection } from './subscriptions/replay-async.js';
+import { SubscriptionRunner } from './subscriptions/runner.js';
+import { subscriptionDefinition } from './subscriptions/subscribe.js';
 import { appendEvents } from './store/append.js';
 import { readAll, readStream } from './store/read.js';
 import type {
   AppendOptions,
   AppendResult,
+  AsyncProjectionOptions,
   DefineMaterializedViewOptions,
   DefineProjectionOptions,
+  Follower,
+  FollowOptions,
   MigrateResult,
   NewEvent,
   ProjectionInfo,
@@ -39,6 +53,9 @@ import type {
   SqlClient,
   StoredEvent,
   StoreStatus,
+  SubscribeOptions,
+  Subscription,
+  SubscriptionInfo,
   VerifyOptions,
   VerifyResult,
 } from './types.js';
@@ -65,6 +82,8 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 /** An open event store on one engine. Create it with {@link openEventStore}. */
 export class EventStore {
   readonly #executor: Executor;
+  /** Subscriptions, async projections and followers running in this store, stopped by close(). */
+  readonly #readers = new Set<SubscriptionRunner | LogFollower>();
   /** Schema that holds the event store. */
   readonly schema: string;
 
@@ -159,7 +178,14 @@ export class EventStore {
    * @example
    * await store.replay('users', { onProgress: ({ applied, total }) => console.log(applied, total) });
    */
-  replay(name: string, options: ReplayOptions = {}): Promise<ReplayResult> {
+  async replay(name: string, options: ReplayOptions = {}): Promise<ReplayResult> {
+    if (typeof name === 'string' && (await isAsyncProjection(this.#executor, this.schema, name))) {
+      const runner = [...this.#readers].find(
+        (reader): reader is SubscriptionRunner =>
+          reader instanceof SubscriptionRunner && reader.kind === 'projection' && reader.name === name && reader.state !== 'waiting',
+      );
+      return replayAsyncProjection(this.#executor, this.schema, name, runner, options);
+    }
     return replayProjection(this.#executor, this.schema, name, options);
   }
 
@@ -221,6 +247,106 @@ export class EventStore {
     return grantRoles(this.#executor, this.schema, options);
   }
 
+  #track<R extends SubscriptionRunner | LogFollower>(reader: R): R {
+    this.#readers.add(reader);
+    void reader.done.then(() => this.#readers.delete(reader));
+    return reader;
+  }
+
+  /**
+   * Starts a named, durable subscription: it catches up from its checkpoint (created at `from` the
+   * first time), then follows new events. Only one runner per name at a time, in any process: a
+   * second one waits to take over (`ifRunning: 'wait'`, state `waiting`) or is refused (`'fail'`).
+   * A handler that throws is retried with backoff; after `retry.maxAttempts` the subscription stops
+   * in the `failed` state at that event, until it is resumed, skipped or reset.
+   * @throws {InvalidArgumentError} for a bad name, batch size or option.
+   * @throws {InvalidCursorError} for a malformed `from`, or a cursor that is not an event of this store.
+   * @throws {SubscriptionDefinitionError} when an async projection has this name.
+   * @throws {SubscriptionInUseError} with `ifRunning: 'fail'` when another runner has it.
+   * @example
+   * const mailer = await store.subscribe({
+   *   name: 'welcome-mail',
+   *   from: 'end',
+   *   types: ['user_create'],
+   *   handler: async (events) => {
+   *     for (const event of events) await sendWelcomeMail(event.body);
+   *   },
+   * });
+   * // … on shutdown: finishes the batch in hand and saves the checkpoint.
+   * await mailer.stop();
+   */
+  async subscribe(options: SubscribeOptions): Promise<Subscription> {
+    const runner = new SubscriptionRunner(this.#executor, this.schema, subscriptionDefinition(this.schema, options));
+    await runner.start();
+    return this.#track(runner);
+  }
+
+  /**
+   * Starts an async projection: TypeScript handlers, one per event type, run by a transactional
+   * subscription, so that their writes to the read model and the checkpoint commit together.
+   * `store.replay(name)` empties its tables and runs it again from the start.
+   * @throws {InvalidArgumentError} @throws {ProjectionDefinitionError} for a name taken, or a table missing.
+   * @example
+   * await store.execScript('create table if not exists user_names (uuid uuid primary key, name text)');
+   * const projection = await store.startAsyncProjection({
+   *   name: 'user_names',
+   *   tables: ['user_names'],
+   *   handlers: {
+   *     user_create: async (event, tx) => {
+   *       await tx.query('insert into user_names values ($1, $2)', [event.stream, event.body.name]);
+   *     },
+   *   },
+   * });
+   */
+  async startAsyncProjection(options: AsyncProjectionOptions): Promise<Subscription> {
+    const runner = new SubscriptionRunner(this.#executor, this.schema, asyncProjectionDefinition(this.schema, options));
+    await runner.start();
+    return this.#track(runner);
+  }
+
+  /**
+   * Follows the log from a cursor without a checkpoint (what `pgevents tail` does): gap-safe pages
+   * of finished transactions, woken by appends.
+   * @throws {InvalidArgumentError} @throws {InvalidCursorError}
+   * @example
+   * const tail = await store.follow({ from: 'end', handler: (events) => events.forEach((e) => console.log(e.type)) });
+   */
+  async follow(options: FollowOptions): Promise<Follower> {
+    const follower = new LogFollower(this.#executor, this.schema, options);
+    await follower.start();
+    return this.#track(follower);
+  }
+
+  /** Every subscription and async projection with its checkpoint, lag (events and seconds) and state. */
+  listSubscriptions(): Promise<SubscriptionInfo[]> {
+    return listSubscriptions(this.#executor, this.schema);
+  }
+
+  /**
+   * Moves a subscription's checkpoint to `'start'`, `'end'` or a cursor, and clears a failure; its
+   * runner continues from there. An async projection resets to the start only (a replay).
+   * @throws {UnknownSubscriptionError} @throws {InvalidCursorError} @throws {SubscriptionStateError}
+   */
+  resetSubscription(name: string, options: { to?: string } = {}): Promise<SubscriptionInfo> {
+    return resetSubscription(this.#executor, this.schema, name, options.to ?? 'start');
+  }
+
+  /**
+   * Skips the event a failed subscription stopped at; delivery goes on with the next one.
+   * @throws {UnknownSubscriptionError} @throws {SubscriptionStateError} when it has not failed.
+   */
+  skipSubscriptionEvent(name: string): Promise<SubscriptionInfo> {
+    return skipSubscriptionEvent(this.#executor, this.schema, name);
+  }
+
+  /**
+   * Retries the event a failed subscription stopped at, with a fresh count of attempts.
+   * @throws {UnknownSubscriptionError} @throws {SubscriptionStateError} when it has not failed.
+   */
+  resumeSubscription(name: string): Promise<SubscriptionInfo> {
+    return resumeSubscription(this.#executor, this.schema, name);
+  }
+
   /** Counts, event types (and those no projection handles) and projections. */
   status(): Promise<StoreStatus> {
     return storeStatus(this.#executor, this.schema);
@@ -262,9 +388,13 @@ export class EventStore {
     return this.#executor.query<R>(sql, params);
   }
 
-  /** Closes the pool or the embedded database (not one the caller handed in). */
-  close(): Promise<void> {
-    return this.#executor.close();
+  /**
+   * Stops this store's subscriptions and followers (each finishes its batch and saves its
+   * checkpoint), then closes the pool or the embedded database (not one the caller handed in).
+   */
+  async close(): Promise<void> {
+    await Promise.all([...this.#readers].map((reader) => reader.stop()));
+    await this.#executor.close();
   }
 }
 

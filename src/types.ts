@@ -161,6 +161,11 @@ export interface ReplayProgress {
 export interface ReplayResult {
   projection: string;
   applied: number;
+  /**
+   * Async projections run by another process: their tables and checkpoint were reset, and that
+   * process applies the events.
+   */
+  deferred?: boolean;
 }
 
 export interface MigrateResult {
@@ -191,6 +196,169 @@ export interface StoreStatus {
   unhandledTypes: string[];
   /** Every projection with its health: rows, last event applied, staleness and state. */
   projections: ProjectionStatus[];
+  /** Durable subscriptions and async projections, with their lag. */
+  subscriptions: SubscriptionInfo[];
+}
+
+/**
+ * Where a subscription or a follow starts: `'start'` (the first event), `'end'` (after the last
+ * event that is safe to read now), or a cursor handed out by this store.
+ */
+export type SubscriptionStart = 'start' | 'end' | (string & {});
+
+/** How a failing handler is retried: with exponential backoff, then the subscription fails. */
+export interface RetryOptions {
+  /** Deliveries of one event before the subscription stops in the `failed` state, default 5. */
+  maxAttempts?: number;
+  /** Wait before the first retry, default 200 ms; it doubles after each failure. */
+  initialDelayMs?: number;
+  /** Longest wait between retries, default 30 000 ms. */
+  maxDelayMs?: number;
+}
+
+/** What a subscription runner is doing, as seen by the process that runs it. */
+export type SubscriptionRunState =
+  | 'starting'
+  /** Another process runs this subscription; this one takes over when it stops. */
+  | 'waiting'
+  | 'catching-up'
+  /** Caught up: waiting for new events. */
+  | 'live'
+  /** The handler failed; waiting to deliver the event again. */
+  | 'retrying'
+  /** The handler failed too often: delivery stopped at one event (see `failure`). */
+  | 'failed'
+  /** The connection was lost; reconnecting. */
+  | 'reconnecting'
+  | 'stopping'
+  | 'stopped';
+
+interface FollowOptionsBase {
+  /** Default `'start'`. For a subscription, only where it starts when it is first created. */
+  from?: SubscriptionStart;
+  /** Only events of these types. */
+  types?: string[];
+  /** Events per batch, from 1 to 10 000; default 100. */
+  batchSize?: number;
+  /**
+   * Poll at least this often even without a notification, default 5000 ms. While events are held
+   * back by an open transaction, it polls faster (from 50 ms).
+   */
+  pollIntervalMs?: number;
+  /** LISTEN for appends (default true); false polls only, and appends need not NOTIFY. */
+  listen?: boolean;
+  /** Called with every error the runner recovers from: a failed handler, a lost connection. */
+  onError?: (error: unknown) => void;
+}
+
+/** An ephemeral reader of the live log, without a checkpoint (what `pgevents tail` uses). */
+export interface FollowOptions extends FollowOptionsBase {
+  handler: (events: StoredEvent[]) => Promise<void> | void;
+}
+
+/** A running follow; see {@link FollowOptions}. */
+export interface Follower {
+  readonly state: SubscriptionRunState;
+  /** Cursor after the last event handed to the handler. */
+  readonly cursor: string;
+  /**
+   * Resolves once every event committed when it is called has been handled, including events
+   * still held back by an older open transaction (it waits for them).
+   */
+  caughtUp(): Promise<void>;
+  /** Finishes the batch in hand, then stops. */
+  stop(): Promise<void>;
+}
+
+interface SubscribeOptionsBase extends FollowOptionsBase {
+  /** 1–63 characters: a lowercase letter, then lowercase letters, digits, `_` or `-`. */
+  name: string;
+  retry?: RetryOptions;
+  /** When another process runs this subscription: `'wait'` (default) to take over when it stops, or `'fail'`. */
+  ifRunning?: 'wait' | 'fail';
+  /** How often a waiting runner tries to take over, default 1000 ms. */
+  takeoverIntervalMs?: number;
+}
+
+/**
+ * At-least-once: the handler runs outside any transaction and the checkpoint is saved after it
+ * returns; a crash in between delivers the batch again.
+ */
+export interface AtLeastOnceSubscribeOptions extends SubscribeOptionsBase {
+  transactional?: false;
+  handler: (events: StoredEvent[]) => Promise<void> | void;
+}
+
+/**
+ * Exactly-once effects in the database: the handler is given the transaction that also saves the
+ * checkpoint, so its writes and the checkpoint commit (or roll back) together. Use only `tx` inside it.
+ */
+export interface TransactionalSubscribeOptions extends SubscribeOptionsBase {
+  transactional: true;
+  handler: (events: StoredEvent[], tx: SqlClient) => Promise<void> | void;
+}
+
+export type SubscribeOptions = AtLeastOnceSubscribeOptions | TransactionalSubscribeOptions;
+
+/** A running subscription (or async projection) in this process. */
+export interface Subscription extends Follower {
+  readonly name: string;
+  /** The checkpoint: cursor after the last event handled. */
+  readonly cursor: string;
+  /** Why delivery stopped, while the state is `failed` (a SubscriptionFailedError). */
+  readonly failure: Error | null;
+  /** Retries the event a failed subscription stopped at. */
+  resume(): Promise<void>;
+  /** Skips the event a failed subscription stopped at. */
+  skip(): Promise<void>;
+}
+
+/** An event handler of an async projection; it writes its read model with `tx`. */
+export type AsyncProjectionHandler = (event: StoredEvent, tx: SqlClient) => Promise<void> | void;
+
+export interface AsyncProjectionOptions {
+  /** 1–40 characters: a lowercase letter, then lowercase letters, digits or `_`. */
+  name: string;
+  /** Event type → handler. The projection receives only these types. */
+  handlers: Record<string, AsyncProjectionHandler>;
+  /** Read-model tables the projection owns: emptied by a replay. */
+  tables?: string[];
+  batchSize?: number;
+  pollIntervalMs?: number;
+  listen?: boolean;
+  retry?: RetryOptions;
+  ifRunning?: 'wait' | 'fail';
+  takeoverIntervalMs?: number;
+  onError?: (error: unknown) => void;
+}
+
+/** A durable subscription or async projection as recorded in the database. */
+export interface SubscriptionInfo {
+  name: string;
+  kind: 'subscription' | 'projection';
+  /** `running` only while a runner holds it (one that died shows as `stopped`). */
+  state: 'running' | 'stopped' | 'failed';
+  /** Cursor after the last event handled. */
+  checkpoint: string;
+  /** Events after the checkpoint still to handle (of its types). */
+  lagEvents: number;
+  /** How long the oldest of them has waited, in seconds (0 when none). */
+  lagSeconds: number;
+  /** Of those, events committed but held back by an older transaction that is still open. */
+  heldBackEvents: number;
+  /** Failed deliveries of the event at `failedEvent`, in a row. */
+  attempts: number;
+  lastError: string | null;
+  /** The event whose delivery failed (while retrying, or after it failed). */
+  failedEvent: { position: number; cursor: string; type: string | null; stream: string | null; version: number | null } | null;
+  types: string[] | null;
+  tables: string[];
+  /** host:pid of the runner, while one runs it. */
+  runner: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+  checkpointAt: Date | null;
+  resetAt: Date | null;
 }
 
 /**

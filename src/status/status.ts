@@ -2,6 +2,7 @@ import type { Executor } from '../db/executor.js';
 import { toInteger, toIntegerOrNull } from '../db/normalize.js';
 import { projectionStatuses } from '../rebuild/health.js';
 import { schemaVersion } from '../migrations/runner.js';
+import { listSubscriptions } from '../subscriptions/manage.js';
 import type { StoreStatus } from '../types.js';
 
 /** Counts, event types (with the ones no projection handles) and projections. */
@@ -31,5 +32,7 @@ export async function storeStatus(executor: Executor, schema: string): Promise<S
     eventTypes,
     unhandledTypes: eventTypes.filter((type) => type.handledBy.length === 0).map((type) => type.type),
     projections: await projectionStatuses(executor, schema, version),
+    // Subscriptions arrived with migration 3.
+    subscriptions: version >= 3 ? await listSubscriptions(executor, schema) : [],
   };
 }

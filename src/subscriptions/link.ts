@@ -1,0 +1,90 @@
+import { randomUUID } from 'node:crypto';
+import type { DedicatedSession, Executor } from '../db/executor.js';
+
+/** The channel appends notify on: plain lowercase, as PGlite requires. */
+export function channelOf(schema: string): string {
+  return `pgevents_${schema}`;
+}
+
+/**
+ * The dedicated session of one reader. When its connection is lost the reader opens a new one
+ * (`open` again); `listen` LISTENs for appends and registers the session in the listeners table,
+ * without which appends do not notify.
+ */
+export class ReaderLink {
+  readonly #executor: Executor;
+  readonly #schema: string;
+  readonly #onNotify: (payload: string) => void;
+  readonly #onLost: () => void;
+  readonly #listenerId = randomUUID();
+  #session: DedicatedSession | undefined;
+  #lost = false;
+  #listening = false;
+
+  constructor(executor: Executor, schema: string, handlers: { onNotify: (payload: string) => void; onLost: () => void }) {
+    this.#executor = executor;
+    this.#schema = schema;
+    this.#onNotify = handlers.onNotify;
+    this.#onLost = handlers.onLost;
+  }
+
+  /** The open session. @throws {Error} when none is open. */
+  get session(): DedicatedSession {
+    if (!this.#session) throw new Error('The reader has no open session');
+    return this.#session;
+  }
+
+  /** Whether the session's connection was lost (or none is open). */
+  get lost(): boolean {
+    return this.#lost || !this.#session;
+  }
+
+  /** Marks the session as lost, e.g. after a statement on it failed and a ping failed too. */
+  markLost(): void {
+    this.#lost = true;
+  }
+
+  async open(): Promise<DedicatedSession> {
+    const session = await this.#executor.openSession();
+    this.#session = session;
+    this.#lost = false;
+    this.#listening = false;
+    void session.lost.then(() => {
+      if (this.#session !== session) return;
+      this.#lost = true;
+      this.#onLost();
+    });
+    return session;
+  }
+
+  async listen(): Promise<void> {
+    const session = this.session;
+    await session.listen(channelOf(this.#schema), this.#onNotify);
+    await session.query(`select ${this.#schema}.register_listener($1::uuid)`, [this.#listenerId]);
+    this.#listening = true;
+  }
+
+  /** Whether the session still answers. */
+  async healthy(): Promise<boolean> {
+    if (this.lost) return false;
+    try {
+      await this.session.query('select 1');
+      return true;
+    } catch {
+      this.#lost = true;
+      return false;
+    }
+  }
+
+  /** Unregisters the listener (when the connection still works) and closes the session. */
+  async close(): Promise<void> {
+    const session = this.#session;
+    this.#session = undefined;
+    if (!session) return;
+    if (this.#listening && !this.#lost) {
+      await session.query(`select ${this.#schema}.unregister_listener($1::uuid)`, [this.#listenerId]).catch(() => undefined);
+    }
+    this.#listening = false;
+    await session.close();
+  }
+}

@@ -1,0 +1,4 @@
+import subscriptionsContract from '../contract/subscriptions.contract.js';
+import { embedded } from '../support/engines.js';
+
+subscriptionsContract(embedded);

@@ -1,0 +1,3 @@
+import subscriptionsContract, { isolatedServer } from '../contract/subscriptions.contract.js';
+
+subscriptionsContract(isolatedServer);
