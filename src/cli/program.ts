@@ -8,6 +8,8 @@ import { defineRead } from './commands/read.js';
 import { defineRebuild } from './commands/rebuild.js';
 import { defineReplay } from './commands/replay.js';
 import { defineStatus } from './commands/status.js';
+import { defineSubscriptions } from './commands/subscriptions.js';
+import { defineTail } from './commands/tail.js';
 import { defineUi } from './commands/ui.js';
 import { defineVerify } from './commands/verify.js';
 import { ExitCode } from './exit-codes.js';
@@ -34,6 +36,8 @@ export function createProgram(version: string): Command {
   defineRebuild(program);
   defineVerify(program);
   defineStatus(program);
+  defineTail(program);
+  defineSubscriptions(program);
   defineExec(program);
   defineGrant(program);
   defineDemo(program);

@@ -3,6 +3,7 @@ import { action } from '../action.js';
 import { withStore } from '../context.js';
 import { ExitCode } from '../exit-codes.js';
 import { formatTable } from '../output.js';
+import { formatSubscriptions } from './subscriptions.js';
 
 /** The latest of the times a projection was rebuilt, replayed or refreshed, or ''. */
 function latest(...times: (Date | null)[]): string {
@@ -58,6 +59,18 @@ export function defineStatus(program: Command): void {
                 ? `warning: the last rebuild of ${projection.name} failed (its live tables are unchanged): pgevents rebuild ${projection.name} --status`
                 : `warning: ${projection.name} needs a rebuild (its tables were built with version ${projection.builtVersion ?? 'none'}, the code is version ${projection.version}): pgevents rebuild ${projection.name}`,
             );
+          }
+          if (status.subscriptions.length > 0) {
+            out.line();
+            out.line('subscriptions');
+            out.line(formatSubscriptions(status.subscriptions));
+            for (const subscription of status.subscriptions.filter((candidate) => candidate.state === 'failed')) {
+              out.line();
+              out.line(
+                `warning: subscription ${subscription.name} failed at position ${subscription.failedEvent?.position ?? '?'}: ` +
+                  `pgevents subscriptions resume ${subscription.name} (retry) or skip ${subscription.name}`,
+              );
+            }
           }
           if (status.unhandledTypes.length > 0) {
             out.line();
