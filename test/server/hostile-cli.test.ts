@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventStore } from '../../src/index.js';
 import { countEvents } from '../contract/fixtures.js';
 import { server, type TestStore } from '../support/engines.js';
-import { createLoginRoles, dropRoles } from '../support/roles.js';
+import { cleanUp, createLoginRoles, dropRoles } from '../support/roles.js';
 
 const repoRoot = new URL('../../', import.meta.url).pathname;
 /** A marker placed in bodies: error output must never repeat event payloads. */
@@ -122,14 +122,23 @@ describe.skipIf(server.unavailable !== null)('hostile input through the CLI (ser
   const longRole = `pge_x_${randomUUID().replaceAll('-', '')}`.padEnd(63, 'r');
 
   beforeAll(async () => {
-    [t, cli] = await Promise.all([server.createStore(), buildCli()]);
+    await Promise.all([
+      server.createStore().then((created) => {
+        t = created;
+      }),
+      buildCli().then((built) => {
+        cli = built;
+      }),
+    ]);
     store = t.store;
     await createLoginRoles([longRole]);
   });
   afterAll(async () => {
-    await t?.dispose();
-    await dropRoles([longRole]);
-    if (cli) rmSync(cli.dir, { recursive: true, force: true });
+    await cleanUp(
+      () => t?.dispose(),
+      () => dropRoles([longRole]),
+      () => cli && rmSync(cli.dir, { recursive: true, force: true }),
+    );
   });
 
   function runCli(args: string[]): Promise<CliRun> {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EventStore, openEventStore } from '../../src/index.js';
 import { usersHandlers, usersReadModelSql } from '../contract/fixtures.js';
 import { dropServerDatabase, server, type TestStore } from '../support/engines.js';
-import { createDatabaseOwnedBy, createLoginRoles, dropRoles, uniqueRoleName, urlAs } from '../support/roles.js';
+import { cleanUp, createDatabaseOwnedBy, createLoginRoles, dropRoles, uniqueRoleName, urlAs } from '../support/roles.js';
 import { databaseUrl } from '../support/server-url.js';
 
 const SCHEMA = 'pgevents';
@@ -20,16 +20,22 @@ async function superuserOwner(): Promise<CatalogSetup> {
 async function plainOwner(): Promise<CatalogSetup> {
   const role = uniqueRoleName('owner');
   await createLoginRoles([role]);
-  const database = await createDatabaseOwnedBy(role);
-  const owner = await openEventStore({ url: urlAs(databaseUrl(database), role), migrate: true });
-  return {
-    owner,
-    async dispose() {
-      await owner.close();
-      await dropServerDatabase(database);
-      await dropRoles([role]);
-    },
-  };
+  let database: string | undefined;
+  let owner: EventStore | undefined;
+  const dispose = () =>
+    cleanUp(
+      () => owner?.close(),
+      () => database && dropServerDatabase(database),
+      () => dropRoles([role]),
+    );
+  try {
+    database = await createDatabaseOwnedBy(role);
+    owner = await openEventStore({ url: urlAs(databaseUrl(database), role), migrate: true });
+    return { owner, dispose };
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
 }
 
 function describeCatalog(label: string, setupFn: () => Promise<CatalogSetup>): void {

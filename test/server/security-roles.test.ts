@@ -7,6 +7,7 @@ import { type EventStore, ImmutableEventsError, openEventStore } from '../../src
 import { countEvents, rejectionOf, usersHandlers, usersReadModelSql } from '../contract/fixtures.js';
 import { dropServerDatabase, server } from '../support/engines.js';
 import {
+  cleanUp,
   connectAs,
   createDatabaseOwnedBy,
   createLoginRoles,
@@ -75,45 +76,47 @@ async function plainOwnerSetup(): Promise<RoleSetup> {
   const ownerRole = uniqueRoleName('owner');
   const [writer, reader, stranger] = [uniqueRoleName('writer'), uniqueRoleName('reader'), uniqueRoleName('other')];
   await createLoginRoles([ownerRole, writer, reader, stranger]);
-  const database = await createDatabaseOwnedBy(ownerRole);
-  const url = databaseUrl(database);
-  const owner = await openEventStore({ url: urlAs(url, ownerRole), migrate: true });
-  await defineReadModels(owner, 'before grant');
-  expect(await grantWithCli(urlAs(url, ownerRole), writer, reader)).toEqual({ writers: [writer], readers: [reader] });
-  await defineReadModels(owner, 'after grant');
-  return {
-    url,
-    owner,
-    writer,
-    reader,
-    stranger,
-    async dispose() {
-      await owner.close();
-      await dropServerDatabase(database);
-      await dropRoles([writer, reader, stranger, ownerRole]);
-    },
-  };
+  let database: string | undefined;
+  let owner: EventStore | undefined;
+  const dispose = () =>
+    cleanUp(
+      () => owner?.close(),
+      () => database && dropServerDatabase(database),
+      () => dropRoles([writer, reader, stranger, ownerRole]),
+    );
+  try {
+    database = await createDatabaseOwnedBy(ownerRole);
+    const url = databaseUrl(database);
+    owner = await openEventStore({ url: urlAs(url, ownerRole), migrate: true });
+    await defineReadModels(owner, 'before grant');
+    expect(await grantWithCli(urlAs(url, ownerRole), writer, reader)).toEqual({ writers: [writer], readers: [reader] });
+    await defineReadModels(owner, 'after grant');
+    return { url, owner, writer, reader, stranger, dispose };
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
 }
 
 /** The owner is the superuser the test server is reached as (a common development setup). */
 async function superuserOwnerSetup(): Promise<RoleSetup> {
   const t = await server.createStore();
   const [writer, reader, stranger] = [uniqueRoleName('writer'), uniqueRoleName('reader'), uniqueRoleName('other')];
-  await createLoginRoles([writer, reader, stranger]);
-  await defineReadModels(t.store, 'before grant');
-  await t.store.grant({ writers: [writer], readers: [reader] });
-  await defineReadModels(t.store, 'after grant');
-  return {
-    url: t.url!,
-    owner: t.store,
-    writer,
-    reader,
-    stranger,
-    async dispose() {
-      await t.dispose();
-      await dropRoles([writer, reader, stranger]);
-    },
-  };
+  const dispose = () =>
+    cleanUp(
+      () => t.dispose(),
+      () => dropRoles([writer, reader, stranger]),
+    );
+  try {
+    await createLoginRoles([writer, reader, stranger]);
+    await defineReadModels(t.store, 'before grant');
+    await t.store.grant({ writers: [writer], readers: [reader] });
+    await defineReadModels(t.store, 'after grant');
+    return { url: t.url!, owner: t.store, writer, reader, stranger, dispose };
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
 }
 
 /** Everything a writer or a reader must not be able to do, each expected to fail with 42501. */
@@ -208,9 +211,11 @@ function describeRoles(label: string, setupFn: () => Promise<RoleSetup>): void {
       strangerClient = await connectAs(s.url, s.stranger);
     });
     afterAll(async () => {
-      await Promise.all([writerClient, readerClient, strangerClient].map((client) => client?.end()));
-      await Promise.all([writerStore, readerStore].map((store) => store?.close()));
-      await s?.dispose();
+      await cleanUp(
+        () => Promise.all([writerClient, readerClient, strangerClient].map((client) => client?.end())),
+        () => Promise.all([writerStore, readerStore].map((store) => store?.close())),
+        () => s?.dispose(),
+      );
     });
 
     it('records the writer and the reader as known roles', async () => {

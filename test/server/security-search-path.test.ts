@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EventStore, openEventStore, ProjectionDefinitionError } from '../../src/index.js';
 import { countEvents, rejectionOf, usersHandlers, usersReadModelSql } from '../contract/fixtures.js';
 import { dropServerDatabase, server } from '../support/engines.js';
-import { connectAs, createDatabaseOwnedBy, createLoginRoles, dropRoles, uniqueRoleName, urlAs } from '../support/roles.js';
+import { cleanUp, connectAs, createDatabaseOwnedBy, createLoginRoles, dropRoles, uniqueRoleName, urlAs } from '../support/roles.js';
 import { databaseUrl } from '../support/server-url.js';
 
 const SCHEMA = 'pgevents';
@@ -72,10 +72,12 @@ describe.skipIf(server.unavailable !== null)('security: search_path, own schemas
     writerClient = await connectAs(url, writer);
   });
   afterAll(async () => {
-    await writerClient?.end();
-    await owner?.close();
-    if (database) await dropServerDatabase(database);
-    await dropRoles([writer, ownerRole].filter(Boolean));
+    await cleanUp(
+      () => writerClient?.end(),
+      () => owner?.close(),
+      () => database && dropServerDatabase(database),
+      () => dropRoles([writer, ownerRole].filter(Boolean)),
+    );
   });
 
   async function userRow(stream: string) {

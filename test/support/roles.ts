@@ -77,3 +77,19 @@ export async function sqlStateOf(client: pg.Client, sql: string, params: unknown
     await client.query('rollback');
   }
 }
+
+/**
+ * Runs every cleanup step even when an earlier one fails (a database that cannot be dropped must
+ * not leave its roles behind on the shared server), then rethrows the first failure.
+ */
+export async function cleanUp(...steps: (() => Promise<unknown> | unknown)[]): Promise<void> {
+  const failures: unknown[] = [];
+  for (const step of steps) {
+    try {
+      await step();
+    } catch (error) {
+      failures.push(error);
+    }
+  }
+  if (failures.length > 0) throw failures[0];
+}
