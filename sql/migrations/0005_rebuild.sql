@@ -497,8 +497,8 @@ begin
           and (a.value ->> 1)::bigint > coalesce((p_before -> a.key ->> 1)::bigint, 0))
    limit 1;
   if found then
-    raise exception 'Rebuild of projection % stopped: its handlers % the table %, which is not one of the copies being built',
-      p_name, case when v_touched.live then 'read or wrote the live' else 'wrote' end, v_touched.rel
+    raise exception 'Rebuild of projection % stopped: its handlers % %, which is not one of the copies being built',
+      p_name, case when v_touched.live then 'read or wrote the live table' else 'wrote the table' end, v_touched.rel
       using errcode = 'PE022',
             detail = json_build_object('projection', p_name, 'table', v_touched.rel::text, 'live', v_touched.live)::text,
             hint = case when v_touched.live
