@@ -1,4 +1,4 @@
-import type { EventStore } from '../index.js';
+import type { EventStore, SubscriptionInfo } from '../index.js';
 import type { ReportProgress } from './jobs.js';
 
 /** A capability of the store that the console shows, or why it cannot. */
@@ -26,63 +26,28 @@ export interface SubscriptionJson {
   updatedAt: string | null;
 }
 
-/**
- * The store's subscription methods (issue 4), typed by their shape: the console uses them when the
- * store has them and says "not available in this version" when it does not.
- */
-interface SubscriptionInfoShape {
-  name: string;
-  kind?: string;
-  state: string;
-  checkpoint?: string | null;
-  lagEvents?: number | null;
-  lagSeconds?: number | null;
-  heldBackEvents?: number | null;
-  attempts?: number | null;
-  lastError?: string | null;
-  failedEvent?: { position: number; type?: string | null; stream?: string | null; version?: number | null } | null;
-  runner?: string | null;
-  updatedAt?: Date | string | null;
-}
-
-interface SubscriptionsApi {
-  listSubscriptions(): Promise<SubscriptionInfoShape[]>;
-  resetSubscription(name: string, options?: { to?: string }): Promise<unknown>;
-  skipSubscriptionEvent(name: string): Promise<unknown>;
-}
-
-function subscriptionsApi(store: EventStore): SubscriptionsApi | null {
-  const candidate = store as unknown as Partial<SubscriptionsApi>;
-  return typeof candidate.listSubscriptions === 'function' &&
-    typeof candidate.resetSubscription === 'function' &&
-    typeof candidate.skipSubscriptionEvent === 'function'
-    ? (candidate as SubscriptionsApi)
-    : null;
-}
-
-function subscriptionJson(info: SubscriptionInfoShape): SubscriptionJson {
-  const updatedAt = info.updatedAt instanceof Date ? info.updatedAt.toISOString() : (info.updatedAt ?? null);
+function subscriptionJson(info: SubscriptionInfo): SubscriptionJson {
   return {
     name: info.name,
-    kind: info.kind ?? 'subscription',
+    kind: info.kind,
     state: info.state,
-    checkpoint: info.checkpoint ?? null,
-    lagEvents: info.lagEvents ?? null,
-    lagSeconds: info.lagSeconds ?? null,
-    heldBackEvents: info.heldBackEvents ?? null,
-    attempts: info.attempts ?? 0,
-    lastError: info.lastError ?? null,
+    checkpoint: info.checkpoint,
+    lagEvents: info.lagEvents,
+    lagSeconds: info.lagSeconds,
+    heldBackEvents: info.heldBackEvents,
+    attempts: info.attempts,
+    lastError: info.lastError,
     failedEvent: info.failedEvent
-      ? { position: info.failedEvent.position, type: info.failedEvent.type ?? null, stream: info.failedEvent.stream ?? null, version: info.failedEvent.version ?? null }
+      ? { position: info.failedEvent.position, type: info.failedEvent.type, stream: info.failedEvent.stream, version: info.failedEvent.version }
       : null,
-    runner: info.runner ?? null,
-    updatedAt,
+    runner: info.runner,
+    updatedAt: info.updatedAt.toISOString(),
   };
 }
 
 /**
- * What the console can do with this store: online rebuild, verify and refresh come from the store;
- * subscriptions plug in here when the store provides them.
+ * What the console can do with this store. Each action is a feature with a flag, so that one a
+ * store lacks is shown as not available (and answered 501) instead of guessed.
  */
 export interface ConsoleFeatures {
   rebuild: Feature & { run(name: string, report: ReportProgress): Promise<unknown> };
@@ -98,9 +63,8 @@ export interface ConsoleFeatures {
 /** Events applied per batch by a rebuild from the console: small enough for a live progress bar. */
 const REBUILD_BATCH = 500;
 
-/** What this store offers the console: its actions, and subscriptions when it has them. */
+/** What this store offers the console. */
 export function detectFeatures(store: EventStore): ConsoleFeatures {
-  const subscriptions = subscriptionsApi(store);
   return {
     rebuild: {
       available: true,
@@ -124,22 +88,13 @@ export function detectFeatures(store: EventStore): ConsoleFeatures {
       missing: null,
       run: async (name) => ({ concurrently: await store.refreshMaterializedView(name) }),
     },
-    subscriptions: subscriptions
-      ? {
-          available: true,
-          missing: null,
-          list: async () => (await subscriptions.listSubscriptions()).map(subscriptionJson),
-          reset: async (name, to) => subscriptionJson((await subscriptions.resetSubscription(name, { to })) as SubscriptionInfoShape),
-          skip: async (name) => subscriptionJson((await subscriptions.skipSubscriptionEvent(name)) as SubscriptionInfoShape),
-        }
-      : {
-          available: false,
-          missing:
-            'store.listSubscriptions(), store.resetSubscription() and store.skipSubscriptionEvent() — subscriptions (issue 4) are not in this version of pgevents',
-          list: null,
-          reset: null,
-          skip: null,
-        },
+    subscriptions: {
+      available: true,
+      missing: null,
+      list: async () => (await store.listSubscriptions()).map(subscriptionJson),
+      reset: async (name, to) => subscriptionJson(await store.resetSubscription(name, { to })),
+      skip: async (name) => subscriptionJson(await store.skipSubscriptionEvent(name)),
+    },
   };
 }
 

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EventStore, openEventStore } from '../../src/index.js';
+import { type EventStore, openEventStore } from '../../src/index.js';
 import { type ConsoleServer, startConsole } from '../../src/ui/index.js';
 import type { TestEngine, TestStore } from '../support/engines.js';
 import { browserUnavailable, keepScreenshot, launchBrowser, watchPage } from './browser.js';
@@ -54,20 +54,6 @@ async function waitUntil<T>(check: () => Promise<T | undefined>, what: string, t
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
-
-// Subscriptions (issue 4) are used through their shape, so that this suite runs before and after
-// they land: without them the console must say "not available in this version".
-interface SubscriptionsShape {
-  subscribe(options: {
-    name: string;
-    from?: string;
-    types?: string[];
-    retry?: { maxAttempts?: number; initialDelayMs?: number };
-    handler: (events: { body: Record<string, unknown> }[]) => Promise<void> | void;
-  }): Promise<{ stop(): Promise<void> }>;
-  listSubscriptions(): Promise<{ name: string; state: string; lagEvents: number }[]>;
-}
-const hasSubscriptions = typeof (EventStore.prototype as unknown as Partial<SubscriptionsShape>).listSubscriptions === 'function';
 
 /** Waits until the locator's text satisfies the check. */
 async function waitForText(page: Page, selector: string, check: (text: string) => boolean, what: string, timeout = 15_000) {
@@ -270,17 +256,10 @@ export default function consoleSuite(engine: TestEngine): void {
       await keepScreenshot(page, engine.name, 'projection');
     });
 
-    it.skipIf(hasSubscriptions)('says subscriptions are not available in this version', async () => {
-      await open('#/subscriptions');
-      await waitForText(page, '[data-unavailable]', (text) => text.includes('not available in this version'), 'the notice');
-      await keepScreenshot(page, engine.name, 'subscriptions');
-    });
-
-    it.skipIf(!hasSubscriptions)('shows a failed subscription with its error as text, and skips the event after a confirmation', GAP_SAFE_TEST, async () => {
-      const api = store as unknown as SubscriptionsShape;
+    it('shows a failed subscription with its error as text, and skips the event after a confirmation', GAP_SAFE_TEST, async () => {
       const stream = randomUUID();
       await store.append(stream, [{ type: 'mail_requested', body: { to: 'ada@example.org', fail: true } }]);
-      const subscription = await api.subscribe({
+      const subscription = await store.subscribe({
         name: 'mailer',
         from: 'start',
         types: ['mail_requested'],
@@ -290,7 +269,7 @@ export default function consoleSuite(engine: TestEngine): void {
         },
       });
       try {
-        await waitUntil(async () => ((await api.listSubscriptions()).find((item) => item.name === 'mailer')?.state === 'failed' ? true : undefined), 'the subscription to fail');
+        await waitUntil(async () => ((await store.listSubscriptions()).find((item) => item.name === 'mailer')?.state === 'failed' ? true : undefined), 'the subscription to fail');
         await open('#/subscriptions');
         const row = page.locator('tr[data-subscription="mailer"]');
         await page.locator('tr[data-subscription="mailer"][data-state="failed"]').waitFor({ timeout: GAP_SAFE_WAIT_MS });
@@ -303,7 +282,7 @@ export default function consoleSuite(engine: TestEngine): void {
         await row.locator('button[data-action="reset"]').click();
         await page.locator('dialog[open] select[data-reset-to]').selectOption('end');
         await page.locator('dialog[open] [data-action="confirm"]').click();
-        await waitUntil(async () => ((await api.listSubscriptions()).find((item) => item.name === 'mailer')?.lagEvents === 0 ? true : undefined), 'the reset');
+        await waitUntil(async () => ((await store.listSubscriptions()).find((item) => item.name === 'mailer')?.lagEvents === 0 ? true : undefined), 'the reset');
       } finally {
         await subscription.stop();
       }

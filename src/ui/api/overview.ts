@@ -2,6 +2,7 @@ import type { EventStore, RebuildProgress, StoreStatus } from '../../index.js';
 import type { ConsoleFeatures } from '../features.js';
 import type { JobBoard } from '../jobs.js';
 import { toIso, toNumber, toNumberOrNull } from '../rows.js';
+import { readableStatus } from './status.js';
 
 /** Something on the overview that needs a person's attention. */
 export interface AttentionItem {
@@ -131,7 +132,7 @@ export async function attentionItems(
 
 /** Everything the overview page shows, in one answer. */
 export async function overview(store: EventStore, jobs: JobBoard, features: ConsoleFeatures) {
-  const status = await store.status();
+  const status = await readableStatus(store);
   return {
     engine: status.engine,
     schema: status.schema,

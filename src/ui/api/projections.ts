@@ -2,6 +2,7 @@ import type { EventStore, ProjectionInfo, ProjectionStatus, RebuildProgress } fr
 import { HttpError, intParam } from '../http.js';
 import type { JobBoard, JobInfo } from '../jobs.js';
 import { cellJson, toNumber } from '../rows.js';
+import { readableStatus } from './status.js';
 
 /** Row counts stop here, so that a huge read model costs a bounded scan. */
 const COUNT_CAP = 100_000;
@@ -168,7 +169,7 @@ export async function listProjectionDetails(
   describe: (error: unknown) => { message: string },
   name?: string,
 ): Promise<ProjectionDetails[]> {
-  const { projections, eventTypes } = await store.status();
+  const { projections, eventTypes } = await readableStatus(store);
   const progress = new Map((await readableRebuildProgress(store, name)).map((item) => [item.projection, item]));
   const lastByType = new Map(eventTypes.map((type) => [type.type, type.lastPosition]));
   const result: ProjectionDetails[] = [];
