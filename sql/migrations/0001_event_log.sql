@@ -25,7 +25,8 @@ create table {{schema}}.events (
   constraint events_stream_version_unique unique (uuid, version),
   constraint events_event_id_unique unique (event_id),
   constraint events_version_positive check (version >= 1),
-  constraint events_type_valid check (type ~ '^[A-Za-z_][A-Za-z0-9_.:/-]{0,199}$'),
+  -- Not `{0,199}`: bounded repetition makes PostgreSQL's regex engine ~25 times slower here.
+  constraint events_type_valid check (type ~ '^[A-Za-z_][A-Za-z0-9_.:/-]*$' and char_length(type) <= 200),
   constraint events_body_is_object check (jsonb_typeof(body) = 'object'),
   constraint events_body_size check (pg_column_size(body) <= 1048576),
   constraint events_metadata_is_object check (jsonb_typeof(metadata) = 'object'),
@@ -58,7 +59,7 @@ begin
     on conflict (stream) do update set version = s.version + 1
     returning s.version into new.version;
   end if;
-  new.id := nextval(pg_get_serial_sequence('{{schema}}.events', 'id'));
+  new.id := nextval('{{schema}}.events_id_seq');
   return new;
 end;
 $$;
@@ -116,12 +117,17 @@ begin
             hint = 'Leave version out of the insert to take the stream''s next version, or use append_events with an expected version.';
   end if;
 
+  -- Within the statement, each stream's positions must rise with its versions; only the first new
+  -- version of a stream is compared with the stored previous one (one index probe per stream).
   select last_value into v_sequence_last from {{schema}}.events_id_seq;
-  select n.uuid, n.version into v_bad
-    from new_events n
-   where n.id > v_sequence_last
-      or n.id <= coalesce((select e.id from {{schema}}.events e
-                            where e.uuid = n.uuid and e.version = n.version - 1), 0)
+  select b.uuid, b.version into v_bad
+    from (select n.uuid, n.version, n.id,
+                 lag(n.id) over (partition by n.uuid order by n.version) as previous_id
+            from new_events n) b
+   where b.id > v_sequence_last
+      or b.id <= coalesce(b.previous_id,
+                          (select e.id from {{schema}}.events e
+                            where e.uuid = b.uuid and e.version = b.version - 1), 0)
    limit 1;
   if found then
     raise exception 'Events cannot be inserted with an explicit position (Stream: %, Version: %)', v_bad.uuid, v_bad.version
