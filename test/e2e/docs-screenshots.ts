@@ -41,6 +41,24 @@ await store.append(ada, [
 await store.append(ada, [{ type: 'user_email_verified', body: { email: 'ada@example.org', verifiedAt: new Date().toISOString() } }]);
 await store.append(ada, [{ type: 'user_update', body: { name: 'Ada King', title: 'Countess of Lovelace' }, metadata: { by: 'support' } }]);
 
+// Two subscriptions: one caught up, one stopped at an event its handler refuses.
+await store.append(ada, [{ type: 'invoice_requested', body: { customer: ada, total: 42 } }]);
+const mailer = await store.subscribe({ name: 'welcome-mailer', from: 'start', types: ['user_create'], handler: () => undefined });
+const billing = await store.subscribe({
+  name: 'billing-sync',
+  from: 'start',
+  types: ['invoice_requested'],
+  retry: { maxAttempts: 2, initialDelayMs: 10 },
+  handler: () => {
+    throw new Error('billing API answered 503 Service Unavailable');
+  },
+});
+for (let i = 0; i < 200; i += 1) {
+  const states = (await store.listSubscriptions()).map((subscription) => subscription.state);
+  if (states.includes('failed')) break;
+  await new Promise((resolve) => setTimeout(resolve, 50));
+}
+
 const server = await startConsole(store, { port: 0, log: () => undefined });
 const browser = await launchBrowser();
 try {
@@ -63,6 +81,7 @@ try {
       await shoot('#/projections', 'projections', '[data-projection]');
       await shoot('#/projections/users', 'projection', 'table[data-rows]');
       await shoot('#/live', 'live', 'li[data-position]');
+      await shoot('#/subscriptions', 'subscriptions', 'tr[data-subscription]');
     }
     await page.close();
   }
@@ -70,6 +89,8 @@ try {
 } finally {
   await browser.close();
   await server.close();
+  await mailer.stop();
+  await billing.stop();
   await store.close();
   await pglite.close();
 }
