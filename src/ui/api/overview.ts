@@ -127,7 +127,8 @@ export async function attentionItems(
       }
     }
   }
-  return items;
+  const rank = { error: 0, warning: 1, info: 2 } as const;
+  return items.sort((a, b) => rank[a.level] - rank[b.level]);
 }
 
 /** Everything the overview page shows, in one answer. */
