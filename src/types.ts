@@ -196,7 +196,7 @@ export interface StoreStatus {
   unhandledTypes: string[];
   /** Every projection with its health: rows, last event applied, staleness and state. */
   projections: ProjectionStatus[];
-  /** Durable subscriptions and async projections, with their lag. */
+  /** Durable subscriptions and async projections, with their lag (empty for a role that may not read them). */
   subscriptions: SubscriptionInfo[];
 }
 

@@ -32,7 +32,17 @@ export async function storeStatus(executor: Executor, schema: string): Promise<S
     eventTypes,
     unhandledTypes: eventTypes.filter((type) => type.handledBy.length === 0).map((type) => type.type),
     projections: await projectionStatuses(executor, schema, version),
-    // Subscriptions arrived with migration 3.
-    subscriptions: version >= 3 ? await listSubscriptions(executor, schema) : [],
+    subscriptions: (await canReadSubscriptions(executor, schema, version)) ? await listSubscriptions(executor, schema) : [],
   };
+}
+
+// Subscriptions arrived with migration 3, and are the owner's: a reader's status leaves them out
+// instead of failing.
+async function canReadSubscriptions(executor: Executor, schema: string, version: number): Promise<boolean> {
+  if (version < 3) return false;
+  const [row] = await executor.query<{ readable: boolean }>(
+    `select has_table_privilege($1, 'select') as readable`,
+    [`${schema}.subscription_status`],
+  );
+  return row?.readable === true;
 }

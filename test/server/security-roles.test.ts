@@ -268,6 +268,15 @@ function describeRoles(label: string, setupFn: () => Promise<RoleSetup>): void {
       }
     });
 
+    it("gives the writer and the reader a status, without the owner's subscriptions", async () => {
+      for (const store of [writerStore, readerStore]) {
+        const status = await store.status();
+        expect(status.events).toBeGreaterThanOrEqual(1);
+        expect(status.eventTypes.map((type) => type.type)).toContain('user_create');
+        expect(status.subscriptions).toEqual([]);
+      }
+    });
+
     it('refuses the reader an append, through the API and through a plain INSERT', async () => {
       const error = await rejectionOf(readerStore.append(randomUUID(), [{ type: 'user_create', body: { name: 'Eve' } }]));
       expect(error).toMatchObject({ code: '42501' });
