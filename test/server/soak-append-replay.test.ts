@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConcurrencyError, type EventStore, type NewEvent } from '../../src/index.js';
+import { ConcurrencyError, type EventStore, type NewEvent, type Subscription } from '../../src/index.js';
 import { server, type TestStore } from '../support/engines.js';
 import { checkReadModel, closeAll, COUNTED_TYPES, defineCountingProjection, openStores } from '../support/race-helpers.js';
 
 /**
  * A bounded soak: writers with expected versions over shared streams (so they conflict), a plain
- * SQL writer, idempotent re-sends, and replays (full and one-stream) running throughout. Live
- * subscribers are left out: they are being built separately and get their own soak.
+ * SQL writer, idempotent re-sends, replays (full and one-stream) and online rebuilds running
+ * throughout, and two live subscribers that must see every acknowledged event.
  */
 const SOAK_MS = Number(process.env.PGEVENTS_SOAK_MS ?? 20_000);
 const API_WRITERS = 4;
@@ -21,10 +21,11 @@ interface Acknowledged {
   position: number;
 }
 
-describe.skipIf(server.unavailable !== null)('soak: writers, conflicts, retries and replays together (server)', () => {
+describe.skipIf(server.unavailable !== null)('soak: writers, conflicts, retries, replays, rebuilds and live subscribers together (server)', () => {
   let t: TestStore;
   let writers: EventStore[];
   let replayer: EventStore;
+  let subscriberStores: EventStore[];
   let sqlWriter: pg.Client;
 
   beforeAll(async () => {
@@ -32,20 +33,34 @@ describe.skipIf(server.unavailable !== null)('soak: writers, conflicts, retries 
     await defineCountingProjection(t.store);
     writers = await openStores(t.url!, API_WRITERS, 1);
     replayer = (await openStores(t.url!, 1, 1))[0]!;
+    subscriberStores = await openStores(t.url!, 2, 2);
     sqlWriter = new pg.Client({ connectionString: t.url });
     await sqlWriter.connect();
   });
   afterAll(async () => {
     await sqlWriter?.end();
-    await closeAll([...(writers ?? []), ...(replayer ? [replayer] : [])]);
+    await closeAll([...(writers ?? []), ...(replayer ? [replayer] : []), ...(subscriberStores ?? [])]);
     await t?.dispose();
   });
 
-  it(`keeps streams gapless, every acknowledged event once, and the read model equal to a fresh replay after ${SOAK_MS / 1000} s`, async () => {
+  it(`keeps streams gapless, every acknowledged event once and seen by every subscriber, and the read model equal to a fresh replay after ${SOAK_MS / 1000} s`, async () => {
     const streams = Array.from({ length: STREAMS }, () => randomUUID());
     const acknowledged: Acknowledged[] = [];
     const unexpected: unknown[] = [];
-    const stats = { appends: 0, conflicts: 0, resends: 0, plainInserts: 0, fullReplays: 0, streamReplays: 0 };
+    const stats = { appends: 0, conflicts: 0, resends: 0, plainInserts: 0, fullReplays: 0, streamReplays: 0, rebuilds: 0 };
+    const seen = subscriberStores.map(() => new Set<string>());
+    const subscriptions: Subscription[] = await Promise.all(
+      subscriberStores.map((store, index) =>
+        store.subscribe({
+          name: `soak-${index}`,
+          from: 'start',
+          batchSize: 50,
+          handler: async (events) => {
+            for (const event of events) seen[index]!.add(event.eventId);
+          },
+        }),
+      ),
+    );
     const deadline = Date.now() + SOAK_MS;
     const pick = <T>(items: T[]) => items[Math.floor(Math.random() * items.length)]!;
 
@@ -108,7 +123,10 @@ describe.skipIf(server.unavailable !== null)('soak: writers, conflicts, retries 
     async function replays(): Promise<void> {
       while (Date.now() < deadline) {
         try {
-          if (stats.fullReplays <= stats.streamReplays / 4) {
+          if (stats.rebuilds <= stats.fullReplays / 2) {
+            await replayer.rebuild('counting', { batchSize: 200 });
+            stats.rebuilds += 1;
+          } else if (stats.fullReplays <= stats.streamReplays / 4) {
             await replayer.replay('counting', { batchSize: 200 });
             stats.fullReplays += 1;
           } else {
@@ -128,6 +146,16 @@ describe.skipIf(server.unavailable !== null)('soak: writers, conflicts, retries 
     expect(stats.resends).toBeGreaterThan(0);
     expect(stats.fullReplays).toBeGreaterThanOrEqual(2);
     expect(stats.streamReplays).toBeGreaterThanOrEqual(2);
+    expect(stats.rebuilds).toBeGreaterThanOrEqual(1);
+
+    // Every live subscriber saw every acknowledged event, and nothing that was not stored.
+    await Promise.all(subscriptions.map((subscription) => subscription.caughtUp()));
+    await Promise.all(subscriptions.map((subscription) => subscription.stop()));
+    const acknowledgedIds = new Set(acknowledged.map((event) => event.eventId));
+    for (const ids of seen) {
+      expect(acknowledged.filter((event) => !ids.has(event.eventId))).toEqual([]);
+      expect([...ids].filter((id) => !acknowledgedIds.has(id))).toEqual([]);
+    }
 
     // Every acknowledged event is stored once, where it was acknowledged, and nothing else is.
     const stored = await store.query<{ event_id: string; uuid: string; version: number; position: string }>(
