@@ -34,13 +34,19 @@ async function hasFastPathRebuild(c: pg.Client): Promise<boolean> {
   return r.rows[0]?.ok === true;
 }
 
-export async function setupPgevents(url: string): Promise<void> {
+/**
+ * Installs pgevents and the users projection. Without `rebuildStatement` the projection declares no
+ * set-based statement, so an online rebuild goes through its per-event handlers.
+ */
+export async function setupPgevents(url: string, { rebuildStatement = true } = {}): Promise<void> {
   await withClient(url, async (c) => {
     await installPgevents(c, SCHEMA);
     await c.query(benchSql('users.sql'));
     await c.query(benchSql('pgevents-handlers.sql'));
     const handlers = JSON.stringify(USERS_HANDLERS);
-    if (await hasFastPathRebuild(c)) {
+    if (!rebuildStatement) {
+      await c.query(`select ${SCHEMA}.define_projection('users', $1, $2, 'uuid')`, [handlers, ['users']]);
+    } else if (await hasFastPathRebuild(c)) {
       await c.query(
         `select ${SCHEMA}.define_projection('users', $1, $2, 'uuid', p_rebuild_sql => $3)`,
         [handlers, ['users'], REBUILD_SQL],
@@ -93,6 +99,15 @@ export function rebuildPgevents(url: string): Promise<Timed> {
       },
     );
   });
+}
+
+/**
+ * The online rebuild through the projection's per-event handlers (`call rebuild_projection('users',
+ * true)` on a projection without a rebuild statement): shadow tables built in batches, caught up,
+ * swapped in.
+ */
+export function onlineRebuildByHandlersPgevents(url: string): Promise<Timed> {
+  return withClient(url, (c) => timed(() => c.query(`call ${SCHEMA}.rebuild_projection('users', true)`), () => handledEvents(c)));
 }
 
 export function countsPgevents(url: string): Promise<Counts> {
