@@ -7,7 +7,6 @@ import {
   type EventStore,
   InvalidArgumentError,
   InvalidCursorError,
-  openEventStore,
   type StoredEvent,
   type Subscription,
   SubscriptionFailedError,
@@ -15,7 +14,7 @@ import {
   SubscriptionStateError,
   UnknownSubscriptionError,
 } from '../../src/index.js';
-import { server, type TestEngine, type TestStore } from '../support/engines.js';
+import { server, serverTestStore, type TestEngine, type TestStore } from '../support/engines.js';
 import { createClusterDatabase, startThrowawayCluster, throwawayClusterUnavailable } from '../support/throwaway-cluster.js';
 
 /**
@@ -34,22 +33,7 @@ export const isolatedServer: TestEngine = {
     const cluster = await startThrowawayCluster({ fsync: 'off' });
     try {
       const url = await createClusterDatabase(cluster, 'pgevents_test');
-      const store = await openEventStore({ url, migrate: true });
-      const others: EventStore[] = [];
-      return {
-        store,
-        engine: 'server',
-        url,
-        async openAnother() {
-          const other = await openEventStore({ url });
-          others.push(other);
-          return other;
-        },
-        async dispose() {
-          await Promise.all([store, ...others].map((opened) => opened.close()));
-          await cluster.destroy();
-        },
-      };
+      return await serverTestStore(url, () => cluster.destroy(), { migrate: true });
     } catch (error) {
       await cluster.destroy();
       throw error;

@@ -69,8 +69,16 @@ export async function dropServerDatabase(name: string): Promise<void> {
 
 async function createServerStore(): Promise<TestStore> {
   const database = await createServerDatabase();
-  const url = databaseUrl(database);
-  const store = await openEventStore({ url });
+  return serverTestStore(databaseUrl(database), () => dropServerDatabase(database));
+}
+
+/** A test store on the server database at `url`; `release` runs once every store on it is closed. */
+export async function serverTestStore(
+  url: string,
+  release: () => Promise<void>,
+  options: { migrate?: boolean } = {},
+): Promise<TestStore> {
+  const store = await openEventStore({ url, ...(options.migrate ? { migrate: true } : {}) });
   const others: EventStore[] = [];
   return {
     store,
@@ -83,7 +91,7 @@ async function createServerStore(): Promise<TestStore> {
     },
     async dispose() {
       await Promise.all([store, ...others].map((opened) => opened.close()));
-      await dropServerDatabase(database);
+      await release();
     },
   };
 }
