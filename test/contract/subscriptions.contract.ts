@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createProgram } from '../../src/cli/program.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   EmbeddedConnectionBusyError,
   type EventStore,
@@ -14,6 +13,7 @@ import {
   SubscriptionStateError,
   UnknownSubscriptionError,
 } from '../../src/index.js';
+export { runCli } from '../support/cli.js';
 import { server, serverTestStore, type TestEngine, type TestStore } from '../support/engines.js';
 import { createClusterDatabase, startThrowawayCluster, throwawayClusterUnavailable } from '../support/throwaway-cluster.js';
 
@@ -94,30 +94,6 @@ export async function checkpointOf(store: EventStore, name: string): Promise<str
   const info = (await store.listSubscriptions()).find((subscription) => subscription.name === name);
   if (!info) throw new Error(`no subscription ${name}`);
   return info.checkpoint;
-}
-
-/** Runs the CLI in this process, capturing its output and exit code. */
-export async function runCli(args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout.push(String(chunk));
-    return true;
-  });
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr.push(String(chunk));
-    return true;
-  });
-  const previous = process.exitCode;
-  process.exitCode = undefined;
-  try {
-    await createProgram('0.0.0-test').parseAsync(['node', 'pgevents', ...args]);
-    return { exitCode: Number(process.exitCode ?? 0), stdout: stdout.join(''), stderr: stderr.join('') };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-    process.exitCode = previous;
-  }
 }
 
 export async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {

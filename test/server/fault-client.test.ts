@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConcurrencyError, type EventStore, type NewEvent } from '../../src/index.js';
 import { countEvents, rejectionOf } from '../contract/fixtures.js';
 import { server, type TestStore } from '../support/engines.js';
+import { GATED_PROJECTION_SQL } from '../support/gated-projection.js';
 import { checkReadModel, COUNTED_TYPES, defineCountingProjection, waitFor } from '../support/race-helpers.js';
 
 const repoRoot = new URL('../../', import.meta.url).pathname;
@@ -23,19 +24,7 @@ describe.skipIf(server.unavailable !== null)('faults: clients that die, lost ans
     t = await server.createStore();
     store = t.store;
     await defineCountingProjection(store);
-    await store.execScript(`
-      create table public.gated_rows (position bigint primary key, uuid uuid not null);
-      create function public.gated_row(e pgevents.events) returns void
-      language plpgsql set search_path = public, pg_temp
-      as $$
-      begin
-        if (e.body ->> 'gate') = 'true' then
-          perform pg_advisory_xact_lock_shared(4242, 1);
-        end if;
-        insert into gated_rows (position, uuid) values (e.id, e.uuid);
-      end;
-      $$;
-    `);
+    await store.execScript(GATED_PROJECTION_SQL);
     await store.defineProjection({ name: 'gated', handlers: { gated: 'public.gated_row' }, tables: ['public.gated_rows'] });
     admin = new pg.Client({ connectionString: t.url });
     await admin.connect();

@@ -5,6 +5,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConcurrencyError, type EventStore, openEventStore } from '../../src/index.js';
 import { rejectionOf } from '../contract/fixtures.js';
+import { GATED_PROJECTION_SQL } from '../support/gated-projection.js';
 import { checkReadModel, COUNTED_TYPES, defineCountingProjection, waitFor } from '../support/race-helpers.js';
 import {
   createClusterDatabase,
@@ -46,20 +47,6 @@ async function readModelRows(store: EventStore) {
   };
 }
 
-/** A projection whose handler waits at events with `"gate": true` while the test holds advisory lock (4242, 1). */
-const GATED_PROJECTION_SQL = `
-  create table public.gated_rows (position bigint primary key, uuid uuid not null);
-  create function public.gated_row(e pgevents.events) returns void
-  language plpgsql set search_path = public, pg_temp
-  as $$
-  begin
-    if (e.body ->> 'gate') = 'true' then
-      perform pg_advisory_xact_lock_shared(4242, 1);
-    end if;
-    insert into gated_rows (position, uuid) values (e.id, e.uuid);
-  end;
-  $$;
-`;
 
 describe.skipIf(throwawayClusterUnavailable() !== null)('faults: kill -9 of the server (throwaway cluster)', () => {
   let cluster: ThrowawayCluster;

@@ -1,30 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createProgram } from '../../src/cli/program.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli.js';
 import { server, type TestStore } from '../support/engines.js';
 import { loadTallies } from '../support/rebuild-helpers.js';
 
 /** Runs the CLI in process against the test database; returns its exit code and output. */
-async function pgevents(url: string, ...args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout.push(String(chunk));
-    return true;
-  });
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr.push(String(chunk));
-    return true;
-  });
-  const previous = process.exitCode;
-  process.exitCode = undefined;
-  try {
-    await createProgram('0.0.0-test').parseAsync(['node', 'pgevents', '--database-url', url, ...args]);
-    return { exitCode: Number(process.exitCode ?? 0), stdout: stdout.join(''), stderr: stderr.join('') };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-    process.exitCode = previous;
-  }
+function pgevents(url: string, ...args: string[]) {
+  return runCli(['--database-url', url, ...args]);
 }
 
 describe.skipIf(server.unavailable !== null)('pgevents rebuild and pgevents verify (server)', () => {
