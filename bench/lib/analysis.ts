@@ -6,8 +6,11 @@ import { MODES, type ModeId } from './types.js';
 export const BASELINE_RAW = 'raw';
 export const BASELINE_SEED = 'seed';
 export const EMMETT_INLINE = 'emmett_inline';
-/** The pgevents systems the goals are about. */
+/** The pgevents systems the append and replay goals are about (the users projection's batch handler). */
 export const PGEVENTS_SYSTEMS = ['pgevents_insert', 'pgevents_append', 'pgevents_api'];
+/** The import with the projection, and without any. */
+export const PGEVENTS_IMPORT = 'pgevents_import';
+export const PGEVENTS_IMPORT_BARE = 'pgevents_import_bare';
 
 export function medianOf(cell: Cell | undefined): number | null {
   return cell?.kind === 'measured' ? cell.summary.median : null;
@@ -31,7 +34,7 @@ export function computeRatios(results: BenchResults): BenchResults['ratios'] {
   return out;
 }
 
-const SERVER_APPEND_MODES: ModeId[] = ['seq1', 'conc8', 'batch100', 'bulk'];
+const SERVER_APPEND_MODES: ModeId[] = ['seq1', 'conc8', 'batch100'];
 
 function check(met: boolean | null, text: string, detail: string): Goal {
   return { text, met, detail };
@@ -83,6 +86,36 @@ export function evaluateGoals(results: BenchResults): Goal[] {
         ),
       );
     }
+    const rebuild = ratios.rebuild?.[id];
+    if (rebuild && results.cells.rebuild?.[id]?.kind === 'measured') {
+      goals.push(
+        check(
+          rebuild.vsSeed == null ? null : rebuild.vsSeed >= 0.8,
+          `${label(id)} set-based rebuild ≥ 0.8× the hand-written INSERT … SELECT`,
+          rebuild.vsSeed == null ? 'seed not measured' : `${rebuild.vsSeed.toFixed(2)}× seed`,
+        ),
+      );
+    }
+  }
+  const imported = ratios.bulk?.[PGEVENTS_IMPORT];
+  if (imported && results.cells.bulk?.[PGEVENTS_IMPORT]?.kind === 'measured') {
+    goals.push(
+      check(
+        imported.vsSeed == null ? null : imported.vsSeed >= 1,
+        `${label(PGEVENTS_IMPORT)} (projection applied) ≥ the seed's COPY`,
+        imported.vsSeed == null ? 'seed not measured' : `${imported.vsSeed.toFixed(2)}× seed`,
+      ),
+    );
+  }
+  const bare = ratios.bulk?.[PGEVENTS_IMPORT_BARE];
+  if (bare && results.cells.bulk?.[PGEVENTS_IMPORT_BARE]?.kind === 'measured') {
+    goals.push(
+      check(
+        bare.vsRaw == null ? null : bare.vsRaw >= 0.8,
+        `${label(PGEVENTS_IMPORT_BARE)} ≥ 0.8× raw COPY`,
+        bare.vsRaw == null ? 'raw not measured' : `${bare.vsRaw.toFixed(2)}× raw`,
+      ),
+    );
   }
   return goals;
 }

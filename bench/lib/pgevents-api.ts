@@ -5,7 +5,7 @@
  */
 import type { EventStore, OpenEventStoreOptions } from '../../src/index.js';
 import { benchSql } from './sql.js';
-import { REBUILD_SQL, USERS_HANDLERS } from './pgevents-server.js';
+import { REBUILD_SQL, USERS_BATCH_HANDLERS } from './pgevents-server.js';
 import type { Batch, BulkSource, Counts, Writer } from './types.js';
 
 export type { EventStore };
@@ -35,7 +35,7 @@ export async function setupStore(store: EventStore): Promise<void> {
   await store.execScript(benchSql('users.sql') + '\n' + benchSql('pgevents-handlers.sql'));
   await store.defineProjection({
     name: 'users',
-    handlers: USERS_HANDLERS,
+    handlers: USERS_BATCH_HANDLERS,
     tables: ['users'],
     streamColumn: 'uuid',
     rebuildSql: REBUILD_SQL,

@@ -10,8 +10,17 @@ import type { BulkSource, Counts, Timed } from './types.js';
 
 export const SCHEMA = 'pgevents';
 
-/** The users projection's handlers (bench/sql/pgevents-handlers.sql). */
+/** The users projection's per-event handlers: the seed's functions (bench/sql/pgevents-handlers.sql). */
 export const USERS_HANDLERS = { user_create: 'fn_project_user_create', user_update: 'fn_project_user_update' };
+
+/** The users projection's batch handler (bench/sql/pgevents-handlers.sql): one call per statement. */
+export const USERS_BATCH_HANDLERS = { user_create: 'users_apply', user_update: 'users_apply' };
+
+export type HandlerKind = 'batch' | 'per-event';
+
+export function usersHandlers(kind: HandlerKind): Record<string, string> {
+  return kind === 'batch' ? USERS_BATCH_HANDLERS : USERS_HANDLERS;
+}
 
 /** The set-based rebuild statement: the same query as bench/sql/rebuild.sql. */
 export const REBUILD_SQL = `insert into users (uuid, name, inserted_at, updated_at)
@@ -35,15 +44,20 @@ async function hasFastPathRebuild(c: pg.Client): Promise<boolean> {
 }
 
 /**
- * Installs pgevents and the users projection. Without `rebuildStatement` the projection declares no
- * set-based statement, so an online rebuild goes through its per-event handlers.
+ * Installs pgevents and the users projection, with its batch handler or the seed's per-event
+ * functions. Without `rebuildStatement` the projection declares no set-based statement, so an
+ * online rebuild goes through its handlers. With `projection: false`, no projection at all.
  */
-export async function setupPgevents(url: string, { rebuildStatement = true } = {}): Promise<void> {
+export async function setupPgevents(
+  url: string,
+  { rebuildStatement = true, handlers: kind = 'batch' as HandlerKind, projection = true } = {},
+): Promise<void> {
   await withClient(url, async (c) => {
     await installPgevents(c, SCHEMA);
     await c.query(benchSql('users.sql'));
+    if (!projection) return;
     await c.query(benchSql('pgevents-handlers.sql'));
-    const handlers = JSON.stringify(USERS_HANDLERS);
+    const handlers = JSON.stringify(usersHandlers(kind));
     if (!rebuildStatement) {
       await c.query(`select ${SCHEMA}.define_projection('users', $1, $2, 'uuid')`, [handlers, ['users']]);
     } else if (await hasFastPathRebuild(c)) {

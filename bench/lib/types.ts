@@ -33,7 +33,7 @@ export const MODE_INFO: Record<ModeId, ModeInfo> = {
   conc8: { id: 'conc8', title: '1 event per transaction, 8 connections', batchSize: 1, connections: 8 },
   batch100: { id: 'batch100', title: '100 events per transaction', batchSize: 100, connections: 1 },
   bulk: { id: 'bulk', title: 'bulk load (COPY)' },
-  replay: { id: 'replay', title: 'replay through the per-event functions' },
+  replay: { id: 'replay', title: "replay through the projection's handlers" },
   rebuild: { id: 'rebuild', title: 'set-based rebuild (INSERT … SELECT DISTINCT ON)' },
 };
 

@@ -22,3 +22,23 @@ update users SET name = body->>'name', updated_at = NOW()
 where users.uuid = fn_project_user_update.uuid;
 end;
 $$ language plpgsql security definer set search_path = public, pg_temp;
+
+-- The same read model as a batch handler (what pgevents' statement-level triggers allow): one call
+-- per statement (or replay batch) with all its user events in position order; one INSERT of the
+-- new users and one UPDATE per user to its last name. Defined with
+--   select pgevents.define_projection('users',
+--     '{"user_create": "users_apply", "user_update": "users_apply"}', array['users'], 'uuid');
+create function users_apply(events pgevents.events[]) returns void as $$
+begin
+insert into users(uuid, name, inserted_at, updated_at)
+select e.uuid, e.body->>'name', NOW(), NOW()
+  from unnest(events) e
+ where e.type = 'user_create';
+update users SET name = latest.name, updated_at = NOW()
+  from (select distinct on (e.uuid) e.uuid, e.body->>'name' as name
+          from unnest(events) e
+         where e.type = 'user_update'
+         order by e.uuid, e.id desc) latest
+ where users.uuid = latest.uuid;
+end;
+$$ language plpgsql security definer set search_path = public, pg_temp;

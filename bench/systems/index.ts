@@ -6,7 +6,8 @@ import { messageDb } from './messagedb.js';
 import { pgeventsApi } from './pgevents-api.js';
 import { pgeventsAppend } from './pgevents-append.js';
 import { pgeventsEmbedded } from './pgevents-embedded.js';
-import { pgeventsInsert } from './pgevents-insert.js';
+import { pgeventsImport, pgeventsImportBare } from './pgevents-import.js';
+import { pgeventsInsert, pgeventsInsertPerEvent } from './pgevents-insert.js';
 import { raw } from './raw.js';
 import { seed } from './seed.js';
 
@@ -16,6 +17,9 @@ export const SYSTEMS: SystemDescriptor[] = [
   pgeventsInsert,
   pgeventsAppend,
   pgeventsApi,
+  pgeventsImport,
+  pgeventsInsertPerEvent,
+  pgeventsImportBare,
   emmett,
   emmettInline,
   messageDb,

@@ -13,7 +13,7 @@ class PgeventsApiSystem implements SystemUnderTest {
   readonly label = 'pgevents TS API';
   readonly projects = true;
   readonly unsupported = {
-    bulk: 'the API appends through append_events; bulk loads go through COPY (pgevents INSERT column)',
+    bulk: 'store.importEvents is the pgevents import column; store.append goes through append_events',
     replay: 'store.replay runs the same replay_start/replay_step SQL as the pgevents INSERT column',
     rebuild: 'store.rebuild runs the same rebuild SQL as the pgevents INSERT column',
   };

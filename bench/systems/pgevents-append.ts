@@ -34,7 +34,7 @@ class PgeventsAppendSystem implements SystemUnderTest {
   readonly label = 'pgevents append_events';
   readonly projects = true;
   readonly unsupported = {
-    bulk: 'append_events takes one stream per call; bulk loads go through COPY (pgevents INSERT column)',
+    bulk: 'append_events takes one stream per call; bulk loads go through pgevents import (its column) or COPY (pgevents INSERT column)',
     rebuild: 'see the pgevents INSERT column',
   };
 

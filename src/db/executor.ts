@@ -1,9 +1,19 @@
 /** A row as returned by either driver, before mapping. */
 export type Row = Record<string, unknown>;
 
+/** How to run one statement. */
+export interface QueryOptions {
+  /**
+   * Prepare the statement once per server connection under this name and reuse it (saves the
+   * server parsing and planning it on every call). The name must always come with the same text.
+   * Ignored on the embedded engine and on a caller's own client.
+   */
+  readonly prepareAs?: string;
+}
+
 /** Runs one parameterised statement. */
 export interface Queryable {
-  query<R extends Row = Row>(sql: string, params?: readonly unknown[]): Promise<R[]>;
+  query<R extends Row = Row>(sql: string, params?: readonly unknown[], options?: QueryOptions): Promise<R[]>;
 }
 
 /** Runs statements and scripts of several statements (without parameters). */

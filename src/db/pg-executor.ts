@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { DedicatedSession, Executor, Queryable, Row, Scriptable } from './executor.js';
+import type { DedicatedSession, Executor, Queryable, QueryOptions, Row, Scriptable } from './executor.js';
 import { translateError } from './translate-error.js';
 
 export interface PgExecutorOptions {
@@ -14,9 +14,11 @@ export interface PgExecutorOptions {
 
 function scriptableOf(client: pg.Pool | pg.ClientBase, schema: string): Scriptable {
   return {
-    async query<R extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
+    async query<R extends Row = Row>(sql: string, params: readonly unknown[] = [], options?: QueryOptions): Promise<R[]> {
       try {
-        const result = await client.query(sql, params as unknown[]);
+        const result = options?.prepareAs
+          ? await client.query({ name: options.prepareAs, text: sql, values: params as unknown[] })
+          : await client.query(sql, params as unknown[]);
         return result.rows as R[];
       } catch (error) {
         throw translateError(error, schema);

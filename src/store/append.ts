@@ -27,6 +27,7 @@ export async function appendEvents(
   const rows = await db.query<{ event_id: string; version: unknown; position: unknown }>(
     `select event_id, version, "position" from ${schema}.append_events($1::uuid, $2::jsonb, $3)`,
     [stream, JSON.stringify(payload), expected],
+    { prepareAs: `pgevents_append_${schema}` },
   );
   const appended = rows.map((row) => ({
     eventId: String(row.event_id),

@@ -164,15 +164,43 @@ export default function plainSqlContract(engine: TestEngine): void {
         expect(await countEvents(t.store)).toBe(before);
       });
 
-      it('refuses the right next version stated in a plain insert with InvalidEventError naming the version, storing nothing', async () => {
+      it('accepts the right next version stated in a plain insert, as an append under an expected version', async () => {
+        const stream = randomUUID();
+        await t.store.append(stream, [{ type: 'user_create', body: { name: 'a' } }]);
+        await t.store.execScript(
+          `insert into events (type, uuid, body, version) values ('user_update', '${stream}', '{"n": 2}', 2), ('user_update', '${stream}', '{"n": 3}', 3)`,
+        );
+        expect((await t.store.readStream(stream)).map((event) => event.version)).toEqual([1, 2, 3]);
+        await t.store.execScript(seedInsert('user_update', stream, '{"n": 4}'));
+        const appended = await t.store.append(stream, [{ type: 'user_update', body: {} }], { expectedVersion: 4 });
+        expect(appended.nextVersion).toBe(5);
+      });
+
+      it('refuses explicit versions that leave a gap inside one statement with ConcurrencyError, storing nothing', async () => {
         const stream = randomUUID();
         await t.store.append(stream, [{ type: 'user_create', body: { name: 'a' } }]);
         const before = await countEvents(t.store);
         const error = await rejectionOf(
-          t.store.execScript(`insert into events (type, uuid, body, version) values ('user_update', '${stream}', '{}', 2)`),
+          t.store.execScript(
+            `insert into events (type, uuid, body, version) values ('user_update', '${stream}', '{}', 2), ('user_update', '${stream}', '{}', 4)`,
+          ),
+        );
+        expect(error).toBeInstanceOf(ConcurrencyError);
+        expect(error).toMatchObject({ stream, actual: 1 });
+        expect(await countEvents(t.store)).toBe(before);
+      });
+
+      it('refuses explicit versions whose order is not their positions\' order, storing nothing', async () => {
+        const stream = randomUUID();
+        await t.store.append(stream, [{ type: 'user_create', body: { name: 'a' } }]);
+        const before = await countEvents(t.store);
+        const error = await rejectionOf(
+          t.store.execScript(
+            `insert into events (type, uuid, body, version) values ('user_update', '${stream}', '{}', 3), ('user_update', '${stream}', '{}', 2)`,
+          ),
         );
         expect(error).toBeInstanceOf(InvalidEventError);
-        expect(error).toMatchObject({ field: 'version' });
+        expect(error).toMatchObject({ field: 'id' });
         expect(await countEvents(t.store)).toBe(before);
       });
 

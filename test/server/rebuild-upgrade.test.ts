@@ -41,7 +41,7 @@ describe.skipIf(server.unavailable !== null)('upgrading a store to migration 5 (
     await store.append(ada, [{ type: 'user_create', body: { name: 'Ada' } }, { type: 'user_update', body: { name: 'Ada L.' } }]);
     await store.query(`select pgevents.define_materialized_view('user_names', 'select uuid, body ->> ''name'' as name from pgevents.events where type = ''user_create''', '{uuid}', 'public')`);
     await store.append(randomUUID(), [{ type: 'user_create', body: { name: 'Grace' } }]);
-    expect((await store.migrate()).applied).toEqual(['0005_rebuild.sql']);
+    expect((await store.migrate()).applied).toEqual(migrationFiles().filter((file) => file.id >= 5).map((file) => file.name));
   });
   afterAll(async () => {
     await store?.close();

@@ -357,7 +357,7 @@ function describeRoles(label: string, setupFn: () => Promise<RoleSetup>): void {
         );
         const readFunctions = [`${SCHEMA}.read_all(xid8,bigint,integer,text[])`, `${SCHEMA}.read_stream(uuid,bigint,integer)`];
         expect(functions.map((row) => row.fn.replaceAll(' ', ''))).toEqual(
-          role === s.writer ? [`${SCHEMA}.append_events(uuid,jsonb,text)`, ...readFunctions] : readFunctions,
+          role === s.writer ? [`${SCHEMA}.append_events(uuid,jsonb,text)`, `${SCHEMA}.import_events(regclass)`, `${SCHEMA}.lock_streams(uuid[])`, ...readFunctions] : readFunctions,
         );
       }
     });
