@@ -938,8 +938,9 @@ $$;
 -- it: the events are checked and their ids collected in one pass; without ids, the stream's row is
 -- locked, the expected version checked and the events inserted in one statement; with ids, the
 -- stored-ids lookup (after the lock, so that it sees a concurrent first attempt that committed)
--- probes the batch's first id only: a retry carries it, and any other stored id fails the insert
--- on the unique constraint (PE004 below, or 23505 from a concurrent writer).
+-- probes the batch's first id only: a retry carries it (then the whole batch is compared, as
+-- before), and a batch whose first event is new but a later one's id is stored fails the insert on
+-- the event_id unique constraint (23505, which the TypeScript API reports as DuplicateEventError).
 create or replace function {{schema}}.append_events(
   p_stream uuid,
   p_events jsonb,
