@@ -38,21 +38,27 @@ export class ConcurrencyError extends PgEventsError {
 export class InvalidEventError extends PgEventsError {
   readonly field: string | undefined;
   readonly index: number | undefined;
+  /** The line of an imported file the event is on (1 for the first line). */
+  readonly line: number | undefined;
 
-  constructor(message: string, options: { field?: string; index?: number; hint?: string; cause?: unknown } = {}) {
+  constructor(message: string, options: { field?: string; index?: number; line?: number; hint?: string; cause?: unknown } = {}) {
     super('INVALID_EVENT', message, options);
     this.field = options.field;
     this.index = options.index;
+    this.line = options.line;
   }
 }
 
-/** Some, but not all, of a batch's event ids are already stored, or are stored in another stream. */
+/** Some, but not all, of a batch's event ids are already stored, or are stored in another stream (or an import repeats one). */
 export class DuplicateEventError extends PgEventsError {
   readonly stream: string | undefined;
+  /** The line of an imported file the event is on (1 for the first line). */
+  readonly line: number | undefined;
 
-  constructor(message: string, options: { stream?: string; hint?: string; cause?: unknown } = {}) {
+  constructor(message: string, options: { stream?: string; line?: number; hint?: string; cause?: unknown } = {}) {
     super('DUPLICATE_EVENT', message, options);
     this.stream = options.stream;
+    this.line = options.line;
   }
 }
 

@@ -5,6 +5,7 @@ import type { Engine, Executor, Queryable } from './db/executor.js';
 import { createPgExecutor } from './db/pg-executor.js';
 import { createPgliteExecutor } from './db/pglite-executor.js';
 import { InvalidArgumentError } from './errors.js';
+import { type ImportEventsOptions, type ImportEventsResult, type ImportSource, importEvents } from './import/import-events.js';
 import { migrate, schemaVersion } from './migrations/runner.js';
 import {
   defineMaterializedView,
@@ -129,6 +130,26 @@ export class EventStore {
    */
   append(stream: string, events: NewEvent[], options: AppendOptions = {}): Promise<AppendResult> {
     return appendEvents(this.#db(options.client), this.schema, stream, events, options.expectedVersion);
+  }
+
+  /**
+   * Imports events in bulk from NDJSON or CSV (a file path, or a stream of text): every line is
+   * checked as it is read and loaded by COPY, then all are appended to their streams (after each
+   * stream's current version, in file order) by one statement, in one transaction, so that
+   * projections run once for the whole import. Events whose id is already stored in their stream are skipped: running an import again
+   * stores nothing twice. Bad input, or any failure, stores nothing.
+   * @throws {InvalidArgumentError} for an unknown format, or a file that cannot be read.
+   * @throws {InvalidEventError} for a bad line, naming it (`line`); nothing is stored.
+   * @throws {DuplicateEventError} for an event id stored in another stream, or repeated in the input; nothing is stored.
+   * @throws {ProjectionHandlerError} when a projection handler raises; nothing is stored.
+   * @throws {SchemaNotInstalledError} when the schema is older than bulk import: migrate it.
+   * @example
+   * const { imported, skipped } = await store.importEvents('events.ndjson', {
+   *   onProgress: ({ events }) => console.log(`${events} events loaded`),
+   * });
+   */
+  importEvents(source: ImportSource, options: ImportEventsOptions = {}): Promise<ImportEventsResult> {
+    return importEvents(this.#executor, this.schema, source, options);
   }
 
   /** Events of one stream in version order. @throws {InvalidEventError} for a stream id that is not a uuid. */

@@ -5,3 +5,4 @@ export type * from './types.js';
 export { formatCursor, parseCursor } from './store/cursor.js';
 export type { Cursor } from './store/cursor.js';
 export type { GrantOptions } from './security/grant.js';
+export type { ImportEventsOptions, ImportEventsResult, ImportFormat, ImportProgress, ImportSource } from './import/import-events.js';

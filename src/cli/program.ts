@@ -3,6 +3,7 @@ import { defineAppend } from './commands/append.js';
 import { defineDemo } from './commands/demo.js';
 import { defineExec } from './commands/exec.js';
 import { defineGrant } from './commands/grant.js';
+import { defineImport } from './commands/import.js';
 import { defineMigrate } from './commands/migrate.js';
 import { defineRead } from './commands/read.js';
 import { defineRebuild } from './commands/rebuild.js';
@@ -31,6 +32,7 @@ export function createProgram(version: string): Command {
 
   defineMigrate(program);
   defineAppend(program);
+  defineImport(program);
   defineRead(program);
   defineReplay(program);
   defineRebuild(program);

@@ -1,0 +1,158 @@
+import { InvalidEventError } from '../errors.js';
+import { isUuid, MAX_BODY_BYTES, MAX_METADATA_BYTES } from '../store/validate.js';
+
+/** A checked event of an import, with its JSON already written compactly. */
+export interface ImportRow {
+  /** Its line in the file: the order of the events, and what errors name. */
+  line: number;
+  stream: string;
+  type: string;
+  body: string;
+  metadata: string | null;
+  id: string | null;
+}
+
+const EVENT_TYPE = /^[A-Za-z_][A-Za-z0-9_.:/-]{0,199}$/;
+
+/** The fields an imported event may have (the names `pgevents read --json` and `tail --json` print, and their SQL names). */
+const ALIASES: Record<string, 'stream' | 'type' | 'body' | 'metadata' | 'id'> = {
+  stream: 'stream',
+  uuid: 'stream',
+  type: 'type',
+  body: 'body',
+  metadata: 'metadata',
+  id: 'id',
+  eventId: 'id',
+};
+
+/** Fields of exported events that an import ignores: the store gives the events new ones. */
+const IGNORED = new Set(['position', 'version', 'insertedAt', 'transactionId', 'cursor']);
+
+/** The field names an import accepts, for messages. */
+export const ACCEPTED_FIELDS = 'stream (or uuid), type, body, metadata, id (or eventId)';
+
+/**
+ * Checks a field name of an imported event; returns the field it names, or null for one to ignore.
+ * @throws {InvalidEventError} for an unknown name.
+ */
+export function fieldOf(name: string, line: number): 'stream' | 'type' | 'body' | 'metadata' | 'id' | null {
+  if (Object.hasOwn(ALIASES, name)) return ALIASES[name] ?? null;
+  if (IGNORED.has(name)) return null;
+  throw new InvalidEventError(`Invalid event on line ${line}: unknown field ${JSON.stringify(name.slice(0, 60))}`, {
+    field: name,
+    line,
+    hint: `An imported event has the fields ${ACCEPTED_FIELDS}.`,
+  });
+}
+
+function invalid(line: number, field: string, message: string, hint?: string): InvalidEventError {
+  return new InvalidEventError(`Invalid event on line ${line}: ${message}`, { field, line, ...(hint ? { hint } : {}) });
+}
+
+// What PostgreSQL's jsonb cannot hold (U+0000, lone UTF-16 surrogates), and numbers too large for
+// a double, which JSON.parse reads as Infinity (and JSON.stringify would write as null).
+function findUnstorable(value: unknown, depth = 0): string | undefined {
+  if (depth > 1000) return 'nesting deeper than 1000 levels';
+  if (typeof value === 'string') {
+    if (value.includes('\u0000')) return 'the character U+0000, which PostgreSQL cannot store';
+    if (!value.isWellFormed()) return 'a lone UTF-16 surrogate, which PostgreSQL cannot store';
+    return undefined;
+  }
+  if (typeof value === 'number') return Number.isFinite(value) ? undefined : 'a number beyond the range of a double';
+  if (Array.isArray(value)) {
+    for (const item of value) {
+      const found = findUnstorable(item, depth + 1);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  if (typeof value === 'object' && value !== null) {
+    for (const [key, item] of Object.entries(value)) {
+      const found = findUnstorable(key, depth + 1) ?? findUnstorable(item, depth + 1);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
+
+/** A parsed JSON object checked and written compactly. */
+function jsonObject(value: unknown, field: 'body' | 'metadata', line: number, maxBytes: number): string {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    const what = value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value;
+    throw invalid(line, field, `${field} must be a JSON object, not ${what}`, 'Wrap the value in an object, e.g. { "value": ... }.');
+  }
+  const unstorable = findUnstorable(value);
+  if (unstorable) throw invalid(line, field, `${field} contains ${unstorable}`);
+  const json = JSON.stringify(value);
+  const bytes = Buffer.byteLength(json, 'utf8');
+  if (bytes > maxBytes) {
+    throw invalid(
+      line,
+      field,
+      `${field} is ${bytes} bytes, more than the limit of ${maxBytes}`,
+      'Store large payloads elsewhere and put a reference in the event.',
+    );
+  }
+  return json;
+}
+
+/**
+ * The fields of one imported event, as read from a line: `body` and `metadata` parsed from JSON
+ * already (NDJSON) or still JSON text (CSV, `json: 'text'`). Absent optional fields are undefined
+ * (null and, in CSV, empty cells count as absent).
+ */
+export interface EventFields {
+  stream?: unknown;
+  type?: unknown;
+  body?: unknown;
+  metadata?: unknown;
+  id?: unknown;
+}
+
+function parseJsonText(text: unknown, field: 'body' | 'metadata', line: number): unknown {
+  if (typeof text !== 'string') return text;
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw invalid(line, field, `${field} is not valid JSON (${(error as Error).message})`);
+  }
+}
+
+/**
+ * Checks an imported event as PostgreSQL would, so that bad input gets an error naming its line
+ * before anything is stored.
+ * @throws {InvalidEventError}
+ */
+export function toImportRow(fields: EventFields, line: number, json: 'parsed' | 'text'): ImportRow {
+  const { stream, type, id } = fields;
+  if (stream === undefined) {
+    throw invalid(line, 'stream', 'stream is missing', 'Give every event the uuid of its stream, as "stream" (or "uuid").');
+  }
+  if (!isUuid(stream)) {
+    throw invalid(
+      line,
+      'stream',
+      `stream ${JSON.stringify(String(stream).slice(0, 60))} is not a uuid`,
+      'A stream is the uuid of the entity its events belong to, e.g. 11111111-1111-1111-1111-111111111111.',
+    );
+  }
+  if (type === undefined) throw invalid(line, 'type', 'type is missing');
+  if (typeof type !== 'string' || !EVENT_TYPE.test(type)) {
+    throw invalid(
+      line,
+      'type',
+      `type ${JSON.stringify(typeof type === 'string' ? type.slice(0, 60) : type)} is not a valid event type`,
+      'Event types start with a letter or _, then letters, digits, or _ . : / -, at most 200 characters.',
+    );
+  }
+  if (fields.body === undefined) throw invalid(line, 'body', 'body is missing', 'Every event has a body, a JSON object ({} for none).');
+  const body = jsonObject(json === 'text' ? parseJsonText(fields.body, 'body', line) : fields.body, 'body', line, MAX_BODY_BYTES);
+  const metadata =
+    fields.metadata === undefined
+      ? null
+      : jsonObject(json === 'text' ? parseJsonText(fields.metadata, 'metadata', line) : fields.metadata, 'metadata', line, MAX_METADATA_BYTES);
+  if (id !== undefined && !isUuid(id)) {
+    throw invalid(line, 'id', `id ${JSON.stringify(String(id).slice(0, 60))} is not a uuid`, 'Leave id out to give the event a new one.');
+  }
+  return { line, stream, type, body, metadata, id: id === undefined ? null : id };
+}
