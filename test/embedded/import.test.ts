@@ -1,0 +1,4 @@
+import importContract from '../contract/import.contract.js';
+import { embedded } from '../support/engines.js';
+
+importContract(embedded);
