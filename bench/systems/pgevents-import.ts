@@ -1,38 +1,42 @@
 /**
- * pgevents' bulk import, the path of `pgevents import`: in one transaction, COPY into a temporary
- * staging table, then pgevents.import_events(staging): one set-based INSERT … SELECT that takes
- * every stream's next versions, with the projection's triggers run once for the whole import.
- * Two columns: with the users projection (batch handler), and with no projection (against the raw
- * COPY limit). Bulk mode only.
+ * `pgevents import`, measured through the API it runs (store.importEvents): the load is handed over
+ * as NDJSON text, read and checked line by line, COPYed into a temporary staging table and stored
+ * by pgevents.import_events in one transaction, which takes every stream's next versions in one
+ * INSERT … SELECT and runs the projection's triggers once for the whole import. Two columns: with
+ * the users projection (batch handler), and with no projection (against the raw COPY). Bulk only.
  */
-import type pg from 'pg';
-import { withClient } from '../lib/db.js';
-import { countsPgevents, SCHEMA, setupPgevents } from '../lib/pgevents-server.js';
-import { copyEvents } from '../lib/sql.js';
+import pg from 'pg';
+import { ignoreIdleErrors } from '../lib/db.js';
+import { apiUnavailable, loadApi, setupStore, storeCounts, type EventStore } from '../lib/pgevents-api.js';
+import { benchSql } from '../lib/sql.js';
 import { timed } from '../lib/time.js';
 import type { BulkSource, Counts, SystemContext, SystemDescriptor, SystemUnderTest, Timed, Writer } from '../lib/types.js';
 
 const APPEND_ONLY = 'import is a bulk path: appends are the other pgevents columns';
 
-/** COPY the source into a staging table and import it, in one transaction; returns the events imported. */
-export async function importThroughStaging(c: pg.Client, source: BulkSource): Promise<number> {
-  await c.query('begin');
-  try {
-    await c.query(`create temporary table pgevents_import (
-      ord bigint generated always as identity, uuid uuid, type text, body jsonb, metadata jsonb, event_id uuid
-    ) on commit drop`);
-    await copyEvents(c, 'pgevents_import', source);
-    const r = await c.query<{ imported: string }>(`select imported from ${SCHEMA}.import_events('pg_temp.pgevents_import')`);
-    await c.query('commit');
-    return Number(r.rows[0]?.imported ?? 0);
-  } catch (error) {
-    await c.query('rollback').catch(() => undefined);
-    throw error;
+/** The source's events as NDJSON lines, in chunks (what a file given to `pgevents import` holds). */
+export async function* ndjsonOf(source: BulkSource): AsyncIterable<string> {
+  for (const chunk of source.copyRows()) {
+    let out = '';
+    for (const line of chunk.split('\n')) {
+      if (!line) continue;
+      const [stream, type, body] = line.split('\t');
+      out += `{"stream":"${stream}","type":"${type}","body":${body}}\n`;
+    }
+    yield out;
   }
 }
 
 class PgeventsImportSystem implements SystemUnderTest {
-  readonly unsupported = { seq1: APPEND_ONLY, conc8: APPEND_ONLY, batch100: APPEND_ONLY, replay: 'see the pgevents INSERT column', rebuild: 'see the pgevents INSERT column' };
+  readonly unsupported = {
+    seq1: APPEND_ONLY,
+    conc8: APPEND_ONLY,
+    batch100: APPEND_ONLY,
+    replay: 'see the pgevents INSERT column',
+    rebuild: 'see the pgevents INSERT column',
+  };
+  private pool: pg.Pool | undefined;
+  private store: EventStore | undefined;
 
   constructor(
     private readonly ctx: SystemContext,
@@ -41,8 +45,16 @@ class PgeventsImportSystem implements SystemUnderTest {
     readonly projects: boolean,
   ) {}
 
-  setup(): Promise<void> {
-    return setupPgevents(this.ctx.databaseUrl, { projection: this.projects });
+  async setup(): Promise<void> {
+    const openEventStore = await loadApi();
+    this.pool = ignoreIdleErrors(new pg.Pool({ connectionString: this.ctx.databaseUrl, max: 2 }));
+    this.store = await openEventStore({ pool: this.pool });
+    if (this.projects) {
+      await setupStore(this.store);
+    } else {
+      await this.store.migrate();
+      await this.store.execScript(benchSql('users.sql'));
+    }
   }
 
   openWriter(): Promise<Writer> {
@@ -50,22 +62,31 @@ class PgeventsImportSystem implements SystemUnderTest {
   }
 
   load(source: BulkSource): Promise<Timed> {
-    return withClient(this.ctx.databaseUrl, (c) => timed(() => importThroughStaging(c, source), (n) => n));
+    return timed(
+      () => this.store!.importEvents(ndjsonOf(source), { format: 'ndjson' }),
+      (result) => result.imported,
+    );
   }
 
   async counts(): Promise<Counts> {
-    const counts = await countsPgevents(this.ctx.databaseUrl);
+    const counts = await storeCounts(this.store!);
     return this.projects ? counts : { events: counts.events, users: null };
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.store?.close();
+    await this.pool?.end().catch(() => undefined);
+    this.store = undefined;
+    this.pool = undefined;
+  }
 }
 
 export const pgeventsImport: SystemDescriptor = {
   id: 'pgevents_import',
   label: 'pgevents import',
   description:
-    'The bulk path of `pgevents import`: COPY into a temporary staging table, then import_events(staging), in one transaction; the users projection (batch handler) runs once for the whole load.',
+    'pgevents import through store.importEvents: NDJSON read and checked in Node.js, COPY into a temporary staging table, import_events(staging) in one transaction; the users projection (batch handler) runs once for the whole load.',
+  unavailable: apiUnavailable,
   create: (ctx) => new PgeventsImportSystem(ctx, 'pgevents_import', 'pgevents import', true),
 };
 
@@ -73,5 +94,6 @@ export const pgeventsImportBare: SystemDescriptor = {
   id: 'pgevents_import_bare',
   label: 'pgevents import, no projection',
   description: 'The same import into a store without any projection: what the event log itself costs, against the raw COPY.',
+  unavailable: apiUnavailable,
   create: (ctx) => new PgeventsImportSystem(ctx, 'pgevents_import_bare', 'pgevents import, no projection', false),
 };

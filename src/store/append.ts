@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { v7 as timeOrderedUuid } from 'uuid';
 import type { Queryable } from '../db/executor.js';
 import { toInteger } from '../db/normalize.js';
 import type { AppendResult, ExpectedVersion, NewEvent } from '../types.js';
@@ -6,7 +6,9 @@ import { assertEvents, assertStream, expectedVersionParam } from './validate.js'
 
 /**
  * Appends a batch to one stream in one round trip (one call of the SQL function append_events).
- * Events without an id get a fresh one here, so the batch can be retried as sent.
+ * Events without an id get a fresh one here, so the batch can be retried as sent: a time-ordered
+ * UUID (version 7), which lands next to the previous ones in the event_id index instead of on a
+ * random page of it.
  */
 export async function appendEvents(
   db: Queryable,
@@ -22,7 +24,7 @@ export async function appendEvents(
     type: event.type,
     body: event.body,
     ...(event.metadata === undefined ? {} : { metadata: event.metadata }),
-    id: event.id ?? randomUUID(),
+    id: event.id ?? timeOrderedUuid(),
   }));
   const rows = await db.query<{ event_id: string; version: unknown; position: unknown }>(
     `select event_id, version, "position" from ${schema}.append_events($1::uuid, $2::jsonb, $3)`,

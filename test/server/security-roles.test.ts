@@ -355,7 +355,8 @@ function describeRoles(label: string, setupFn: () => Promise<RoleSetup>): void {
             order by 1`,
           [role, SCHEMA],
         );
-        const readFunctions = [`${SCHEMA}.read_all(xid8,bigint,integer,text[])`, `${SCHEMA}.read_stream(uuid,bigint,integer)`];
+        // uuid_v7() is event_id's default, which runs with the inserting role's rights: PUBLIC may call it.
+        const readFunctions = [`${SCHEMA}.read_all(xid8,bigint,integer,text[])`, `${SCHEMA}.read_stream(uuid,bigint,integer)`, `${SCHEMA}.uuid_v7()`];
         expect(functions.map((row) => row.fn.replaceAll(' ', ''))).toEqual(
           role === s.writer ? [`${SCHEMA}.append_events(uuid,jsonb,text)`, `${SCHEMA}.import_events(regclass)`, `${SCHEMA}.lock_streams(uuid[])`, ...readFunctions] : readFunctions,
         );
