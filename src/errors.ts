@@ -92,25 +92,43 @@ export class ProjectionDefinitionError extends PgEventsError {
 /** A projection handler raised while applying an event. The append (or replay) wrote nothing. */
 export class ProjectionHandlerError extends PgEventsError {
   readonly projection: string;
+  /** The event the handler failed on; for a batch handler, the batch's first event. */
   readonly eventType: string;
   readonly stream: string;
   readonly version: number;
+  /** The position of that event. */
+  readonly position: number;
+  /** For a batch handler: the position of the batch's last event, and how many events it held. */
+  readonly batch: { lastPosition: number; events: number } | null;
   /** The SQLSTATE the handler raised. */
   readonly sqlState: string;
 
   constructor(
-    fields: { projection: string; eventType: string; stream: string; version: number; sqlState: string; message: string },
+    fields: {
+      projection: string;
+      eventType: string;
+      stream: string;
+      version: number;
+      position?: number;
+      batch?: { lastPosition: number; events: number } | null;
+      sqlState: string;
+      message: string;
+    },
     options: { hint?: string; cause?: unknown } = {},
   ) {
     super(
       'PROJECTION_FAILED',
-      `Projection ${fields.projection} failed on event ${fields.eventType} (stream ${fields.stream}, version ${fields.version}): ${fields.message}`,
+      fields.batch
+        ? `Projection ${fields.projection} failed on a batch of ${fields.batch.events} events (positions ${fields.position ?? '?'} to ${fields.batch.lastPosition}): ${fields.message}`
+        : `Projection ${fields.projection} failed on event ${fields.eventType} (stream ${fields.stream}, version ${fields.version}): ${fields.message}`,
       options,
     );
     this.projection = fields.projection;
     this.eventType = fields.eventType;
     this.stream = fields.stream;
     this.version = fields.version;
+    this.position = fields.position ?? 0;
+    this.batch = fields.batch ?? null;
     this.sqlState = fields.sqlState;
   }
 }

@@ -100,6 +100,11 @@ export function translateError(error: unknown, schema: string): unknown {
           eventType: String(detail.type ?? ''),
           stream: String(detail.stream ?? ''),
           version: Number(detail.version ?? 0),
+          position: Number(detail.position ?? 0),
+          batch:
+            detail.last_position === undefined
+              ? null
+              : { lastPosition: Number(detail.last_position), events: Number(detail.events ?? 0) },
           sqlState: String(detail.sqlstate ?? ''),
           message: String(detail.message ?? error.message),
         },

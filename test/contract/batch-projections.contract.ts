@@ -616,6 +616,11 @@ export default function batchProjectionsContract(engine: TestEngine): void {
         expect(detail.position).toBeGreaterThan(last);
         expect(detail.last_position).toBeGreaterThan(detail.position as number);
         expect(cause!.message).toContain(`positions ${String(detail.position)} to ${String(detail.last_position)}`);
+        expect(error).toMatchObject({
+          position: detail.position,
+          batch: { lastPosition: detail.last_position, events: 3 },
+        });
+        expect((error as Error).message).toContain(`a batch of 3 events (positions ${String(detail.position)} to ${String(detail.last_position)})`);
 
         expect(await countEvents(t.store)).toBe(before);
         expect(await t.store.readStream(stream)).toHaveLength(1);
