@@ -11,24 +11,36 @@
 -- * Batch handlers: a projection handler that takes ({{schema}}.events[]) is called once per
 --   statement (and per replay or rebuild batch) with all the events of its types, in position order.
 -- * import_events: many streams in one set-based INSERT … SELECT, for `pgevents import`.
--- * Replay batches walk the primary key whatever the statistics.
+-- * Replays and rebuilds give a never-analyzed events table statistics first (right after a bulk
+--   load, the planner would otherwise sort every later event of the handled types per batch).
 
 -- Event ids made by the store are time-ordered (UUID version 7: a millisecond timestamp, then
 -- random bits), so that new ids land at the end of the event_id index rather than on a random
 -- page of it (random ids made that index the most expensive part of a bulk load). One expression,
--- so that PostgreSQL inlines it where it is used. PostgreSQL 18's uuidv7() is not in 14–17.
+-- so that PostgreSQL inlines it where it is used; for the same reason it pins no search_path, and
+-- names every function, operator and type with its schema instead (overlay and substring are
+-- grammar, always pg_catalog's): inlined into a writer's INSERT, it is parsed with the writer's
+-- search_path. (PostgreSQL 18's uuidv7() is not in 14–17.)
 create function {{schema}}.uuid_v7() returns uuid
 language sql
 volatile
 parallel safe
 as $$
-  select encode(overlay(uuid_send(gen_random_uuid())
-                        placing substring(int8send(floor(extract(epoch from clock_timestamp()) * 1000)::bigint) from 3)
-                                || set_byte('\x00'::bytea, 0, 112 + floor(random() * 16)::int)
-                        from 1 for 7), 'hex')::uuid
+  select pg_catalog.encode(
+           overlay(
+             pg_catalog.uuid_send(pg_catalog.gen_random_uuid())
+             placing substring(
+                       pg_catalog.int8send(pg_catalog.floor(pg_catalog.date_part('epoch', pg_catalog.clock_timestamp())
+                                                            operator(pg_catalog.*) 1000)::pg_catalog.int8)
+                       from 3)
+                     operator(pg_catalog.||)
+                     pg_catalog.set_byte('\x00'::pg_catalog.bytea, 0,
+                                         (112 operator(pg_catalog.+)
+                                          pg_catalog.floor(pg_catalog.random() operator(pg_catalog.*) 16))::pg_catalog.int4)
+             from 1 for 7),
+           'hex')::pg_catalog.uuid
 $$;
--- Column defaults run with the inserting role's rights.
-grant execute on function {{schema}}.uuid_v7() to public;
+-- Column defaults run with the inserting role's rights: grant_writer grants it.
 alter table {{schema}}.events alter column event_id set default {{schema}}.uuid_v7();
 
 -- Version assignment for rows that arrive without one. Locking the stream's row and reading the
@@ -417,9 +429,21 @@ exception
 $code$, p_name, p_name);
 $$;
 
+-- An events row built column by column from the row alias p_alias: what batch code puts in its
+-- arrays. A whole-row reference (`select e from events e`) costs several times more per row (ten
+-- times on a transition table), as PostgreSQL flattens and converts each row.
+create function {{schema}}.event_row_code(p_alias text) returns text
+language sql
+stable
+set search_path = {{schema}}, pg_temp
+as $$
+  select format('row(%s)::{{schema}}.events', string_agg(format('%I.%I', p_alias, a.attname), ', ' order by a.attnum))
+    from pg_attribute a
+   where a.attrelid = '{{schema}}.events'::regclass and a.attnum > 0 and not a.attisdropped;
+$$;
+
 -- (Re)generate a trigger projection's trigger and replay function (0002's, now also for batch
--- handlers, and with replay batches that walk the primary key: without statistics, e.g. right
--- after a bulk load, the planner would take the type index and sort every later event per batch).
+-- handlers).
 create or replace function {{schema}}.generate_projection_code(p_name text) returns void
 language plpgsql
 set search_path = {{schema}}, pg_temp
@@ -481,7 +505,7 @@ begin
   applied := 0;
   last_position := p_after;
   for v_event in execute
-    'select * from {{schema}}.events where id > $1 and (type || '''') = any($2)'
+    'select * from {{schema}}.events where id > $1 and type = any($2)'
     || case when p_stream is null then '' else ' and uuid = $3' end
     || case when p_types is null then '' else ' and type = any($4)' end
     || ' order by id limit $5'
@@ -532,10 +556,7 @@ begin
 end;
 $body$;
 $f$, 'tg_events__project_' || p_name, v_code.types, v_lock, v_code.dispatch, projection_batch_error_handler(p_name),
-       -- A whole-row reference to a transition table row is ~10 times slower than this constructor.
-       (select format('row(%s)::{{schema}}.events', string_agg(format('n.%I', a.attname), ', ' order by a.attnum))
-          from pg_attribute a
-         where a.attrelid = '{{schema}}.events'::regclass and a.attnum > 0 and not a.attisdropped));
+       event_row_code('n'));
 
     execute format($f$
 create or replace function {{schema}}.%I(
@@ -551,7 +572,7 @@ declare
   v_state text; v_message text; v_detail text; v_hint text;
 begin
   execute
-    'select array(select e from {{schema}}.events e where e.id > $1 and (e.type || '''') = any($2)'
+    'select array(select %s from {{schema}}.events e where e.id > $1 and e.type = any($2)'
     || case when p_stream is null then '' else ' and e.uuid = $3' end
     || case when p_types is null then '' else ' and e.type = any($4)' end
     || ' order by e.id limit $5)'
@@ -566,7 +587,7 @@ begin
 %s
 end;
 $body$;
-$f$, 'projection_apply__' || p_name, v_code.types, v_code.dispatch, projection_batch_error_handler(p_name));
+$f$, 'projection_apply__' || p_name, event_row_code('e'), v_code.types, v_code.dispatch, projection_batch_error_handler(p_name));
   end if;
 
   execute format('revoke all on function {{schema}}.%I() from public', 'tg_events__project_' || p_name);
@@ -773,8 +794,7 @@ begin
 
   -- The events of a rebuild round: handled events after p_after, visible in p_cur (all committed
   -- ones when null) and not in p_prev, in position order. Dynamic SQL, so that each call is
-  -- planned for its own range (the primary key for round 0, the transaction index after; never
-  -- the type index, which without statistics would sort every later event per batch).
+  -- planned for its own range (the primary key for round 0, the transaction index after).
   if not v_code.batch then
     execute format($f$
 create function %I.apply_events(
@@ -790,7 +810,7 @@ begin
   applied := 0;
   last_position := p_after;
   for v_event in execute
-    'select * from {{schema}}.events e where e.id > $1 and (e.type || '''') = any($2)'
+    'select * from {{schema}}.events e where e.id > $1 and e.type = any($2)'
     || case when p_cur is null then '' else ' and pg_visible_in_snapshot(e.transaction_id, $3)' end
     || case when p_prev is null then ''
             else ' and e.transaction_id >= pg_snapshot_xmin($4) and not pg_visible_in_snapshot(e.transaction_id, $4)' end
@@ -819,7 +839,7 @@ declare
   v_state text; v_message text; v_detail text; v_hint text;
 begin
   execute
-    'select array(select e from {{schema}}.events e where e.id > $1 and (e.type || '''') = any($2)'
+    'select array(select %s from {{schema}}.events e where e.id > $1 and e.type = any($2)'
     || case when p_cur is null then '' else ' and pg_visible_in_snapshot(e.transaction_id, $3)' end
     || case when p_prev is null then ''
             else ' and e.transaction_id >= pg_snapshot_xmin($4) and not pg_visible_in_snapshot(e.transaction_id, $4)' end
@@ -835,7 +855,7 @@ begin
 %s
 end;
 $body$;
-$f$, p_schema, v_code.types, v_code.dispatch, projection_batch_error_handler(p_name));
+$f$, p_schema, event_row_code('e'), v_code.types, v_code.dispatch, projection_batch_error_handler(p_name));
   end if;
   execute format('revoke all on function %I.apply_events(bigint, int, pg_snapshot, pg_snapshot) from public', p_schema);
 end;
@@ -924,7 +944,7 @@ begin
   -- transaction from the store.
   execute format('grant insert (uuid, version, type, body, metadata, event_id) on {{schema}}.events to %I', p_role);
   execute format('grant execute on function {{schema}}.append_events(uuid, jsonb, text), '
-                 '{{schema}}.import_events(regclass), {{schema}}.lock_streams(uuid[]) to %I', p_role);
+                 '{{schema}}.import_events(regclass), {{schema}}.lock_streams(uuid[]), {{schema}}.uuid_v7() to %I', p_role);
   update roles set access = 'writer' where role_name = p_role;
 end;
 $$;
@@ -935,7 +955,8 @@ declare
 begin
   for v_role in select r.role_name from {{schema}}.roles r
                  where r.access = 'writer' and to_regrole(quote_ident(r.role_name)) is not null loop
-    execute format('grant execute on function {{schema}}.import_events(regclass), {{schema}}.lock_streams(uuid[]) to %I', v_role);
+    execute format('grant execute on function {{schema}}.import_events(regclass), {{schema}}.lock_streams(uuid[]), '
+                   '{{schema}}.uuid_v7() to %I', v_role);
   end loop;
 end;
 $$;
@@ -1111,3 +1132,56 @@ begin
 end;
 $$;
 revoke all on function {{schema}}.check_expected_version(uuid, text, bigint, bigint) from public;
+
+-- Statistics for the events table when it has none yet (right after a bulk load, before
+-- autovacuum's ANALYZE): a replay's or rebuild's batches, `id > $1 and type = any($2) order by id
+-- limit $3`, then walk the primary key instead of sorting every later event of those types per
+-- batch, which made a replay of 1M freshly loaded events quadratic. A role that does not own the
+-- table gets a warning from ANALYZE, not an error.
+create function {{schema}}.analyze_events_if_needed() returns void
+language plpgsql
+set search_path = {{schema}}, pg_temp
+as $$
+begin
+  if (select c.reltuples from pg_class c where c.oid = '{{schema}}.events'::regclass) < 0 then
+    analyze {{schema}}.events;
+  end if;
+end;
+$$;
+
+-- replay_start (0005's wrapper of 0002's), analyzing the events table first when it was never.
+create or replace function {{schema}}.replay_start(
+  p_name text,
+  p_stream uuid default null,
+  p_types text[] default null,
+  p_from_position bigint default null
+) returns bigint
+language plpgsql
+set search_path = {{schema}}, pg_temp
+as $$
+declare
+  v_total bigint;
+begin
+  perform analyze_events_if_needed();
+  v_total := replay_start_base(p_name, p_stream, p_types, p_from_position);
+  if p_stream is null and p_types is null and p_from_position is null then
+    update projections set built_version = version where name = p_name;
+  end if;
+  return v_total;
+end;
+$$;
+
+-- rebuild_start (0005), analyzing the events table first when it was never.
+alter function {{schema}}.rebuild_start(text, boolean) rename to rebuild_start_base;
+create function {{schema}}.rebuild_start(p_name text, p_restart boolean default false)
+returns {{schema}}.rebuild_progress
+language plpgsql
+set search_path = {{schema}}, pg_temp
+as $$
+begin
+  perform analyze_events_if_needed();
+  return rebuild_start_base(p_name, p_restart);
+end;
+$$;
+revoke all on function {{schema}}.analyze_events_if_needed(), {{schema}}.rebuild_start_base(text, boolean),
+  {{schema}}.rebuild_start(text, boolean) from public;

@@ -1,6 +1,7 @@
 import { v7 as timeOrderedUuid } from 'uuid';
 import type { Queryable } from '../db/executor.js';
 import { toInteger } from '../db/normalize.js';
+import { DuplicateEventError } from '../errors.js';
 import type { AppendResult, ExpectedVersion, NewEvent } from '../types.js';
 import { assertEvents, assertStream, expectedVersionParam } from './validate.js';
 
@@ -26,11 +27,19 @@ export async function appendEvents(
     ...(event.metadata === undefined ? {} : { metadata: event.metadata }),
     id: event.id ?? timeOrderedUuid(),
   }));
-  const rows = await db.query<{ event_id: string; version: unknown; position: unknown }>(
-    `select event_id, version, "position" from ${schema}.append_events($1::uuid, $2::jsonb, $3)`,
-    [stream, JSON.stringify(payload), expected],
-    { prepareAs: `pgevents_append_${schema}` },
-  );
+  const rows = await db
+    .query<{ event_id: string; version: unknown; position: unknown }>(
+      `select event_id, version, "position" from ${schema}.append_events($1::uuid, $2::jsonb, $3)`,
+      [stream, JSON.stringify(payload), expected],
+      { prepareAs: `pgevents_append_${schema}` },
+    )
+    .catch((error: unknown) => {
+      // The unique constraint on event ids does not know the stream; this append does.
+      if (error instanceof DuplicateEventError && error.stream === undefined) {
+        throw new DuplicateEventError(error.message, { stream, ...(error.hint ? { hint: error.hint } : {}), cause: error.cause });
+      }
+      throw error;
+    });
   const appended = rows.map((row) => ({
     eventId: String(row.event_id),
     version: toInteger(row.version),
