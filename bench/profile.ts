@@ -83,8 +83,8 @@ async function exec(url: string, sql: string): Promise<void> {
 
 const TAKE_AWAY: { label: string; sql: string }[] = [
   { label: 'the projection trigger', sql: 'alter table pgevents.events disable trigger project_users' },
-  { label: 'events_check_insert', sql: 'alter table pgevents.events disable trigger events_check_insert' },
-  { label: 'events_type_valid (the {0,199} regex)', sql: 'alter table pgevents.events drop constraint events_type_valid' },
+  { label: 'events_after_insert (checks, stream versions, notify)', sql: 'alter table pgevents.events disable trigger events_after_insert' },
+  { label: 'events_type_valid', sql: 'alter table pgevents.events drop constraint events_type_valid' },
   {
     label: 'the 4 other check constraints',
     sql: 'alter table pgevents.events drop constraint events_body_size, drop constraint events_metadata_size, drop constraint events_body_is_object, drop constraint events_metadata_is_object',
@@ -111,29 +111,12 @@ async function main(): Promise<void> {
     row('raw INSERT, 100 events', await cpuPerStatement(url, 'seed100'));
     row('raw INSERT, 1 event', await cpuPerStatement(url, 'seed1'));
 
-    url = await recreateDatabase(db);
-    await setupPgevents(url);
-    for (const id of ['append100', 'insert100', 'append1', 'insert1'] as const) {
-      row(`pgevents ${id.startsWith('append') ? 'append_events' : 'plain INSERT'}, ${id.endsWith('100') ? '100 events' : '1 event'}`, await cpuPerStatement(url, id));
-    }
-    // The version-assigning row trigger with the sequence named once instead of looked up per row.
-    const shipped = (
-      await (async () => {
-        const c = new pg.Client({ connectionString: url });
-        await c.connect();
-        try {
-          return (await c.query<{ def: string }>(`select pg_get_functiondef('pgevents.tg_events__assign_version'::regproc) as def`)).rows[0]!.def;
-        } finally {
-          await c.end();
-        }
-      })()
-    );
-    const constant = shipped.replace(/pg_get_serial_sequence\('pgevents\.events', 'id'\)/, `'pgevents.events_id_seq'::regclass`);
-    if (constant !== shipped) {
-      await exec(url, constant);
-      row("plain INSERT, 100 events, assign_version with nextval('pgevents.events_id_seq'::regclass)", await cpuPerStatement(url, 'insert100'));
-      row("plain INSERT, 1 event, assign_version with nextval('pgevents.events_id_seq'::regclass)", await cpuPerStatement(url, 'insert1'));
-      await exec(url, shipped);
+    for (const handlers of ['per-event', 'batch'] as const) {
+      url = await recreateDatabase(db);
+      await setupPgevents(url, { handlers });
+      for (const id of ['append100', 'insert100', 'append1', 'insert1'] as const) {
+        row(`pgevents ${id.startsWith('append') ? 'append_events' : 'plain INSERT'}, ${id.endsWith('100') ? '100 events' : '1 event'}, ${handlers} handlers`, await cpuPerStatement(url, id));
+      }
     }
     for (const step of TAKE_AWAY) {
       await exec(url, step.sql);
@@ -147,9 +130,13 @@ async function main(): Promise<void> {
     await copyInto(url, 'events', events);
     rows.push(`| seed replay loop, per event (${events.toLocaleString('en-US')} events) | ${((await cpuOf(url, benchSql('seed-replay.sql'))) * 1000 / events).toFixed(1)} µs |`);
     url = await recreateDatabase(db);
-    await setupPgevents(url);
+    await setupPgevents(url, { handlers: 'per-event' });
     await copyInto(url, 'pgevents.events', events);
-    rows.push(`| pgevents replay_projection, per event (${events.toLocaleString('en-US')} events) | ${((await cpuOf(url, "select pgevents.replay_projection('users')")) * 1000 / events).toFixed(1)} µs |`);
+    rows.push(`| pgevents replay_projection, per-event handlers, per event (${events.toLocaleString('en-US')} events) | ${((await cpuOf(url, "select pgevents.replay_projection('users')")) * 1000 / events).toFixed(1)} µs |`);
+    url = await recreateDatabase(db);
+    await setupPgevents(url, { handlers: 'batch' });
+    await copyInto(url, 'pgevents.events', events);
+    rows.push(`| pgevents replay_projection, batch handler, per event (${events.toLocaleString('en-US')} events) | ${((await cpuOf(url, "select pgevents.replay_projection('users')")) * 1000 / events).toFixed(1)} µs |`);
   } finally {
     await dropDatabase(db);
   }
