@@ -10,7 +10,10 @@ import { computeRatios, evaluateGoals } from './lib/analysis.js';
 import { loadAverage } from './lib/cpu.js';
 import { median } from './lib/stats.js';
 import { HELP, parseArgs, type BenchConfig } from './lib/config.js';
-import { benchDatabaseName, dropDatabase, recreateDatabase, serverInfo, serverUrl } from './lib/db.js';
+import pg from 'pg';
+import { benchDatabaseName, dropDatabase, ignoreIdleErrors, recreateDatabase, serverInfo, serverUrl } from './lib/db.js';
+import { loadApi } from './lib/pgevents-api.js';
+import { measureSubscriptions, type SubscriptionMeasurement } from './lib/subscriptions.js';
 import { consoleReport, markdownReport, updateReadme, writeJson } from './lib/output.js';
 import type { BenchResults, SystemInfo } from './lib/results.js';
 import { Ledger, runAppendMode, runLoadPhase } from './lib/runner.js';
@@ -91,6 +94,24 @@ async function selectSystems(config: BenchConfig): Promise<{ run: SystemDescript
   return { run, info };
 }
 
+/** A store of its own for the subscription measurements: a fresh database, or a scratch data directory. */
+async function subscriptionPhase(engine: 'server' | 'embedded', config: BenchConfig): Promise<SubscriptionMeasurement> {
+  const openEventStore = await loadApi();
+  const database = engine === 'server' ? benchDatabaseName('subscriptions') : null;
+  const dataDir = join(scratch, 'subscriptions');
+  const pool = database ? ignoreIdleErrors(new pg.Pool({ connectionString: await recreateDatabase(database), max: 4 })) : null;
+  const store = pool ? await openEventStore({ pool }) : await openEventStore({ dataDir });
+  try {
+    await store.migrate();
+    return await measureSubscriptions(store, engine, { catchUpEvents: config.subscriptionEvents, liveEvents: config.liveEvents }, log);
+  } finally {
+    await store.close();
+    await pool?.end();
+    if (database) await dropDatabase(database).catch(() => undefined);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<number> {
   const parsed = parseArgs(process.argv.slice(2));
   if (parsed === 'help') {
@@ -120,6 +141,7 @@ async function main(): Promise<number> {
     cells: {},
     ratios: {},
     goals: [],
+    subscriptions: [],
     errors: [],
   };
 
@@ -196,6 +218,19 @@ async function main(): Promise<number> {
       }
     }
     for (const mode of loadModes) results.modes.push({ id: mode, title: MODE_INFO[mode].title, events: serverEvents });
+  }
+
+  // Subscriptions: catch-up and live delivery through the API, on each engine's own store.
+  if (config.subscriptionEvents > 0) {
+    log(`\n== subscriptions: catch-up over ${config.subscriptionEvents.toLocaleString('en-US')} events, ${config.liveEvents} live appends`);
+    for (const engine of ['server', 'embedded'] as const) {
+      try {
+        results.subscriptions.push(await subscriptionPhase(engine, config));
+      } catch (error) {
+        log(`  subscriptions (${engine}): ${String(error)}`);
+        results.errors.push(`subscriptions (${engine}): ${String(error)}`);
+      }
+    }
   }
 
   clearInterval(loadTimer);

@@ -19,6 +19,9 @@ export interface BenchConfig {
   rebuildRuns: number;
   /** Events loaded for the embedded engine's replay (it has no COPY here; loaded by append). */
   embeddedReplayEvents: number;
+  /** Stored events a new subscription catches up with, and appends timed to a live one (0: skip). */
+  subscriptionEvents: number;
+  liveEvents: number;
   modes: ModeId[];
   /** Only these system ids (all when empty). */
   systems: string[];
@@ -38,6 +41,9 @@ const HELP = `Usage: npm run bench -- [options]
   --replay-runs N         runs of the replay (default 1: one 1M replay takes about a minute)
   --rebuild-runs N        runs of the set-based rebuild (default 3)
   --embedded-events N     events for the embedded engine's replay (default 100000)
+  --subscription-events N stored events a new subscription catches up with (default 200000)
+  --live-events N         appends timed from the append call to a live subscription's handler (default 2000)
+  --no-subscriptions      skip the subscription measurements
   --modes a,b             only these modes: ${MODES.join(', ')}
   --systems a,b           only these systems (ids as in the JSON; raw and seed are always kept for the ratios)
   --out DIR               where to write <date>.json and latest.svg (default bench/results; --quick: a temp dir)
@@ -63,6 +69,8 @@ export function parseArgs(argv: string[]): BenchConfig | 'help' {
         replayRuns: 1,
         rebuildRuns: 1,
         embeddedReplayEvents: 500,
+        subscriptionEvents: 1_000,
+        liveEvents: 20,
         modes: [...MODES],
         systems: [],
         outDir: null,
@@ -78,6 +86,8 @@ export function parseArgs(argv: string[]): BenchConfig | 'help' {
         replayRuns: 1,
         rebuildRuns: 3,
         embeddedReplayEvents: 100_000,
+        subscriptionEvents: 200_000,
+        liveEvents: 2_000,
         modes: [...MODES],
         systems: [],
         outDir: 'bench/results',
@@ -128,6 +138,15 @@ export function parseArgs(argv: string[]): BenchConfig | 'help' {
         break;
       case '--out':
         config.outDir = value();
+        break;
+      case '--subscription-events':
+        config.subscriptionEvents = Math.round(positive(arg, value()));
+        break;
+      case '--live-events':
+        config.liveEvents = Math.round(positive(arg, value()));
+        break;
+      case '--no-subscriptions':
+        config.subscriptionEvents = 0;
         break;
       case '--no-readme':
         config.writeReadme = false;

@@ -105,6 +105,12 @@ export function consoleReport(results: BenchResults): string {
       ]),
     ]),
   );
+  for (const r of results.subscriptions ?? []) {
+    out.push('');
+    out.push(
+      `subscriptions (${r.engine}): catch-up ${fmtRate(r.catchUp.rate)} events/s over ${r.catchUp.events} events; live delivery p50 ${r.live.p50Ms.toFixed(2)} ms, p99 ${r.live.p99Ms.toFixed(2)} ms, max ${r.live.maxMs.toFixed(1)} ms (${r.live.events} appends)`,
+    );
+  }
   if (results.goals.length > 0) {
     out.push('');
     out.push('goals (issue 3)' + (results.quick ? ' — quick run: sizes too small to mean anything' : ''));
@@ -188,6 +194,20 @@ export function markdownReport(results: BenchResults): string {
   out.push(...header('mode'));
   for (const m of modes.filter((mode) => MODE_INFO[mode].batchSize !== undefined)) {
     out.push(`| ${SHORT[m]} | ${systems.map((s) => cpuText(results.cells[m]?.[s.id], s.embedded)).join(' | ')} |`);
+  }
+  if (results.subscriptions?.length) {
+    out.push('');
+    out.push(
+      'pgevents subscriptions (TypeScript API): a new subscription catching up with stored events, and the time from the `append` call to the live subscription\'s handler, for appends of one event one after the other.',
+    );
+    out.push('');
+    out.push('| engine | catch-up, events/s | live delivery p50 | p99 | max |');
+    out.push('| --- | ---: | ---: | ---: | ---: |');
+    for (const r of results.subscriptions) {
+      out.push(
+        `| ${r.engine} | **${fmtRate(r.catchUp.rate)}** (${r.catchUp.events.toLocaleString('en-US')} events) | ${r.live.p50Ms.toFixed(2)} ms | ${r.live.p99Ms.toFixed(2)} ms | ${r.live.maxMs.toFixed(1)} ms (${r.live.events} appends) |`,
+      );
+    }
   }
   if (results.goals.length > 0) {
     out.push('');

@@ -1,5 +1,6 @@
 /** The shape of a benchmark run's results (also the JSON written to bench/results/). */
 import type { Summary } from './stats.js';
+import type { SubscriptionMeasurement } from './subscriptions.js';
 import type { ModeId } from './types.js';
 
 export interface RunSample {
@@ -66,5 +67,7 @@ export interface BenchResults {
   cells: Partial<Record<ModeId, Record<string, Cell>>>;
   ratios: Partial<Record<ModeId, Record<string, Ratios>>>;
   goals: Goal[];
+  /** pgevents subscriptions: catch-up rate and live delivery latency, per engine. */
+  subscriptions: SubscriptionMeasurement[];
   errors: string[];
 }

@@ -31,3 +31,9 @@ export function ratio(a: number | undefined | null, b: number | undefined | null
   if (a == null || b == null || b === 0) return null;
   return a / b;
 }
+
+/** The q-quantile (0..1) of values sorted ascending, by the nearest-rank method. */
+export function quantile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) throw new Error('quantile of no values');
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+}
