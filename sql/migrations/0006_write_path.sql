@@ -121,7 +121,8 @@ declare
 begin
   perform set_config('pgevents.assign_{{schema}}', '', true);
   select a.*,
-         a.last_id > pg_sequence_last_value('{{schema}}.events_id_seq') as ahead_of_sequence,
+         -- null until the sequence is first used: then every explicit position is ahead of it.
+         a.last_id > coalesce(pg_sequence_last_value('{{schema}}.events_id_seq'), 0) as ahead_of_sequence,
          case when a.first_stream = a.last_stream then
            (select s.version from streams s where s.stream = a.first_stream::uuid) end as recorded,
          case when a.first_stream = a.last_stream and a.first_version > 1 then
@@ -180,7 +181,7 @@ begin
         or not c.ordered
         or (c.last_version > c.recorded
             and (c.first_version <> c.recorded + 1 or c.events <> c.last_version - c.recorded))
-        or c.last_id > pg_sequence_last_value('{{schema}}.events_id_seq')
+        or c.last_id > coalesce(pg_sequence_last_value('{{schema}}.events_id_seq'), 0)
         or (c.first_version > 1 and c.first_id <= coalesce(
               (select e.id from events e where e.uuid = c.uuid and e.version = c.first_version - 1), 0))
      limit 1;

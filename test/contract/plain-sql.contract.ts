@@ -248,6 +248,18 @@ export default function plainSqlContract(engine: TestEngine): void {
         expect(await countEvents(t.store)).toBe(before);
       });
 
+      it('refuses a position given with OVERRIDING SYSTEM VALUE ahead of the sequence with InvalidEventError, storing nothing', async () => {
+        const before = await countEvents(t.store);
+        const error = await rejectionOf(
+          t.store.execScript(
+            `insert into events (id, type, uuid, body) overriding system value values (999999999, 'user_create', '${randomUUID()}', '{}')`,
+          ),
+        );
+        expect(error).toBeInstanceOf(InvalidEventError);
+        expect(error).toMatchObject({ field: 'id' });
+        expect(await countEvents(t.store)).toBe(before);
+      });
+
       const badRows: [string, string, Record<string, unknown>][] = [
         ['a body that is an array', `'user_create', '[1]'`, { field: 'body' }],
         ['a body that is a string', `'user_create', '"x"'`, { field: 'body' }],
