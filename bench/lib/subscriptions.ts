@@ -6,7 +6,7 @@
 import { v7 as timeOrderedUuid } from 'uuid';
 import type { EventStore } from '../../src/index.js';
 import { quantile } from './stats.js';
-import { bulkSource } from './workload.js';
+import { bulkSource, ndjsonOf } from './workload.js';
 
 export interface SubscriptionMeasurement {
   engine: 'server' | 'embedded';
@@ -16,26 +16,13 @@ export interface SubscriptionMeasurement {
   live: { events: number; p50Ms: number; p99Ms: number; maxMs: number };
 }
 
-/** NDJSON of the bulk workload, for store.importEvents. */
-async function* ndjson(events: number): AsyncIterable<string> {
-  for (const chunk of bulkSource(events, 10).copyRows()) {
-    let out = '';
-    for (const line of chunk.split('\n')) {
-      if (!line) continue;
-      const [stream, type, body] = line.split('\t');
-      out += `{"stream":"${stream}","type":"${type}","body":${body}}\n`;
-    }
-    yield out;
-  }
-}
-
 export async function measureSubscriptions(
   store: EventStore,
   engine: SubscriptionMeasurement['engine'],
   sizes: { catchUpEvents: number; liveEvents: number },
   log: (line: string) => void,
 ): Promise<SubscriptionMeasurement> {
-  await store.importEvents(ndjson(sizes.catchUpEvents), { format: 'ndjson' });
+  await store.importEvents(ndjsonOf(bulkSource(sizes.catchUpEvents, 10)), { format: 'ndjson' });
 
   let delivered = 0;
   const started = performance.now();

@@ -94,3 +94,16 @@ export function bulkSource(total: number, eventsPerStream: number): BulkSource {
     },
   };
 }
+
+/** The source's events as NDJSON lines, in chunks (what a file given to `pgevents import` holds). */
+export async function* ndjsonOf(source: BulkSource): AsyncIterable<string> {
+  for (const chunk of source.copyRows()) {
+    let out = '';
+    for (const line of chunk.split('\n')) {
+      if (!line) continue;
+      const [stream, type, body] = line.split('\t');
+      out += `{"stream":"${stream}","type":"${type}","body":${body}}\n`;
+    }
+    yield out;
+  }
+}

@@ -11,21 +11,9 @@ import { apiUnavailable, loadApi, setupStore, storeCounts, type EventStore } fro
 import { benchSql } from '../lib/sql.js';
 import { timed } from '../lib/time.js';
 import type { BulkSource, Counts, SystemContext, SystemDescriptor, SystemUnderTest, Timed, Writer } from '../lib/types.js';
+import { ndjsonOf } from '../lib/workload.js';
 
 const APPEND_ONLY = 'import is a bulk path: appends are the other pgevents columns';
-
-/** The source's events as NDJSON lines, in chunks (what a file given to `pgevents import` holds). */
-export async function* ndjsonOf(source: BulkSource): AsyncIterable<string> {
-  for (const chunk of source.copyRows()) {
-    let out = '';
-    for (const line of chunk.split('\n')) {
-      if (!line) continue;
-      const [stream, type, body] = line.split('\t');
-      out += `{"stream":"${stream}","type":"${type}","body":${body}}\n`;
-    }
-    yield out;
-  }
-}
 
 class PgeventsImportSystem implements SystemUnderTest {
   readonly unsupported = {

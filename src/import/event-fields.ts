@@ -1,5 +1,5 @@
 import { InvalidEventError } from '../errors.js';
-import { isUuid, MAX_BODY_BYTES, MAX_METADATA_BYTES } from '../store/validate.js';
+import { findUnstorableText, isUuid, MAX_BODY_BYTES, MAX_METADATA_BYTES } from '../store/validate.js';
 
 /** A checked event of an import, with its JSON already written compactly. */
 export interface ImportRow {
@@ -49,31 +49,6 @@ function invalid(line: number, field: string, message: string, hint?: string): I
   return new InvalidEventError(`Invalid event on line ${line}: ${message}`, { field, line, ...(hint ? { hint } : {}) });
 }
 
-// What PostgreSQL's jsonb cannot hold (U+0000, lone UTF-16 surrogates), and numbers too large for
-// a double, which JSON.parse reads as Infinity (and JSON.stringify would write as null).
-function findUnstorable(value: unknown, depth = 0): string | undefined {
-  if (depth > 1000) return 'nesting deeper than 1000 levels';
-  if (typeof value === 'string') {
-    if (value.includes('\u0000')) return 'the character U+0000, which PostgreSQL cannot store';
-    if (!value.isWellFormed()) return 'a lone UTF-16 surrogate, which PostgreSQL cannot store';
-    return undefined;
-  }
-  if (typeof value === 'number') return Number.isFinite(value) ? undefined : 'a number beyond the range of a double';
-  if (Array.isArray(value)) {
-    for (const item of value) {
-      const found = findUnstorable(item, depth + 1);
-      if (found) return found;
-    }
-    return undefined;
-  }
-  if (typeof value === 'object' && value !== null) {
-    for (const [key, item] of Object.entries(value)) {
-      const found = findUnstorable(key, depth + 1) ?? findUnstorable(item, depth + 1);
-      if (found) return found;
-    }
-  }
-  return undefined;
-}
 
 /** A parsed JSON object checked and written compactly. */
 function jsonObject(value: unknown, field: 'body' | 'metadata', line: number, maxBytes: number): string {
@@ -81,8 +56,8 @@ function jsonObject(value: unknown, field: 'body' | 'metadata', line: number, ma
     const what = value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value;
     throw invalid(line, field, `${field} must be a JSON object, not ${what}`, 'Wrap the value in an object, e.g. { "value": ... }.');
   }
-  const unstorable = findUnstorable(value);
-  if (unstorable) throw invalid(line, field, `${field} contains ${unstorable}`);
+  const unstorable = findUnstorableText(value);
+  if (unstorable) throw invalid(line, field, `${field} contains ${unstorable}, which PostgreSQL cannot store`);
   const json = JSON.stringify(value);
   const bytes = Buffer.byteLength(json, 'utf8');
   if (bytes > maxBytes) {

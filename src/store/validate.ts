@@ -29,7 +29,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 
 // PostgreSQL cannot store U+0000 in text or jsonb, and jsonb rejects lone surrogates: find them
 // here so the error names the field instead of failing deep in the server.
-function findUnstorableText(value: unknown, depth = 0): string | undefined {
+export function findUnstorableText(value: unknown, depth = 0): string | undefined {
   if (depth > 1000) return 'nesting deeper than 1000 levels';
   if (typeof value === 'string') {
     if (value.includes('\u0000')) return 'the character U+0000';
