@@ -121,6 +121,7 @@ export default function consoleSuite(engine: TestEngine): void {
       await page.keyboard.press('Enter');
       await page.locator(`tr[data-stream="${streams.ada}"]`).waitFor();
       await page.keyboard.press('j');
+      await page.locator(`tr.selected[data-stream="${streams.ada}"]`).waitFor();
       await page.keyboard.press('Enter');
       await waitForText(page, '[data-stream-id]', (text) => text === streams.ada, 'the stream page');
       expect(await page.locator('article.event').evaluateAll((cards) => cards.map((card) => card.getAttribute('data-version')))).toEqual(['1', '2', '3']);

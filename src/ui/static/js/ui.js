@@ -255,9 +255,18 @@ export function rebuildBar(rebuild) {
 export function listNavigator(items, open) {
   /** @type {HTMLElement | null} */
   let selected = null;
+  /** @param {HTMLElement} a @param {HTMLElement} b */
+  const sameItem = (a, b) => JSON.stringify({ ...a.dataset }) === JSON.stringify({ ...b.dataset });
   return (event) => {
     const all = items();
     if (all.length === 0) return false;
+    // The list may have been drawn again since (results that arrived late): keep the selection on
+    // the same item.
+    if (selected && !selected.isConnected) {
+      const previous = selected;
+      selected = all.find((item) => sameItem(item, previous)) ?? null;
+      selected?.classList.add('selected');
+    }
     if (event.key === 'j' || event.key === 'k') {
       const index = selected ? all.indexOf(selected) : -1;
       const next = event.key === 'j' ? Math.min(all.length - 1, index + 1) : Math.max(0, index === -1 ? 0 : index - 1);
