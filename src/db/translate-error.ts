@@ -192,6 +192,14 @@ export function translateError(error: unknown, schema: string): unknown {
           cause,
         });
       }
+      // The embedded engine writes an array parameter as an array literal; a lone UTF-16 surrogate
+      // in one of its strings breaks that literal (the server engine sends U+FFFD instead).
+      if (error.message.startsWith('malformed array literal')) {
+        return new InvalidEventError('Invalid text: a value passed as a list (e.g. table names) holds U+0000 or a lone UTF-16 surrogate, which PostgreSQL cannot store', {
+          hint: 'Remove NUL characters and unpaired surrogates from the values.',
+          cause,
+        });
+      }
       return error;
     case '3F000':
     case '42P01':
