@@ -6,7 +6,7 @@
 import type { EventStore, OpenEventStoreOptions } from '../../src/index.js';
 import { benchSql } from './sql.js';
 import { REBUILD_SQL, USERS_BATCH_HANDLERS } from './pgevents-server.js';
-import type { Batch, BulkSource, Counts, Writer } from './types.js';
+import type { Batch, Counts, Writer } from './types.js';
 
 export type { EventStore };
 
@@ -56,35 +56,4 @@ export async function storeCounts(store: EventStore): Promise<Counts> {
     'select (select count(*) from pgevents.events) as e, (select count(*) from public.users) as u',
   );
   return { events: Number(row?.e ?? 0), users: Number(row?.u ?? 0) };
-}
-
-/** Plain multi-row INSERTs of the source's rows, 2,000 per statement (for stores without COPY). */
-export async function insertRows(store: EventStore, source: BulkSource): Promise<number> {
-  let total = 0;
-  let uuids: string[] = [];
-  let types: string[] = [];
-  let bodies: string[] = [];
-  const flush = async () => {
-    if (uuids.length === 0) return;
-    await store.query(
-      'insert into pgevents.events (uuid, type, body) select * from unnest($1::uuid[], $2::text[], $3::jsonb[])',
-      [uuids, types, bodies],
-    );
-    total += uuids.length;
-    uuids = [];
-    types = [];
-    bodies = [];
-  };
-  for (const chunk of source.copyRows()) {
-    for (const line of chunk.split('\n')) {
-      if (!line) continue;
-      const [uuid, type, body] = line.split('\t');
-      uuids.push(uuid!);
-      types.push(type!);
-      bodies.push(body!);
-      if (uuids.length >= 2000) await flush();
-    }
-  }
-  await flush();
-  return total;
 }

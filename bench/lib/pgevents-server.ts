@@ -29,20 +29,6 @@ select distinct on (uuid) uuid, body->>'name', now(), now()
  where type in ('user_create', 'user_update')
  order by uuid, id desc`;
 
-/** Fallback for a pgevents without rebuild_projection: a materialized-view projection of the same query. */
-const LATEST_VIEW_QUERY = `select distinct on (uuid) uuid, body->>'name' as name, now() as inserted_at, now() as updated_at
-  from ${SCHEMA}.events
- where type in ('user_create', 'user_update')
- order by uuid, id desc`;
-
-/** Does this pgevents have online rebuilds with a set-based fast path (define_projection's p_rebuild_sql)? */
-async function hasFastPathRebuild(c: pg.Client): Promise<boolean> {
-  const r = await c.query<{ ok: boolean }>(
-    `select to_regprocedure('${SCHEMA}.rebuild_projection(text, boolean, integer)') is not null as ok`,
-  );
-  return r.rows[0]?.ok === true;
-}
-
 /**
  * Installs pgevents and the users projection, with its batch handler or the seed's per-event
  * functions. Without `rebuildStatement` the projection declares no set-based statement, so an
@@ -58,17 +44,11 @@ export async function setupPgevents(
     if (!projection) return;
     await c.query(benchSql('pgevents-handlers.sql'));
     const handlers = JSON.stringify(usersHandlers(kind));
-    if (!rebuildStatement) {
-      await c.query(`select ${SCHEMA}.define_projection('users', $1, $2, 'uuid')`, [handlers, ['users']]);
-    } else if (await hasFastPathRebuild(c)) {
-      await c.query(
-        `select ${SCHEMA}.define_projection('users', $1, $2, 'uuid', p_rebuild_sql => $3)`,
-        [handlers, ['users'], REBUILD_SQL],
-      );
-    } else {
-      await c.query(`select ${SCHEMA}.define_projection('users', $1, $2, 'uuid')`, [handlers, ['users']]);
-      await c.query(`select ${SCHEMA}.define_materialized_view('users_latest', $1)`, [LATEST_VIEW_QUERY]);
-    }
+    await c.query(`select ${SCHEMA}.define_projection('users', $1, $2, 'uuid', p_rebuild_sql => $3)`, [
+      handlers,
+      ['users'],
+      rebuildStatement ? REBUILD_SQL : null,
+    ]);
   });
 }
 
@@ -93,34 +73,10 @@ export function replayPgevents(url: string): Promise<Timed> {
 }
 
 /**
- * The set-based rebuild: an online rebuild through the projection's set-based statement
- * (`call rebuild_projection('users', true)`: shadow tables, the statement, catch-up, swap), or, on a
- * pgevents without it, the refresh of a materialized view of the same query.
+ * An online rebuild (`call rebuild_projection('users', true)`: shadow tables, catch-up, swap),
+ * through the projection's set-based statement when it has one, else through its handlers.
  */
-export function rebuildPgevents(url: string): Promise<Timed> {
-  return withClient(url, async (c) => {
-    if (await hasFastPathRebuild(c)) {
-      return timed(() => c.query(`call ${SCHEMA}.rebuild_projection('users', true)`), () => handledEvents(c));
-    }
-    return timed(
-      () => c.query(`select ${SCHEMA}.refresh_materialized_view('users_latest')`),
-      async () => {
-        const r = await c.query<{ v: string; u: string }>(
-          'select (select count(*) from public.users_latest) as v, (select count(*) from public.users) as u',
-        );
-        if (r.rows[0]?.v !== r.rows[0]?.u) throw new Error(`users_latest has ${r.rows[0]?.v} rows, users ${r.rows[0]?.u}`);
-        return handledEvents(c);
-      },
-    );
-  });
-}
-
-/**
- * The online rebuild through the projection's per-event handlers (`call rebuild_projection('users',
- * true)` on a projection without a rebuild statement): shadow tables built in batches, caught up,
- * swapped in.
- */
-export function onlineRebuildByHandlersPgevents(url: string): Promise<Timed> {
+export function onlineRebuildPgevents(url: string): Promise<Timed> {
   return withClient(url, (c) => timed(() => c.query(`call ${SCHEMA}.rebuild_projection('users', true)`), () => handledEvents(c)));
 }
 

@@ -7,7 +7,7 @@ import { connect } from '../lib/pg-writer.js';
 import {
   bulkLoadPgevents,
   countsPgevents,
-  onlineRebuildByHandlersPgevents,
+  onlineRebuildPgevents,
   SCHEMA,
   setupPgevents,
 } from '../lib/pgevents-server.js';
@@ -53,7 +53,7 @@ class PgeventsAppendSystem implements SystemUnderTest {
   }
 
   replay(): Promise<Timed> {
-    return onlineRebuildByHandlersPgevents(this.ctx.databaseUrl);
+    return onlineRebuildPgevents(this.ctx.databaseUrl);
   }
 
   async openWriter(): Promise<Writer> {

@@ -8,7 +8,7 @@ import { connect, InsertWriter } from '../lib/pg-writer.js';
 import {
   bulkLoadPgevents,
   countsPgevents,
-  rebuildPgevents,
+  onlineRebuildPgevents,
   replayPgevents,
   SCHEMA,
   setupPgevents,
@@ -44,7 +44,7 @@ class PgeventsInsertSystem implements SystemUnderTest {
   }
 
   rebuild(): Promise<Timed> {
-    return rebuildPgevents(this.ctx.databaseUrl);
+    return onlineRebuildPgevents(this.ctx.databaseUrl);
   }
 
   counts(): Promise<Counts> {
