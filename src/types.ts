@@ -174,6 +174,12 @@ export interface MigrateResult {
   applied: string[];
   /** The schema's migration number after this call. */
   version: number;
+  /**
+   * Present when this call applied the definitions of the store's functions, views and triggers
+   * (sql/<concept>/*.sql): their combined checksum. They are applied with every migration, and
+   * alone when they changed since they were applied last.
+   */
+  definitions?: string;
 }
 
 export interface EventTypeStatus {

@@ -1,8 +1,8 @@
 import { MigrationChecksumError, SchemaNewerThanCodeError, ServerVersionError } from '../errors.js';
-import type { Executor, Session } from '../db/executor.js';
+import type { Executor, Queryable, Scriptable, Session } from '../db/executor.js';
 import { toInteger } from '../db/normalize.js';
 import type { MigrateResult } from '../types.js';
-import { migrationFiles, renderMigration } from './files.js';
+import { definitionFiles, migrationFiles, renderMigration, type Definitions } from './files.js';
 
 // Key of the session advisory lock that serialises concurrent migrate runs in one database. One key
 // for every schema: a migration may change database-wide state (e.g. default privileges), which two
@@ -49,14 +49,52 @@ export function codeSchemaVersion(): number {
   return migrationFiles().at(-1)?.id ?? 0;
 }
 
+/** The combined checksum of the definitions applied last, or null when none were recorded. */
+async function appliedDefinitions(db: Queryable, schema: string): Promise<string | null> {
+  const [ledger] = await db.query<{ exists: boolean }>(`select to_regclass($1) is not null as exists`, [`${schema}.definitions`]);
+  if (!ledger?.exists) return null;
+  const [row] = await db.query<{ checksum: string }>(`select checksum from ${schema}.definitions`);
+  return row?.checksum ?? null;
+}
+
 /**
- * Applies the pending migrations in order, each in its own transaction, recording name and
- * checksum. Safe to run from several processes at once: a session advisory lock serialises them.
+ * Applies every definition (functions, views, triggers) in order, then generates the code of every
+ * trigger projection anew with them, and records their checksum. A projection whose handler was
+ * dropped keeps its code until it is defined again.
+ */
+async function applyDefinitions(tx: Scriptable, schema: string, definitions: Definitions): Promise<void> {
+  // Bodies of SQL functions are checked when they run, so that files need no order among themselves
+  // beyond views before the functions that return their rows.
+  await tx.query(`select set_config('check_function_bodies', 'off', true)`);
+  for (const file of definitions.files) await tx.script(renderMigration(file, schema));
+  await tx.query(`select set_config('check_function_bodies', 'on', true)`);
+  await tx.query(
+    `select ${schema}.generate_projection_code(p.name)
+       from ${schema}.projections p
+      where p.kind = 'trigger'
+        and not exists (select 1 from ${schema}.projection_handlers h
+                         where h.projection = p.name and to_regprocedure(h.handler) is null)
+      order by p.name`,
+  );
+  await tx.query(
+    `insert into ${schema}.definitions (checksum) values ($1)
+     on conflict (singleton) do update set checksum = excluded.checksum, applied_at = now()`,
+    [definitions.checksum],
+  );
+}
+
+/**
+ * Brings the schema to this code's state in one transaction: applies the pending numbered
+ * migrations in order, recording name and checksum, then, when a migration was applied or the
+ * definitions changed, applies the definitions of every function, view and trigger and generates
+ * the projections' code anew. Safe to run from several processes at once: a session advisory lock
+ * serialises them.
  * @throws {SchemaNewerThanCodeError} when the database has migrations this code does not know.
  * @throws {MigrationChecksumError} when an applied migration differs from the shipped file.
  */
 export async function migrate(executor: Executor, schema: string): Promise<MigrateResult> {
   const files = migrationFiles();
+  const definitions = definitionFiles();
   return executor.session(async (session) => {
     await checkServerVersion(session);
     const [key] = await session.query<{ key: number }>(`select hashtext($1) as key`, ['pgevents.migrate']);
@@ -74,24 +112,33 @@ export async function migrate(executor: Executor, schema: string): Promise<Migra
       if (newest > codeVersion) throw new SchemaNewerThanCodeError(schema, newest, codeVersion);
       for (const done of applied) {
         const file = files.find((candidate) => candidate.id === done.id);
-        if (!file || file.checksum !== done.checksum) throw new MigrationChecksumError(schema, done.name);
+        if (!file || (file.checksum !== done.checksum && !file.releasedAs.includes(done.checksum))) {
+          throw new MigrationChecksumError(schema, done.name);
+        }
       }
 
-      const appliedNow: string[] = [];
-      for (const file of files) {
-        if (applied.some((done) => done.id === file.id)) continue;
-        // Each migration in a transaction of its own, so that a failed one leaves nothing behind.
-        await session.transaction(async (tx) => {
+      const pending = files.filter((file) => !applied.some((done) => done.id === file.id));
+      if (pending.length === 0 && (await appliedDefinitions(session, schema)) === definitions.checksum) {
+        return { schema, applied: [], version: Math.max(newest, codeVersion) };
+      }
+      // One transaction: a failure leaves the schema as it was, never between two states.
+      await session.transaction(async (tx) => {
+        for (const file of pending) {
           await tx.script(renderMigration(file, schema));
           await tx.query(`insert into ${schema}.migrations (id, name, checksum) values ($1, $2, $3)`, [
             file.id,
             file.name,
             file.checksum,
           ]);
-        });
-        appliedNow.push(file.name);
-      }
-      return { schema, applied: appliedNow, version: Math.max(newest, codeVersion) };
+        }
+        await applyDefinitions(tx, schema, definitions);
+      });
+      return {
+        schema,
+        applied: pending.map((file) => file.name),
+        version: codeVersion,
+        definitions: definitions.checksum,
+      };
     } finally {
       await session.query(`select pg_advisory_unlock($1, $2)`, [MIGRATE_LOCK_NAMESPACE, key?.key ?? 0]);
     }

@@ -10,7 +10,7 @@ import {
   SchemaNewerThanCodeError,
   SchemaNotInstalledError,
 } from '../../src/index.js';
-import { migrationFiles } from '../../src/migrations/files.js';
+import { definitionFiles, migrationFiles } from '../../src/migrations/files.js';
 import type { TestEngine, TestStore } from '../support/engines.js';
 import { rejectionOf } from './fixtures.js';
 
@@ -83,7 +83,12 @@ export default function migrationsContract(engine: TestEngine): void {
 
       it('installs every migration once, and nothing the second time', async () => {
         expect(await custom.schemaVersion()).toBe(0);
-        expect(await custom.migrate()).toEqual({ schema: 'es_custom', applied: allMigrations, version: codeVersion });
+        expect(await custom.migrate()).toEqual({
+          schema: 'es_custom',
+          applied: allMigrations,
+          version: codeVersion,
+          definitions: definitionFiles().checksum,
+        });
         expect(await custom.migrate()).toEqual({ schema: 'es_custom', applied: [], version: codeVersion });
         expect(await custom.schemaVersion()).toBe(codeVersion);
         const ledger = await custom.query<{ id: number; name: string; checksum: string }>(
@@ -156,6 +161,55 @@ export default function migrationsContract(engine: TestEngine): void {
       expect(error).toMatchObject({ code: 'MIGRATION_CHANGED' });
       expect((error as Error).message).toContain(allMigrations[0]);
       expect((error as Error).message).toContain('es_changed');
+    });
+
+    describe('definitions', () => {
+      it('applies the definitions again when they changed, restoring every function and the projections\' code', async () => {
+        const store = await db.open('es_defs', { migrate: true });
+        await store.execScript(`
+          create table public.defs_seen (uuid uuid primary key);
+          create function public.defs_seen_event(e es_defs.events) returns void
+          language plpgsql set search_path = public, pg_temp
+          as $$ begin insert into defs_seen values (e.uuid); end; $$;`);
+        await store.defineProjection({ name: 'defs_seen', handlers: { seen: 'public.defs_seen_event' } });
+        // What a store holds when its definitions are older than the code: other function bodies,
+        // a projection's generated code from then, and another recorded checksum.
+        await store.execScript(`
+          create or replace function es_defs.read_stream(p_stream uuid, p_from_version bigint default 1, p_limit int default 1000)
+          returns setof es_defs.events language sql stable set search_path = es_defs, pg_temp
+          as $$ select * from events where false $$;
+          create or replace function es_defs.tg_events__project_defs_seen() returns trigger
+          language plpgsql as $$ begin return null; end; $$;
+          update es_defs.definitions set checksum = 'an older release';`);
+        const stream = randomUUID();
+        await store.append(stream, [{ type: 'seen', body: {} }]);
+        expect(await store.query('select uuid from public.defs_seen')).toEqual([]);
+
+        expect(await store.migrate()).toEqual({
+          schema: 'es_defs',
+          applied: [],
+          version: codeVersion,
+          definitions: definitionFiles().checksum,
+        });
+        expect(await store.readStream(stream)).toHaveLength(1);
+        const other = randomUUID();
+        await store.append(other, [{ type: 'seen', body: {} }]);
+        expect(await store.query('select uuid from public.defs_seen')).toEqual([{ uuid: other }]);
+        expect(await store.migrate()).toEqual({ schema: 'es_defs', applied: [], version: codeVersion });
+      });
+
+      it('leaves the store as it was when applying them fails', async () => {
+        const store = await db.open('es_defs_fail', { migrate: true });
+        // A view of the caller's that depends on a column of a store view which the definitions
+        // replace with another column list cannot be replaced: the whole migration rolls back.
+        await store.execScript(`
+          drop view es_defs_fail.event_types;
+          create view es_defs_fail.event_types as select 1 as only_column;
+          update es_defs_fail.definitions set checksum = 'an older release';`);
+        await expect(store.migrate()).rejects.toThrow(/column/);
+        expect(await store.query(`select checksum from es_defs_fail.definitions`)).toEqual([{ checksum: 'an older release' }]);
+        expect(await store.query(`select only_column from es_defs_fail.event_types`)).toEqual([{ only_column: 1 }]);
+      });
     });
 
     for (const schema of ['Es_custom', 'es-custom', 'es;drop', '1es', 'es custom', '"es"', `e${'s'.repeat(63)}`, '']) {

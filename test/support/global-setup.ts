@@ -4,7 +4,7 @@ import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { openEventStore } from '../../src/index.js';
-import { migrationFiles } from '../../src/migrations/files.js';
+import { definitionFiles, migrationFiles } from '../../src/migrations/files.js';
 import { adminUrl, databaseUrl, serverUrl } from './server-url.js';
 
 declare module 'vitest' {
@@ -20,6 +20,7 @@ const cacheDir = new URL('../.cache/', import.meta.url);
 function migrationsHash(): string {
   const hash = createHash('sha256');
   for (const file of migrationFiles()) hash.update(file.name).update(file.checksum);
+  hash.update(definitionFiles().checksum);
   return hash.digest('hex').slice(0, 16);
 }
 

@@ -1,0 +1,159 @@
+-- Append a batch of events to one stream, atomically, under an expected version.
+-- p_events: a JSON array of {"type": text, "body": object, "metadata"?: object, "id"?: uuid}.
+-- p_expected_version: 'any', 'no_stream', 'stream_exists', or the stream's exact current version.
+-- Idempotency: when every event of the batch carries an id that is already stored in this stream,
+-- nothing is written and the stored versions and positions are returned (a retry after a lost
+-- connection), whatever the expected version.
+--
+-- Few statements per call, since each costs more than the work in it: the events are checked and
+-- their ids collected in one pass; without ids, the stream's row is
+-- locked, the expected version checked and the events inserted in one statement; with ids, the
+-- stored-ids lookup (after the lock, so that it sees a concurrent first attempt that committed)
+-- probes the batch's first id only: a retry carries it (then the whole batch is compared, as
+-- before), and a batch whose first event is new but a later one's id is stored fails the insert on
+-- the event_id unique constraint (23505, which the TypeScript API reports as DuplicateEventError).
+create or replace function {{schema}}.append_events(
+  p_stream uuid,
+  p_events jsonb,
+  p_expected_version text default 'any'
+) returns table (event_id uuid, version bigint, "position" bigint)
+language plpgsql
+security definer
+set search_path = {{schema}}, pg_temp
+as $$
+declare
+  v_count int;
+  v_bad_index int;
+  v_bad jsonb;
+  v_ids uuid[];
+  v_expected bigint;
+  v_current bigint;
+  v_stored int;
+  v_stored_here int;
+begin
+  if p_stream is null then
+    raise exception 'Invalid stream: a stream id (uuid) is required'
+      using errcode = 'PE003', detail = json_build_object('field', 'stream')::text;
+  end if;
+  if jsonb_typeof(p_events) is distinct from 'array' or jsonb_array_length(p_events) = 0 then
+    raise exception 'Invalid events: expected a non-empty JSON array of events (Stream: %)', p_stream
+      using errcode = 'PE003', detail = json_build_object('stream', p_stream, 'field', 'events')::text,
+            hint = 'Pass [{"type": "...", "body": {...}}].';
+  end if;
+
+  select count(*),
+         min(e.ord) filter (where not e.valid),
+         array_agg((e.value ->> 'id')::uuid order by e.ord) filter (where e.valid and e.value ? 'id')
+    into v_count, v_bad_index, v_ids
+    from (select x.value, x.ord,
+                 (jsonb_typeof(x.value) = 'object'
+                 and jsonb_typeof(x.value -> 'type') = 'string'
+                 and jsonb_typeof(x.value -> 'body') = 'object'
+                 and (not x.value ? 'metadata' or jsonb_typeof(x.value -> 'metadata') = 'object')
+                 and (not x.value ? 'id' or (jsonb_typeof(x.value -> 'id') = 'string'
+                      and (x.value ->> 'id') ~* '^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$')))
+                 is true as valid
+            from jsonb_array_elements(p_events) with ordinality x(value, ord)) e;
+  if v_bad_index is not null then
+    v_bad := p_events -> (v_bad_index - 1);
+    raise exception 'Invalid event at index %: % (Stream: %)', v_bad_index - 1,
+      case
+        when jsonb_typeof(v_bad) is distinct from 'object' then 'an event must be a JSON object'
+        when jsonb_typeof(v_bad -> 'type') is distinct from 'string' then 'type must be a string'
+        when jsonb_typeof(v_bad -> 'body') is distinct from 'object' then 'body must be a JSON object'
+        when v_bad ? 'metadata' and jsonb_typeof(v_bad -> 'metadata') is distinct from 'object' then 'metadata must be a JSON object'
+        else 'id must be a uuid'
+      end, p_stream
+      using errcode = 'PE003',
+            detail = json_build_object('stream', p_stream, 'index', v_bad_index - 1)::text,
+            hint = 'Each event is {"type": "...", "body": {...}, "metadata"?: {...}, "id"?: "<uuid>"}.';
+  end if;
+
+  v_expected := case
+    when p_expected_version is null or p_expected_version = 'any' then null
+    when p_expected_version = 'no_stream' then 0
+    when p_expected_version = 'stream_exists' then -1
+    when p_expected_version ~ '^[0-9]{1,18}$' then p_expected_version::bigint
+  end;
+  if v_expected is null and p_expected_version is not null and p_expected_version <> 'any' then
+    raise exception 'Invalid expected version: % (Stream: %)', p_expected_version, p_stream
+      using errcode = 'PE003', detail = json_build_object('stream', p_stream, 'field', 'expected_version')::text,
+            hint = 'Use ''any'', ''no_stream'', ''stream_exists'' or a non-negative integer.';
+  end if;
+
+  if v_ids is null then
+    return query
+      with reserved as (
+        insert into streams as s (stream, version) values (p_stream, v_count)
+        on conflict (stream) do update set version = s.version + v_count
+        returning s.version - v_count as current,
+                  check_expected_version(p_stream, p_expected_version, v_expected, s.version - v_count) as expected
+      ), inserted as (
+        insert into events (uuid, version, type, body, metadata, event_id)
+        select p_stream, r.current + e.ord, e.value ->> 'type', e.value -> 'body',
+               coalesce(e.value -> 'metadata', '{}'::jsonb), uuid_v7()
+          from reserved r, jsonb_array_elements(p_events) with ordinality e(value, ord)
+         where r.expected
+         order by e.ord
+        returning events.event_id, events.version, events.id
+      )
+      select i.event_id, i.version, i.id from inserted i order by i.version;
+    return;
+  end if;
+
+  if cardinality(v_ids) > 1 and (select count(distinct i) from unnest(v_ids) i) <> cardinality(v_ids) then
+    raise exception 'Duplicate event id within one batch (Stream: %)', p_stream
+      using errcode = 'PE004', detail = json_build_object('stream', p_stream)::text,
+            hint = 'Give every event of a batch its own id.';
+  end if;
+  insert into streams as s (stream, version) values (p_stream, v_count)
+  on conflict (stream) do update set version = s.version + v_count
+  returning s.version - v_count into v_current;
+  if exists (select 1 from events ev where ev.event_id = v_ids[1]) then
+    select count(*), count(*) filter (where ev.uuid = p_stream)
+      into v_stored, v_stored_here
+      from events ev where ev.event_id = any(v_ids);
+    if v_stored = v_count and v_stored_here = v_count then
+      update streams s set version = v_current where s.stream = p_stream;
+      return query
+        select ev.event_id, ev.version, ev.id from events ev where ev.event_id = any(v_ids) order by ev.version;
+      return;
+    end if;
+    raise exception 'Event ids already stored: % of % events in this batch were appended before (Stream: %)',
+      v_stored, v_count, p_stream
+      using errcode = 'PE004',
+            detail = json_build_object('stream', p_stream, 'stored', v_stored, 'batch', v_count)::text,
+            hint = 'Retry a batch exactly as it was first sent, or give new events new ids.';
+  end if;
+  perform check_expected_version(p_stream, p_expected_version, v_expected, v_current);
+
+  return query
+    with inserted as (
+      insert into events (uuid, version, type, body, metadata, event_id)
+      select p_stream, v_current + e.ord, e.value ->> 'type', e.value -> 'body',
+             coalesce(e.value -> 'metadata', '{}'::jsonb), coalesce((e.value ->> 'id')::uuid, uuid_v7())
+        from jsonb_array_elements(p_events) with ordinality e(value, ord)
+       order by e.ord
+      returning events.event_id, events.version, events.id
+    )
+    select i.event_id, i.version, i.id from inserted i order by i.version;
+end;
+$$;
+
+-- True when a stream at version p_current meets the expected version (p_expected: null for any,
+-- 0 for no stream, -1 for an existing stream, else the exact version); raises PE001 otherwise.
+create or replace function {{schema}}.check_expected_version(p_stream uuid, p_expected_version text, p_expected bigint, p_current bigint)
+returns boolean
+language plpgsql
+set search_path = {{schema}}, pg_temp
+as $$
+begin
+  if p_expected is not null and ((p_expected = -1 and p_current = 0) or (p_expected >= 0 and p_expected <> p_current)) then
+    raise exception 'Wrong expected version: % (Stream: %, Stream Version: %)', p_expected_version, p_stream, p_current
+      using errcode = 'PE001',
+            detail = json_build_object('stream', p_stream, 'expected', p_expected_version, 'actual', p_current)::text,
+            hint = 'Read the stream again, decide again, and append with its current version.';
+  end if;
+  return true;
+end;
+$$;
