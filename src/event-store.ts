@@ -1,9 +1,7 @@
-import type { PGlite } from '@electric-sql/pglite';
-import type pg from 'pg';
 import { queryableFromClient } from './db/client-adapter.js';
 import type { Engine, Executor, Queryable } from './db/executor.js';
-import { createPgExecutor } from './db/pg-executor.js';
-import { createPgliteExecutor } from './db/pglite-executor.js';
+import { createPgExecutor, type PgPool } from './db/pg-executor.js';
+import { createPgliteExecutor, type PGlite } from './db/pglite-executor.js';
 import { InvalidArgumentError } from './errors.js';
 import { type ImportEventsOptions, type ImportEventsResult, type ImportSource, importEvents } from './import/import-events.js';
 import { migrate, schemaVersion } from './migrations/runner.js';
@@ -65,7 +63,7 @@ export interface OpenEventStoreOptions {
   /** PostgreSQL server connection string. Default: `DATABASE_URL`; without either, the embedded engine. */
   url?: string;
   /** Use this `pg` pool (the store does not close it). */
-  pool?: pg.Pool;
+  pool?: PgPool;
   /** Embedded engine data directory, default `./.pgevents`. */
   dataDir?: string;
   /** Use this PGlite instance (the store does not close it). */

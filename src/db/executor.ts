@@ -16,6 +16,20 @@ export interface Queryable {
   query<R extends Row = Row>(sql: string, params?: readonly unknown[], options?: QueryOptions): Promise<R[]>;
 }
 
+/**
+ * An open transaction of the store's own: statements, and bulk loads with COPY. Used only inside
+ * the callback it was handed to.
+ */
+export interface Transaction extends Queryable {
+  /**
+   * Loads COPY text-format data (tab-separated columns, one row a line, `\N` for null) into
+   * `target`, a table and its column list, e.g. `pg_temp.load (a, b)`. `target` is SQL: it must
+   * never come from input. The data is streamed chunk by chunk, never held whole; when `chunks`
+   * throws, the COPY is cancelled and the error is rethrown.
+   */
+  copyFrom(target: string, chunks: AsyncIterable<string>): Promise<void>;
+}
+
 /** Runs statements and scripts of several statements (without parameters). */
 export interface Scriptable extends Queryable {
   script(sql: string): Promise<void>;
@@ -51,11 +65,15 @@ export type Engine = 'embedded' | 'server';
 
 /**
  * The one interface the store uses to reach PostgreSQL. The files in src/db are the only ones that
- * import a driver.
+ * import a driver (test/unit/driver-seam.test.ts checks it).
  */
 export interface Executor extends Queryable {
   readonly engine: Engine;
-  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` in one transaction, on a pooled connection of its own (server) or on the one
+   * connection (embedded): committed when `fn` returns, rolled back when it throws.
+   */
+  transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
   session<T>(fn: (session: Session) => Promise<T>): Promise<T>;
   /** Opens a dedicated session, for LISTEN and session-level locks. */
   openSession(): Promise<DedicatedSession>;

@@ -1,6 +1,12 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
-import type { DedicatedSession, Executor, Queryable, QueryOptions, Row, Scriptable } from './executor.js';
+import { from as copyFromStdin } from 'pg-copy-streams';
+import type { DedicatedSession, Executor, QueryOptions, Row, Scriptable, Transaction } from './executor.js';
 import { translateError } from './translate-error.js';
+
+/** A node-postgres pool, as a caller may hand one to the store. */
+export type PgPool = pg.Pool;
 
 export interface PgExecutorOptions {
   /** A connection string, e.g. postgres://user@host:5432/db. */
@@ -34,14 +40,39 @@ function scriptableOf(client: pg.Pool | pg.ClientBase, schema: string): Scriptab
   };
 }
 
-async function inTransaction<T>(client: pg.ClientBase, schema: string, fn: (tx: Scriptable) => Promise<T>): Promise<T> {
+function transactionOf(client: pg.ClientBase, schema: string): Scriptable & Transaction {
+  return {
+    ...scriptableOf(client, schema),
+    async copyFrom(target, chunks) {
+      // One COPY for the whole input, streamed: the chunks are written as they come, and a failure
+      // of the input cancels the COPY (pg-copy-streams sends CopyFail), which leaves the
+      // connection usable for the rollback.
+      try {
+        await pipeline(Readable.from(chunks), client.query(copyFromStdin(`copy ${target} from stdin`)));
+      } catch (error) {
+        throw translateError(error, schema);
+      }
+    },
+  };
+}
+
+/**
+ * Runs `fn` between begin and commit on `client`. A rollback that fails means the connection is
+ * gone or unusable: `onBroken` is told, so that the client is discarded instead of pooled again.
+ */
+async function inTransaction<T>(
+  client: pg.ClientBase,
+  schema: string,
+  fn: (tx: Scriptable & Transaction) => Promise<T>,
+  onBroken: (error: Error) => void = () => undefined,
+): Promise<T> {
   await client.query('begin');
   try {
-    const result = await fn(scriptableOf(client, schema));
+    const result = await fn(transactionOf(client, schema));
     await client.query('commit');
     return result;
   } catch (error) {
-    await client.query('rollback').catch(() => undefined);
+    await client.query('rollback').catch(onBroken);
     throw error;
   }
 }
@@ -113,7 +144,7 @@ async function openDedicatedSession(config: pg.ClientConfig, schema: string): Pr
 }
 
 /** The server engine: a node-postgres pool. */
-export function createPgExecutor(options: PgExecutorOptions): Executor & { readonly pool: pg.Pool } {
+export function createPgExecutor(options: PgExecutorOptions): Executor {
   const ownsPool = !options.pool;
   const pool = options.pool ?? new pg.Pool({ connectionString: options.url, max: options.max ?? 10 });
   // An idle pooled client that loses its connection emits 'error'; without a listener that kills the process.
@@ -121,15 +152,17 @@ export function createPgExecutor(options: PgExecutorOptions): Executor & { reado
   const { schema } = options;
   const base = scriptableOf(pool, schema);
 
-  async function withClient<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  // A client whose connection failed (an 'error' event, or a rollback that failed) is destroyed on
+  // release instead of going back to the pool.
+  async function withClient<T>(fn: (client: pg.PoolClient, onBroken: (error: Error) => void) => Promise<T>): Promise<T> {
     const client = await pool.connect();
     let broken: Error | undefined;
     const onError = (error: Error) => {
-      broken = error;
+      broken ??= error;
     };
     client.on('error', onError);
     try {
-      return await fn(client);
+      return await fn(client, onError);
     } finally {
       client.off('error', onError);
       client.release(broken);
@@ -138,15 +171,14 @@ export function createPgExecutor(options: PgExecutorOptions): Executor & { reado
 
   return {
     engine: 'server',
-    pool,
     query: base.query,
-    transaction: <T>(fn: (tx: Queryable) => Promise<T>) => withClient((client) => inTransaction(client, schema, fn)),
+    transaction: <T>(fn: (tx: Transaction) => Promise<T>) => withClient((client, onBroken) => inTransaction(client, schema, fn, onBroken)),
     session: (fn) =>
-      withClient((client) =>
+      withClient((client, onBroken) =>
         fn({
           ...scriptableOf(client, schema),
           script: (sql) => scriptInSession(client, schema, sql),
-          transaction: (inner) => inTransaction(client, schema, inner),
+          transaction: (inner) => inTransaction(client, schema, inner, onBroken),
         }),
       ),
     openSession: () => openDedicatedSession(options.pool ? { ...pool.options } : { connectionString: options.url }, schema),

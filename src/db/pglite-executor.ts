@@ -1,9 +1,11 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { PGlite } from '@electric-sql/pglite';
 import { EmbeddedConnectionBusyError } from '../errors.js';
-import type { DedicatedSession, Executor, Queryable, Row, Scriptable, Session } from './executor.js';
+import type { DedicatedSession, Executor, Row, Scriptable, Session, Transaction } from './executor.js';
 import { lockDataDir } from './data-dir-lock.js';
 import { translateError } from './translate-error.js';
+
+export type { PGlite };
 
 export interface PgliteExecutorOptions {
   /** Directory of the embedded database; undefined with `pglite` given. */
@@ -14,7 +16,7 @@ export interface PgliteExecutorOptions {
 }
 
 interface PgliteLike {
-  query<R>(sql: string, params?: unknown[]): Promise<{ rows: R[] }>;
+  query<R>(sql: string, params?: unknown[], options?: { blob?: Blob }): Promise<{ rows: R[] }>;
   exec(sql: string): Promise<unknown>;
 }
 
@@ -51,6 +53,23 @@ function scriptableOf(db: PgliteLike, schema: string): Scriptable {
   };
 }
 
+function transactionOf(tx: PgliteLike, schema: string): Scriptable & Transaction {
+  return {
+    ...scriptableOf(tx, schema),
+    async copyFrom(target, chunks) {
+      // PGlite reads COPY data from a blob, /dev/blob: one statement a chunk, so that only one
+      // chunk is held at a time.
+      for await (const chunk of chunks) {
+        try {
+          await tx.query(`copy ${target} from '/dev/blob'`, [], { blob: new Blob([chunk]) });
+        } catch (error) {
+          throw translateError(error, schema);
+        }
+      }
+    },
+  };
+}
+
 // PGlite is one connection: a statement sent outside a transaction while that transaction's own
 // callback awaits it would wait forever for the transaction to end. Code running inside a
 // transaction callback is marked, so that such a statement fails at once instead.
@@ -66,7 +85,7 @@ function refuseInsideTransaction(db: PGlite): void {
 const heldLocks = new WeakMap<PGlite, Set<string>>();
 
 /** The embedded engine: PGlite (PostgreSQL in WebAssembly), in process, one connection. */
-export async function createPgliteExecutor(options: PgliteExecutorOptions): Promise<Executor & { readonly pglite: PGlite }> {
+export async function createPgliteExecutor(options: PgliteExecutorOptions): Promise<Executor> {
   const { schema } = options;
   const release = options.pglite ? () => undefined : lockDataDir(options.dataDir ?? './.pgevents');
   let db: PGlite;
@@ -87,12 +106,12 @@ export async function createPgliteExecutor(options: PgliteExecutorOptions): Prom
       return unguarded.script(sql);
     },
   };
-  const transaction = async <T>(fn: (tx: Scriptable) => Promise<T>): Promise<T> => {
+  const transaction = async <T>(fn: (tx: Scriptable & Transaction) => Promise<T>): Promise<T> => {
     refuseInsideTransaction(db);
     return db.transaction(async (tx) => {
       const marker = { db, open: true };
       try {
-        return await insideTransaction.run(marker, () => fn(scriptableOf(tx, schema)));
+        return await insideTransaction.run(marker, () => fn(transactionOf(tx, schema)));
       } finally {
         marker.open = false;
       }
@@ -137,7 +156,6 @@ export async function createPgliteExecutor(options: PgliteExecutorOptions): Prom
 
   return {
     engine: 'embedded',
-    pglite: db,
     query: base.query,
     transaction,
     session: (fn) => fn(session),

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { extname } from 'node:path';
-import type { Executor } from '../db/executor.js';
+import type { Executor, Queryable } from '../db/executor.js';
 import { toInteger, toIntegerOrNull } from '../db/normalize.js';
 import { DuplicateEventError, InvalidArgumentError, SchemaNotInstalledError } from '../errors.js';
 import { assertInteger } from '../store/validate.js';
@@ -9,7 +9,6 @@ import { copyChunks, IMPORT_COLUMNS } from './copy-text.js';
 import { csvRows } from './csv.js';
 import { readLines } from './lines.js';
 import { ndjsonRows } from './ndjson.js';
-import { type ImportTransaction, inImportTransaction } from './transaction.js';
 
 /** What an import reads: a file path, or a stream (or async iterable) of UTF-8 text, e.g. `process.stdin`. */
 export type ImportSource = string | AsyncIterable<string | Uint8Array>;
@@ -122,7 +121,7 @@ async function assertInstalled(executor: Executor, schema: string): Promise<void
  * A duplicate event id fails the whole import; the rows still in `table` tell which line has it:
  * one whose id is stored in another stream, or one that repeats an earlier line's id.
  */
-async function explainDuplicate(tx: ImportTransaction, schema: string, table: string, cause: DuplicateEventError): Promise<DuplicateEventError> {
+async function explainDuplicate(tx: Queryable, schema: string, table: string, cause: DuplicateEventError): Promise<DuplicateEventError> {
   const [elsewhere] = await tx.query<{ line: unknown; event_id: string; stream: string; stored_stream: string }>(
     `select t.ord as line, t.event_id, t.uuid as stream, e.uuid as stored_stream
        from ${table} t join ${schema}.events e on e.event_id = t.event_id
@@ -182,11 +181,11 @@ export async function importEvents(
       bytes += read;
     });
     const rows = format === 'csv' ? csvRows(lines) : ndjsonRows(lines);
-    return await inImportTransaction(executor, schema, async (tx) => {
+    return await executor.transaction(async (tx) => {
       const name = `pgevents_import_${randomBytes(8).toString('hex')}`;
       const table = `pg_temp.${name}`;
       await tx.query(`create temp table ${name} (ord bigint, uuid uuid, type text, body jsonb, metadata jsonb, event_id uuid) on commit drop`);
-      await tx.copy(
+      await tx.copyFrom(
         `${table} (${IMPORT_COLUMNS})`,
         copyChunks(rows, batchSize, (loaded) => {
           events = loaded;
