@@ -16,6 +16,17 @@ import { cancelRebuild, rebuildProgress, rebuildProjection } from './rebuild/reb
 import { verifyProjection } from './rebuild/verify.js';
 import { replayProjection } from './replay/replay.js';
 import { type GrantOptions, grantRoles } from './security/grant.js';
+import { type AppendsPerMinute, appendsPerMinute } from './status/appends-per-minute.js';
+import { listEventTypes } from './status/event-types.js';
+import { readPermissions, type StorePermissions } from './status/permissions.js';
+import {
+  type ListProjectionTablesOptions,
+  listProjectionTables,
+  type ProjectionRowsPage,
+  type ProjectionTable,
+  type ReadProjectionRowsOptions,
+  readProjectionRows,
+} from './status/projection-tables.js';
 import { storeStatus } from './status/status.js';
 import { asyncProjectionDefinition } from './subscriptions/async-projection.js';
 import { LogFollower } from './subscriptions/follow.js';
@@ -29,13 +40,18 @@ import { isAsyncProjection, replayAsyncProjection } from './subscriptions/replay
 import { SubscriptionRunner } from './subscriptions/runner.js';
 import { subscriptionDefinition } from './subscriptions/subscribe.js';
 import { appendEvents } from './store/append.js';
+import { countHeldBackEvents } from './store/held-back.js';
 import { readAll, readStream } from './store/read.js';
+import { type ReadAllBackwardOptions, readAllBackward } from './store/read-backward.js';
+import { readEvent } from './store/read-event.js';
+import { type ListStreamsOptions, type ListStreamsResult, listStreams, streamVersion } from './store/streams.js';
 import type {
   AppendOptions,
   AppendResult,
   AsyncProjectionOptions,
   DefineMaterializedViewOptions,
   DefineProjectionOptions,
+  EventTypeStatus,
   Follower,
   FollowOptions,
   MigrateResult,
@@ -165,6 +181,52 @@ export class EventStore {
   }
 
   /**
+   * The log in readAll's gap-safe order, backwards: newest first, from the newest event readAll
+   * would hand out now, or from before a cursor (an event's, or one from readAll). The result's
+   * cursor is the oldest event's: pass it as `before` to read on.
+   * @throws {InvalidArgumentError} for a malformed cursor or limit.
+   * @example
+   * const { events } = await store.readAllBackward({ limit: 10 }); // the ten newest events
+   */
+  readAllBackward(options: ReadAllBackwardOptions = {}): Promise<ReadAllResult> {
+    return readAllBackward(this.#executor, this.schema, options);
+  }
+
+  /**
+   * The event at a position, or null when none is stored there (positions have gaps).
+   * @throws {InvalidArgumentError} for a position that is not a positive integer.
+   */
+  readEvent(position: number): Promise<StoredEvent | null> {
+    return readEvent(this.#executor, this.schema, position);
+  }
+
+  /**
+   * How many committed events readAll (and every subscription) holds back right now, because a
+   * transaction that began before theirs is still open somewhere in the cluster; counted up to
+   * `max` (default 10,000).
+   * @throws {InvalidArgumentError} for a `max` that is not a positive integer.
+   */
+  heldBackEvents(options: { max?: number } = {}): Promise<number> {
+    return countHeldBackEvents(this.#executor, this.schema, options.max);
+  }
+
+  /**
+   * Streams that match a uuid prefix, an event type and a time range, most recently written
+   * first, a page at a time.
+   * @throws {InvalidArgumentError} for a prefix that is not hex digits, or a bad time, limit or offset.
+   * @example
+   * const { streams, hasMore } = await store.listStreams({ prefix: '3f2a', type: 'user_create', limit: 25 });
+   */
+  listStreams(options: ListStreamsOptions = {}): Promise<ListStreamsResult> {
+    return listStreams(this.#executor, this.schema, options);
+  }
+
+  /** A stream's version: how many events it holds (0 when none). @throws {InvalidEventError} for a stream id that is not a uuid. */
+  streamVersion(stream: string): Promise<number> {
+    return streamVersion(this.#executor, this.schema, stream);
+  }
+
+  /**
    * Defines (or redefines) a trigger projection: pgevents generates the trigger that calls the
    * handlers in the appending transaction.
    * @throws {ProjectionDefinitionError} for a bad name, a missing or unsafe handler, or a missing table.
@@ -188,6 +250,27 @@ export class EventStore {
   /** Every projection (trigger and materialized view) with its handlers. */
   listProjections(): Promise<ProjectionInfo[]> {
     return listProjections(this.#executor, this.schema);
+  }
+
+  /**
+   * The read-model tables of every projection (or of one), each with its rows counted up to
+   * `maxRows` (default 100,000); a table that cannot be counted comes with its problem.
+   * @throws {UnknownProjectionError} for an unknown `projection`.
+   */
+  listProjectionTables(options: ListProjectionTablesOptions = {}): Promise<ProjectionTable[]> {
+    return listProjectionTables(this.#executor, this.schema, options);
+  }
+
+  /**
+   * A page of the rows of a projection's table (its first, or `table`), ordered by the primary
+   * key, else a unique index, else physically; null when the table no longer exists. Only tables
+   * registered with the projection can be read.
+   * @throws {UnknownProjectionError} @throws {InvalidArgumentError} for a table the projection does not have.
+   * @example
+   * const page = await store.readProjectionRows('users', { limit: 25, offset: 50 });
+   */
+  readProjectionRows(name: string, options: ReadProjectionRowsOptions = {}): Promise<ProjectionRowsPage | null> {
+    return readProjectionRows(this.#executor, this.schema, name, options);
   }
 
   /**
@@ -369,6 +452,24 @@ export class EventStore {
   /** Counts, event types (and those no projection handles) and projections. */
   status(): Promise<StoreStatus> {
     return storeStatus(this.#executor, this.schema);
+  }
+
+  /** Every stored event type with its count, last position and the projections that handle it. */
+  listEventTypes(): Promise<EventTypeStatus[]> {
+    return listEventTypes(this.#executor, this.schema);
+  }
+
+  /** Events appended per minute over the last hour (counted over the newest 100,000 events at most). */
+  appendsPerMinute(): Promise<AppendsPerMinute> {
+    return appendsPerMinute(this.#executor, this.schema);
+  }
+
+  /**
+   * What the connected role may do besides reading: rebuild, verify, refresh, manage
+   * subscriptions. A reader role (`grant({ readers })`) may do none of them.
+   */
+  permissions(): Promise<StorePermissions> {
+    return readPermissions(this.#executor, this.schema);
   }
 
   /**

@@ -6,3 +6,13 @@ export { formatCursor, parseCursor } from './store/cursor.js';
 export type { Cursor } from './store/cursor.js';
 export type { GrantOptions } from './security/grant.js';
 export type { ImportEventsOptions, ImportEventsResult, ImportFormat, ImportProgress, ImportSource } from './import/import-events.js';
+export type { ListStreamsOptions, ListStreamsResult, StreamSummary } from './store/streams.js';
+export type { ReadAllBackwardOptions } from './store/read-backward.js';
+export type { AppendsPerMinute } from './status/appends-per-minute.js';
+export type { StorePermissions } from './status/permissions.js';
+export type {
+  ListProjectionTablesOptions,
+  ProjectionRowsPage,
+  ProjectionTable,
+  ReadProjectionRowsOptions,
+} from './status/projection-tables.js';

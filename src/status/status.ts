@@ -4,6 +4,7 @@ import { projectionStatuses } from '../rebuild/health.js';
 import { schemaVersion } from '../migrations/runner.js';
 import { listSubscriptions } from '../subscriptions/manage.js';
 import type { StoreStatus } from '../types.js';
+import { listEventTypes } from './event-types.js';
 
 /** Counts, event types (with the ones no projection handles) and projections. */
 export async function storeStatus(executor: Executor, schema: string): Promise<StoreStatus> {
@@ -13,15 +14,7 @@ export async function storeStatus(executor: Executor, schema: string): Promise<S
             (select count(*) from ${schema}.streams where version > 0) as streams,
             (select max(id) from ${schema}.events) as last_position`,
   );
-  const typeRows = await executor.query<{ type: string; events: unknown; last_position: unknown; handled_by: string[] }>(
-    `select type, events, last_position, handled_by from ${schema}.event_types order by type`,
-  );
-  const eventTypes = typeRows.map((row) => ({
-    type: row.type,
-    events: toInteger(row.events),
-    lastPosition: toInteger(row.last_position),
-    handledBy: row.handled_by ?? [],
-  }));
+  const eventTypes = await listEventTypes(executor, schema);
   return {
     engine: executor.engine,
     schema,

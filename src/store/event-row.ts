@@ -5,6 +5,10 @@ import type { JsonObject, StoredEvent } from '../types.js';
 /** The columns every read selects, in the names the mapper expects. */
 export const EVENT_COLUMNS = 'id, uuid, version, type, body, metadata, event_id, inserted_at, transaction_id';
 
+/** {@link EVENT_COLUMNS} for a read from the events table itself (alias `e`): the xid8 as text on either driver. */
+export const EVENT_TABLE_COLUMNS =
+  'e.id, e.uuid, e.version, e.type, e.body, e.metadata, e.event_id, e.inserted_at, e.transaction_id::text as transaction_id';
+
 /** Maps an events row (from either driver) to the documented event object. */
 export function toStoredEvent(row: Row): StoredEvent {
   return {

@@ -1,0 +1,19 @@
+import type { Queryable } from '../db/executor.js';
+import { toInteger } from '../db/normalize.js';
+import { assertInteger } from './validate.js';
+
+/**
+ * Events already committed that readAll (and so every subscription) still holds back, because a
+ * transaction that began before theirs is still open somewhere in the cluster; they follow as soon
+ * as it ends. Counted up to `max`, so that the scan stays bounded.
+ * @throws {InvalidArgumentError} for a `max` that is not a positive integer.
+ */
+export async function countHeldBackEvents(db: Queryable, schema: string, max = 10_000): Promise<number> {
+  assertInteger('max', max, 1, 1_000_000);
+  const [row] = await db.query<{ held: unknown }>(
+    `select count(*) as held from (select 1 from ${schema}.events
+      where transaction_id >= pg_snapshot_xmin(pg_current_snapshot()) limit $1) t`,
+    [max],
+  );
+  return toInteger(row?.held ?? 0);
+}
