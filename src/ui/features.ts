@@ -108,31 +108,16 @@ export interface Permissions {
 }
 
 /**
- * Reads the role's privileges on the SQL functions behind each action. A reader (see
- * `pgevents grant --reader`) has none of them.
+ * What the connected role may do (the store reads its privileges on the SQL functions behind each
+ * action); a reader (see `pgevents grant --reader`) may do none of it.
  */
 export async function readPermissions(store: EventStore, features: ConsoleFeatures): Promise<Permissions> {
-  const schema = store.schema;
-  const [row] = await store.query<{ role: string; rebuild: boolean; verify: boolean; refresh: boolean; subscriptions: boolean }>(
-    `select current_user::text as role,
-            coalesce(has_function_privilege(current_user, to_regprocedure($1), 'execute'), false) as rebuild,
-            coalesce(has_function_privilege(current_user, to_regprocedure($2), 'execute'), false) as verify,
-            coalesce(has_function_privilege(current_user, to_regprocedure($3), 'execute'), false) as refresh,
-            coalesce(has_function_privilege(current_user, to_regprocedure($4), 'execute')
-                     and has_function_privilege(current_user, to_regprocedure($5), 'execute'), false) as subscriptions`,
-    [
-      `${schema}.rebuild_start(text,boolean)`,
-      `${schema}.verify_projection(text,text[],integer)`,
-      `${schema}.refresh_materialized_view(text)`,
-      `${schema}.reset_subscription(text,text)`,
-      `${schema}.skip_subscription_event(text)`,
-    ],
-  );
+  const permissions = await store.permissions();
   return {
-    role: row?.role ?? '',
-    rebuild: features.rebuild.available && row?.rebuild === true,
-    verify: features.verify.available && row?.verify === true,
-    refresh: features.refresh.available && row?.refresh === true,
-    subscriptions: features.subscriptions.available && row?.subscriptions === true,
+    role: permissions.role,
+    rebuild: features.rebuild.available && permissions.rebuild,
+    verify: features.verify.available && permissions.verify,
+    refresh: features.refresh.available && permissions.refresh,
+    subscriptions: features.subscriptions.available && permissions.manageSubscriptions,
   };
 }

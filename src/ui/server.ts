@@ -145,7 +145,6 @@ function notAvailable(feature: { available: boolean; missing: string | null }): 
 }
 
 function buildRouter(store: EventStore, guard: ConsoleGuard, jobs: JobBoard, features: ConsoleFeatures, version: string, pollMs: number) {
-  const describeMessage = (error: unknown) => describeFailure(error);
   const router = new Router();
 
   router.get('/api/session', async () => {
@@ -174,11 +173,11 @@ function buildRouter(store: EventStore, guard: ConsoleGuard, jobs: JobBoard, fea
   router.get('/api/streams/:stream', ({ params, url }) => streamPage(store, params.stream ?? '', url));
   router.get('/api/events/:position', ({ params }) => eventAt(store, params.position ?? ''));
   router.get('/api/live', async ({ req, res, url }) => {
-    await streamLive(store, req, res, url, { pollMs, keepAliveMs: 15_000, describe: describeMessage });
+    await streamLive(store, req, res, url, { pollMs, keepAliveMs: 15_000, describe: describeFailure });
     return undefined;
   });
-  router.get('/api/projections', () => listProjectionDetails(store, jobs, describeMessage));
-  router.get('/api/projections/:name', ({ params }) => projectionDetails(store, params.name ?? '', jobs, describeMessage));
+  router.get('/api/projections', () => listProjectionDetails(store, jobs));
+  router.get('/api/projections/:name', ({ params }) => projectionDetails(store, params.name ?? '', jobs));
   router.get('/api/projections/:name/rows', ({ params, url }) => readModelRows(store, params.name ?? '', url));
   router.get('/api/jobs', () => jobs.list());
   router.get('/api/jobs/:id', ({ params }) => {
@@ -265,7 +264,7 @@ function packageVersion(): string {
 /**
  * Serves the pgevents console for an open store: the page, its JSON API under `/api/`, and the
  * live feed. On the embedded engine the console shares the store (its one connection) with the
- * caller. The console runs no SQL but its own read-only queries and the store's actions.
+ * caller. The console runs no SQL of its own: it reads and acts through the store's API.
  * @throws {InvalidArgumentError} for a token that is too short.
  * @example
  * const store = await openEventStore();

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type EventStore, parseCursor } from '../../index.js';
 import { HttpError, intParam } from '../http.js';
-import { EVENT_SELECT, eventFromRow, eventJson, type EventJson } from '../rows.js';
+import { eventJson, type EventJson } from '../json.js';
 
 /** How the live feed polls and keeps its connection alive. */
 export interface LiveOptions {
@@ -15,32 +15,16 @@ export interface LiveOptions {
 
 const BATCH = 200;
 const HELD_BACK_EVERY_MS = 2000;
-
-/**
- * Events already committed that the gap-safe read still holds back, because a transaction that
- * began before theirs is open somewhere in the cluster (they follow as soon as it ends).
- */
-async function heldBack(store: EventStore): Promise<number> {
-  const [row] = await store.query<{ held: unknown }>(
-    `select count(*) as held from (select 1 from ${store.schema}.events
-      where transaction_id >= pg_snapshot_xmin(pg_current_snapshot()) limit 10001) t`,
-  );
-  return Number(row?.held ?? 0);
-}
+/** The held-back count stops here; the page says "10000+" beyond. */
+const HELD_BACK_MAX = 10_001;
 
 /**
  * The newest `count` events in the gap-safe order (oldest first), and the cursor after the newest
  * of them: where a feed that starts "now" continues.
  */
 async function tail(store: EventStore, count: number): Promise<{ events: EventJson[]; cursor: string }> {
-  const rows = await store.query(
-    `select ${EVENT_SELECT} from ${store.schema}.events
-      where transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-      order by transaction_id desc, id desc
-      limit $1`,
-    [Math.max(count, 1)],
-  );
-  const events = rows.map(eventFromRow).reverse();
+  const { events: newestFirst } = await store.readAllBackward({ limit: Math.max(count, 1) });
+  const events = newestFirst.map(eventJson).reverse();
   const cursor = events.at(-1)?.cursor ?? '0-0';
   return { events: count === 0 ? [] : events, cursor };
 }
@@ -127,7 +111,7 @@ export async function streamLive(
     }
     if (Date.now() - lastHeldCheck >= HELD_BACK_EVERY_MS) {
       lastHeldCheck = Date.now();
-      const now = await heldBack(store).catch(() => held);
+      const now = await store.heldBackEvents({ max: HELD_BACK_MAX }).catch(() => held);
       if (now !== held) {
         held = now;
         await send(`event: held\ndata: ${JSON.stringify({ events: held })}\n\n`);

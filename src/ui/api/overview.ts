@@ -1,8 +1,6 @@
 import type { EventStore, RebuildProgress, StoreStatus } from '../../index.js';
 import type { ConsoleFeatures } from '../features.js';
 import type { JobBoard } from '../jobs.js';
-import { toIso, toNumber, toNumberOrNull } from '../rows.js';
-import { readableStatus } from './status.js';
 
 /** Something on the overview that needs a person's attention. */
 export interface AttentionItem {
@@ -25,41 +23,10 @@ export interface AppendsChart {
   capped: boolean;
 }
 
-// The chart scans at most this many of the newest events (by position, through the primary key),
-// so that the overview stays cheap on a large log.
-const CHART_WINDOW = 100_000;
-
 /** Events appended per minute over the last hour, from the newest events only. */
 export async function appendsPerMinute(store: EventStore): Promise<AppendsChart> {
-  const schema = store.schema;
-  const rows = await store.query<{ start: unknown; bucket: unknown; events: unknown; capped: unknown }>(
-    `with bounds as (select date_trunc('minute', statement_timestamp()) - interval '59 minutes' as start),
-          floor_position as (select coalesce(max(id), 0) - ${CHART_WINDOW} as position from ${schema}.events),
-          recent as (
-            select e.inserted_at from ${schema}.events e
-             where e.id > (select position from floor_position)
-               and e.inserted_at >= (select start from bounds)
-          )
-     select b.start,
-            floor(extract(epoch from (r.inserted_at - b.start)) / 60)::int as bucket,
-            count(r.inserted_at) as events,
-            coalesce((select f.position > 0
-                             and (select e.inserted_at from ${schema}.events e where e.id > f.position order by e.id limit 1) >= b.start
-                        from floor_position f), false) as capped
-       from bounds b left join recent r on true
-      group by b.start, 2`,
-  );
-  const counts = Array.from({ length: 60 }, () => 0);
-  for (const row of rows) {
-    const bucket = toNumberOrNull(row.bucket);
-    if (bucket !== null && bucket >= 0 && bucket < 60) counts[bucket] = toNumber(row.events);
-  }
-  const first = rows[0];
-  return {
-    start: first ? toIso(first.start) : new Date().toISOString(),
-    counts,
-    capped: first?.capped === true,
-  };
+  const { start, counts, capped } = await store.appendsPerMinute();
+  return { start: start.toISOString(), counts, capped };
 }
 
 /** Projections, event types and subscriptions that need attention. */
@@ -133,7 +100,7 @@ export async function attentionItems(
 
 /** Everything the overview page shows, in one answer. */
 export async function overview(store: EventStore, jobs: JobBoard, features: ConsoleFeatures) {
-  const status = await readableStatus(store);
+  const status = await store.status();
   return {
     engine: status.engine,
     schema: status.schema,

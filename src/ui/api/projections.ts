@@ -1,8 +1,14 @@
-import type { EventStore, ProjectionInfo, ProjectionStatus, RebuildProgress } from '../../index.js';
+import {
+  type EventStore,
+  InvalidArgumentError,
+  type ProjectionInfo,
+  type ProjectionStatus,
+  type ProjectionTable,
+  type RebuildProgress,
+} from '../../index.js';
 import { HttpError, intParam } from '../http.js';
 import type { JobBoard, JobInfo } from '../jobs.js';
-import { cellJson, toNumber } from '../rows.js';
-import { readableStatus } from './status.js';
+import { cellJson } from '../json.js';
 
 /** Row counts stop here, so that a huge read model costs a bounded scan. */
 const COUNT_CAP = 100_000;
@@ -86,35 +92,18 @@ function rebuildJson(progress: RebuildProgress | undefined): RebuildJson | null 
   };
 }
 
-async function resolveRelation(store: EventStore, name: string): Promise<string | null> {
-  const [row] = await store.query<{ relation: string | null }>(`select to_regclass($1)::text as relation`, [name]);
-  return row?.relation ?? null;
-}
-
-async function tableInfo(store: EventStore, name: string, describe: (error: unknown) => { message: string }): Promise<TableInfo> {
-  const relation = await resolveRelation(store, name);
-  if (relation === null) return { name, relation, rows: null, rowsCapped: false, problem: 'the table no longer exists' };
-  try {
-    // relation is PostgreSQL's own rendering of a registered regclass, quoted where needed.
-    const [row] = await store.query<{ rows: unknown }>(`select count(*) as rows from (select 1 from ${relation} limit ${COUNT_CAP + 1}) t`);
-    const rows = toNumber(row?.rows ?? 0);
-    return { name, relation, rows: Math.min(rows, COUNT_CAP), rowsCapped: rows > COUNT_CAP, problem: null };
-  } catch (error) {
-    return { name, relation, rows: null, rowsCapped: false, problem: describe(error).message };
-  }
+function tableInfo(table: ProjectionTable): TableInfo {
+  return { name: table.table, relation: table.relation, rows: table.rows, rowsCapped: table.rowsCapped, problem: table.problem };
 }
 
 const JOB_STATE = { rebuild: 'rebuilding', verify: 'verifying', refresh: 'refreshing' } as const;
 
-async function details(
-  store: EventStore,
+function details(
   projection: ProjectionStatus,
+  tables: TableInfo[],
   progress: RebuildProgress | undefined,
   jobs: JobBoard,
-  describe: (error: unknown) => { message: string },
-): Promise<ProjectionDetails> {
-  const tables: TableInfo[] = [];
-  for (const table of projection.tables) tables.push(await tableInfo(store, table, describe));
+): ProjectionDetails {
   const job = jobs.latest(projection.name) ?? null;
   let state: string = projection.state;
   let stateText = projection.stateText;
@@ -163,19 +152,17 @@ async function readableRebuildProgress(store: EventStore, name: string | undefin
 }
 
 /** Every projection and materialized view with what the projections page shows. */
-export async function listProjectionDetails(
-  store: EventStore,
-  jobs: JobBoard,
-  describe: (error: unknown) => { message: string },
-  name?: string,
-): Promise<ProjectionDetails[]> {
-  const { projections, eventTypes } = await readableStatus(store);
+export async function listProjectionDetails(store: EventStore, jobs: JobBoard, name?: string): Promise<ProjectionDetails[]> {
+  const { projections, eventTypes } = await store.status();
   const progress = new Map((await readableRebuildProgress(store, name)).map((item) => [item.projection, item]));
   const lastByType = new Map(eventTypes.map((type) => [type.type, type.lastPosition]));
+  const shown = projections.filter((projection) => name === undefined || projection.name === name);
+  const tables =
+    shown.length === 0 ? [] : await store.listProjectionTables({ ...(name === undefined ? {} : { projection: name }), maxRows: COUNT_CAP });
   const result: ProjectionDetails[] = [];
-  for (const projection of projections) {
-    if (name !== undefined && projection.name !== name) continue;
-    const found = await details(store, projection, progress.get(projection.name), jobs, describe);
+  for (const projection of shown) {
+    const own = tables.filter((table) => table.projection === projection.name).map(tableInfo);
+    const found = details(projection, own, progress.get(projection.name), jobs);
     // A reader is not shown projection health (its state is `unknown`): the last event applied
     // by a trigger projection is still the newest stored event of a type it handles.
     if (found.lastEventPosition === null && projection.kind === 'trigger') {
@@ -188,13 +175,8 @@ export async function listProjectionDetails(
 }
 
 /** One projection, by name. @throws {HttpError} 404 for an unknown projection. */
-export async function projectionDetails(
-  store: EventStore,
-  name: string,
-  jobs: JobBoard,
-  describe: (error: unknown) => { message: string },
-): Promise<ProjectionDetails> {
-  const [found] = await listProjectionDetails(store, jobs, describe, name);
+export async function projectionDetails(store: EventStore, name: string, jobs: JobBoard): Promise<ProjectionDetails> {
+  const [found] = await listProjectionDetails(store, jobs, name);
   if (!found) throw new HttpError(404, 'UNKNOWN_PROJECTION', `Unknown projection: ${name}`);
   return found;
 }
@@ -204,44 +186,26 @@ export async function projectionDetails(
  * rows are ordered by the primary key (or a unique index), else by their physical place.
  */
 export async function readModelRows(store: EventStore, name: string, url: URL) {
-  const projection = (await store.listProjections()).find((candidate) => candidate.name === name);
-  if (!projection) throw new HttpError(404, 'UNKNOWN_PROJECTION', `Unknown projection: ${name}`);
-  const table = url.searchParams.get('table') ?? projection.tables[0];
-  if (table === undefined || !projection.tables.includes(table)) {
-    throw new HttpError(400, 'BAD_REQUEST', `Projection ${name} has no table ${JSON.stringify(table ?? '')}`, `Its tables: ${projection.tables.join(', ') || 'none'}`);
-  }
   const limit = intParam(url, 'limit', 25, 1, 200);
   const offset = intParam(url, 'offset', 0, 0, 1_000_000);
-  const relation = await resolveRelation(store, table);
-  if (relation === null) throw new HttpError(404, 'UNKNOWN_TABLE', `Table ${table} of projection ${name} no longer exists`);
-  const columns = await store.query<{ name: string; type: string }>(
-    `select attname::text as name, format_type(atttypid, atttypmod) as type
-       from pg_attribute where attrelid = to_regclass($1) and attnum > 0 and not attisdropped order by attnum`,
-    [relation],
-  );
-  const [key] = await store.query<{ columns: string; primary: boolean }>(
-    `select string_agg(quote_ident(a.attname), ', ' order by k.ord) as columns, i.indisprimary as primary
-       from pg_index i
-       cross join lateral unnest(i.indkey) with ordinality as k(attnum, ord)
-       join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
-      where i.indrelid = to_regclass($1) and i.indisunique and i.indpred is null and i.indexprs is null
-      group by i.indexrelid, i.indisprimary
-      order by i.indisprimary desc, i.indexrelid
-      limit 1`,
-    [relation],
-  );
-  // Identifiers here come from PostgreSQL's catalog (quote_ident, regclass text), never from the request.
-  const orderBy = key?.columns ?? 'ctid';
-  const rows = await store.query(`select * from ${relation} order by ${orderBy} limit $1 offset $2`, [limit + 1, offset]);
+  const table = url.searchParams.get('table') ?? undefined;
+  const page = await store.readProjectionRows(name, { table, limit, offset }).catch((error: unknown) => {
+    if (error instanceof InvalidArgumentError) throw new HttpError(400, 'BAD_REQUEST', error.message, error.hint);
+    throw error;
+  });
+  if (page === null) {
+    const missing = table ?? (await store.listProjections()).find((projection) => projection.name === name)?.tables[0];
+    throw new HttpError(404, 'UNKNOWN_TABLE', `Table ${missing} of projection ${name} no longer exists`);
+  }
   return {
-    projection: name,
-    table,
-    relation,
-    columns,
-    orderedBy: key ? (key.primary ? 'primary key' : 'unique index') : 'physical order',
+    projection: page.projection,
+    table: page.table,
+    relation: page.relation,
+    columns: page.columns,
+    orderedBy: page.orderedBy,
     offset,
     limit,
-    hasMore: rows.length > limit,
-    rows: rows.slice(0, limit).map((row) => columns.map((column) => cellJson(row[column.name]))),
+    hasMore: page.hasMore,
+    rows: page.rows.map((row) => page.columns.map((column) => cellJson(row[column.name]))),
   };
 }
