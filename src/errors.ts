@@ -1,3 +1,5 @@
+import type { ExpectedVersion } from './types.js';
+
 /**
  * Every error pgevents raises on purpose is a {@link PgEventsError} with a stable string `code`.
  * Errors from PostgreSQL that pgevents does not recognise pass through untouched.
@@ -16,13 +18,21 @@ export class PgEventsError extends Error {
   }
 }
 
-/** An append's expected version did not match the stream's version. Nothing was written. */
+/**
+ * An append's expected version did not match the stream's version (or a plain INSERT stated a
+ * version that is not the stream's next one). Nothing was written.
+ */
 export class ConcurrencyError extends PgEventsError {
   readonly stream: string;
-  readonly expected: string;
+  /**
+   * The expected version the append was given, as given (`'no_stream'`, `'stream_exists'` or a
+   * version); for a plain INSERT with an explicit version, that version minus one.
+   */
+  readonly expected: ExpectedVersion;
+  /** The stream's version when the append was refused (for a plain INSERT, at least this). */
   readonly actual: number;
 
-  constructor(stream: string, expected: string, actual: number, options: { cause?: unknown } = {}) {
+  constructor(stream: string, expected: ExpectedVersion, actual: number, options: { cause?: unknown } = {}) {
     super(
       'CONCURRENCY',
       `Wrong expected version: ${expected} (stream ${stream} is at version ${actual})`,

@@ -37,9 +37,23 @@ export interface StoredEvent<Body extends JsonObject = JsonObject, Metadata exte
 
 /**
  * What an append expects the stream's version to be:
- * `'any'` (no check), `'no_stream'` (the stream has no events), `'stream_exists'`, or the exact version.
+ * `'any'` (no check), `'no_stream'` (the stream has no events), `'stream_exists'`, or the exact version
+ * (a non-negative integer; `0` is the same as `'no_stream'`).
  */
 export type ExpectedVersion = 'any' | 'no_stream' | 'stream_exists' | number;
+
+/**
+ * Whether a value is an {@link ExpectedVersion}: one of the three names, or a non-negative safe
+ * integer. TypeScript's one check of an expected version (SQL's append_events checks its text form).
+ */
+export function isExpectedVersion(value: unknown): value is ExpectedVersion {
+  return (
+    value === 'any' ||
+    value === 'no_stream' ||
+    value === 'stream_exists' ||
+    (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0)
+  );
+}
 
 /** Anything that runs a parameterised query and returns `{ rows }`: a `pg` Client/PoolClient or a PGlite (transaction). */
 export interface SqlClient {

@@ -1,16 +1,7 @@
-import {
-  ConcurrencyError,
-  DataDirInUseError,
-  InvalidArgumentError,
-  InvalidEventError,
-  PgEventsError,
-  SchemaNewerThanCodeError,
-  SchemaNotInstalledError,
-  ServerVersionError,
-  MigrationChecksumError,
-} from '../index.js';
+import { catalogueEntryForCode, type ErrorExit } from '../error-catalogue.js';
+import { PgEventsError } from '../index.js';
 
-/** The CLI's exit codes (documented in the README). */
+/** The CLI's exit codes (documented in docs/errors.md and docs/cli.md). */
 export const ExitCode = {
   ok: 0,
   /** The operation was refused or failed (a concurrency conflict, a failing projection, …). */
@@ -23,20 +14,20 @@ export const ExitCode = {
   differences: 4,
 } as const;
 
+const exitCodes: Record<ErrorExit, number> = {
+  failed: ExitCode.failed,
+  usage: ExitCode.usage,
+  unavailable: ExitCode.unavailable,
+};
+
 const connectionCodes = new Set(['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'ECONNRESET', 'EAI_AGAIN', '28P01', '28000', '3D000']);
 
+/**
+ * The exit code for an error: for a pgevents error, its catalogue entry's (src/error-catalogue.ts);
+ * 3 for a failed connection; else 1.
+ */
 export function exitCodeFor(error: unknown): number {
-  if (error instanceof InvalidEventError || error instanceof InvalidArgumentError) return ExitCode.usage;
-  if (
-    error instanceof DataDirInUseError ||
-    error instanceof SchemaNotInstalledError ||
-    error instanceof SchemaNewerThanCodeError ||
-    error instanceof MigrationChecksumError ||
-    error instanceof ServerVersionError
-  ) {
-    return ExitCode.unavailable;
-  }
-  if (error instanceof ConcurrencyError || error instanceof PgEventsError) return ExitCode.failed;
+  if (error instanceof PgEventsError) return exitCodes[catalogueEntryForCode(error.code)?.exit ?? 'failed'];
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && connectionCodes.has(code)) return ExitCode.unavailable;
   return ExitCode.failed;

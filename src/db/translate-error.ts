@@ -1,9 +1,10 @@
+import { catalogueEntryForSqlState, type RaisedEntry } from '../error-catalogue.js';
 import {
   ConcurrencyError,
   DuplicateEventError,
   ImmutableEventsError,
-  InvalidCursorError,
   InvalidArgumentError,
+  InvalidCursorError,
   InvalidEventError,
   LiveTableTouchedError,
   PgEventsError,
@@ -14,12 +15,13 @@ import {
   RebuildRefusedError,
   ReplayRefusedError,
   SchemaNotInstalledError,
-  SwapTimeoutError,
   SubscriptionDefinitionError,
   SubscriptionStateError,
+  SwapTimeoutError,
   UnknownProjectionError,
   UnknownSubscriptionError,
 } from '../errors.js';
+import type { ExpectedVersion } from '../types.js';
 
 interface DatabaseErrorLike {
   code: string;
@@ -60,89 +62,108 @@ const constraintMessages: Record<string, { field: string; message: string }> = {
   events_version_positive: { field: 'version', message: 'Invalid event version: versions start at 1' },
 };
 
+/** What a `PE…` error from SQL carries, for building its pgevents error. */
+interface Raised {
+  message: string;
+  /** The error's JSON detail, parsed (empty when there is none). */
+  detail: Record<string, unknown>;
+  hint: string | undefined;
+  cause: DatabaseErrorLike;
+}
+
+// SQL reports the expected version as the caller gave it to append_events ('no_stream', '3'), or as a
+// number (a plain INSERT's explicit version minus one). It raises PE001 only for a valid one.
+function expectedVersionOf(value: unknown): ExpectedVersion {
+  if (typeof value === 'number') return value;
+  const text = String(value ?? '');
+  return /^[0-9]+$/.test(text) ? Number(text) : (text as ExpectedVersion);
+}
+
 /**
- * Translates a database error into a pgevents error, keeping the original as `cause`.
+ * How to build each error SQL raises from what it carries. Which SQLSTATE raises which error is the
+ * catalogue's (src/error-catalogue.ts); an entry with a SQLSTATE but no builder here does not compile.
+ */
+const fromSql: { [Entry in RaisedEntry as Entry['code']]: (raised: Raised) => InstanceType<Entry['errorClass']> } = {
+  CONCURRENCY: ({ detail, cause }) =>
+    new ConcurrencyError(String(detail.stream ?? ''), expectedVersionOf(detail.expected), Number(detail.actual ?? 0), { cause }),
+  IMMUTABLE_EVENTS: ({ message, hint, cause }) => new ImmutableEventsError(message, { hint, cause }),
+  INVALID_EVENT: ({ message, detail, hint, cause }) =>
+    new InvalidEventError(message, {
+      ...(typeof detail.field === 'string' ? { field: detail.field } : {}),
+      ...(typeof detail.index === 'number' ? { index: detail.index } : {}),
+      hint,
+      cause,
+    }),
+  DUPLICATE_EVENT: ({ message, detail, hint, cause }) =>
+    new DuplicateEventError(message, {
+      ...(typeof detail.stream === 'string' ? { stream: detail.stream } : {}),
+      hint,
+      cause,
+    }),
+  UNKNOWN_PROJECTION: ({ detail, cause }) => new UnknownProjectionError(String(detail.projection ?? ''), { cause }),
+  INVALID_PROJECTION: ({ message, hint, cause }) => new ProjectionDefinitionError(message, { hint, cause }),
+  PROJECTION_FAILED: ({ message, detail, hint, cause }) =>
+    new ProjectionHandlerError(
+      {
+        projection: String(detail.projection ?? ''),
+        eventType: String(detail.type ?? ''),
+        stream: String(detail.stream ?? ''),
+        version: Number(detail.version ?? 0),
+        position: Number(detail.position ?? 0),
+        batch:
+          detail.last_position === undefined
+            ? null
+            : { lastPosition: Number(detail.last_position), events: Number(detail.events ?? 0) },
+        sqlState: String(detail.sqlstate ?? ''),
+        message: String(detail.message ?? message),
+      },
+      { hint, cause },
+    ),
+  REPLAY_REFUSED: ({ message, hint, cause }) => new ReplayRefusedError(message, { hint, cause }),
+  INVALID_CURSOR: ({ message, detail, hint, cause }) =>
+    new InvalidCursorError('cursor', String(detail.cursor ?? ''), detail.reason === 'unknown' ? 'unknown' : 'malformed', {
+      message,
+      hint,
+      cause,
+    }),
+  UNKNOWN_SUBSCRIPTION: ({ detail, cause }) => new UnknownSubscriptionError(String(detail.subscription ?? ''), { cause }),
+  INVALID_SUBSCRIPTION: ({ message, hint, cause }) => new SubscriptionDefinitionError(message, { hint, cause }),
+  SUBSCRIPTION_STATE: ({ message, detail, hint, cause }) =>
+    new SubscriptionStateError(String(detail.subscription ?? ''), message, { hint, cause }),
+  REBUILD_REFUSED: ({ message, detail, hint, cause }) =>
+    new RebuildRefusedError(String(detail.projection ?? ''), message, {
+      table: typeof detail.table === 'string' ? detail.table : null,
+      hint,
+      cause,
+    }),
+  REBUILD_CONFLICT: ({ message, detail, hint, cause }) =>
+    new RebuildConflictError(String(detail.projection ?? ''), message, { hint, cause }),
+  LIVE_TABLE_TOUCHED: ({ message, detail, hint, cause }) =>
+    new LiveTableTouchedError(String(detail.projection ?? ''), String(detail.table ?? ''), detail.live === true, message, {
+      hint,
+      cause,
+    }),
+  SWAP_TIMEOUT: ({ message, detail, hint, cause }) => new SwapTimeoutError(String(detail.projection ?? ''), message, { hint, cause }),
+  REBUILD_FAILED: ({ message, detail, hint, cause }) =>
+    new RebuildFailedError(String(detail.projection ?? ''), String(detail.sqlstate ?? ''), message, { hint, cause }),
+  INVALID_ARGUMENT: ({ message, detail, hint, cause }) =>
+    new InvalidArgumentError(String(detail.field ?? ''), message, { hint, cause }),
+};
+
+/**
+ * Translates a database error into a pgevents error, keeping the original as `cause`: a `PE…`
+ * SQLSTATE into the catalogue's error for it, and some of PostgreSQL's own (a check constraint of
+ * events, text PostgreSQL cannot store, a missing schema) into the error they mean.
  * Errors it does not recognise are returned unchanged.
  */
 export function translateError(error: unknown, schema: string): unknown {
   if (error instanceof PgEventsError || !isDatabaseError(error)) return error;
-  const detail = detailOf(error);
-  const hint = error.hint || undefined;
   const cause = error;
+  const raised = catalogueEntryForSqlState(error.code);
+  if (raised) {
+    return fromSql[raised.code]({ message: error.message, detail: detailOf(error), hint: error.hint || undefined, cause });
+  }
   switch (error.code) {
-    case 'PE001':
-      return new ConcurrencyError(String(detail.stream ?? ''), String(detail.expected ?? ''), Number(detail.actual ?? 0), {
-        cause,
-      });
-    case 'PE002':
-      return new ImmutableEventsError(error.message, { hint, cause });
-    case 'PE003':
-      return new InvalidEventError(error.message, {
-        ...(typeof detail.field === 'string' ? { field: detail.field } : {}),
-        ...(typeof detail.index === 'number' ? { index: detail.index } : {}),
-        hint,
-        cause,
-      });
-    case 'PE004':
-      return new DuplicateEventError(error.message, {
-        ...(typeof detail.stream === 'string' ? { stream: detail.stream } : {}),
-        hint,
-        cause,
-      });
-    case 'PE005':
-      return new UnknownProjectionError(String(detail.projection ?? ''), { cause });
-    case 'PE006':
-      return new ProjectionDefinitionError(error.message, { hint, cause });
-    case 'PE007':
-      return new ProjectionHandlerError(
-        {
-          projection: String(detail.projection ?? ''),
-          eventType: String(detail.type ?? ''),
-          stream: String(detail.stream ?? ''),
-          version: Number(detail.version ?? 0),
-          position: Number(detail.position ?? 0),
-          batch:
-            detail.last_position === undefined
-              ? null
-              : { lastPosition: Number(detail.last_position), events: Number(detail.events ?? 0) },
-          sqlState: String(detail.sqlstate ?? ''),
-          message: String(detail.message ?? error.message),
-        },
-        { hint, cause },
-      );
-    case 'PE008':
-      return new ReplayRefusedError(error.message, { hint, cause });
-    case 'PE009':
-      return new InvalidCursorError('cursor', String(detail.cursor ?? ''), detail.reason === 'unknown' ? 'unknown' : 'malformed', {
-        message: error.message,
-        hint,
-        cause,
-      });
-    case 'PE010':
-      return new UnknownSubscriptionError(String(detail.subscription ?? ''), { cause });
-    case 'PE011':
-      return new SubscriptionDefinitionError(error.message, { hint, cause });
-    case 'PE012':
-      return new SubscriptionStateError(String(detail.subscription ?? ''), error.message, { hint, cause });
-    case 'PE020':
-      return new RebuildRefusedError(String(detail.projection ?? ''), error.message, {
-        table: typeof detail.table === 'string' ? detail.table : null,
-        hint,
-        cause,
-      });
-    case 'PE021':
-      return new RebuildConflictError(String(detail.projection ?? ''), error.message, { hint, cause });
-    case 'PE022':
-      return new LiveTableTouchedError(String(detail.projection ?? ''), String(detail.table ?? ''), detail.live === true, error.message, {
-        hint,
-        cause,
-      });
-    case 'PE023':
-      return new SwapTimeoutError(String(detail.projection ?? ''), error.message, { hint, cause });
-    case 'PE024':
-      return new RebuildFailedError(String(detail.projection ?? ''), String(detail.sqlstate ?? ''), error.message, { hint, cause });
-    case 'PE025':
-      return new InvalidArgumentError(String(detail.field ?? ''), error.message, { hint, cause });
     case '23514': {
       const known = error.constraint ? constraintMessages[error.constraint] : undefined;
       return known ? new InvalidEventError(known.message, { field: known.field, cause }) : error;
@@ -156,10 +177,12 @@ export function translateError(error: unknown, schema: string): unknown {
       }
       if (error.constraint === 'events_stream_version_unique') {
         // A plain insert with an explicit version the stream already holds. The key in the detail
-        // names the stream and that version; the stream is at least at it.
+        // names the stream and that version; the stream is at least at it. (PostgreSQL leaves the
+        // key out for a role that may not read it: then there is nothing to say which stream.)
         const key = /\(([0-9a-f-]{36}), (\d+)\)/i.exec(error.detail ?? '');
-        const version = key ? Number(key[2]) : 0;
-        return new ConcurrencyError(key?.[1] ?? '', key ? String(version - 1) : '', version, { cause });
+        if (!key) return error;
+        const version = Number(key[2]);
+        return new ConcurrencyError(key[1] ?? '', version - 1, version, { cause });
       }
       return error;
     case '22P05':

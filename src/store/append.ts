@@ -1,15 +1,20 @@
 import { v7 as timeOrderedUuid } from 'uuid';
 import type { Queryable } from '../db/executor.js';
 import { toInteger } from '../db/normalize.js';
-import { DuplicateEventError } from '../errors.js';
-import type { AppendResult, ExpectedVersion, NewEvent } from '../types.js';
-import { assertEvents, assertStream, expectedVersionParam } from './validate.js';
+import { DuplicateEventError, InvalidArgumentError } from '../errors.js';
+import { type AppendResult, type ExpectedVersion, isExpectedVersion, type NewEvent } from '../types.js';
+import { assertEvents, assertStream } from './validate.js';
 
 /**
  * Appends a batch to one stream in one round trip (one call of the SQL function append_events).
  * Events without an id get a fresh one here, so the batch can be retried as sent: a time-ordered
  * UUID (version 7), which lands next to the previous ones in the event_id index instead of on a
  * random page of it.
+ *
+ * @throws {InvalidEventError} for a malformed stream id or event; nothing is written.
+ * @throws {InvalidArgumentError} for an expected version that is none; nothing is written.
+ * @throws {ConcurrencyError} when the stream is not at the expected version (`expected` is the one given).
+ * @throws {DuplicateEventError} when only some of the batch's ids are stored, or one in another stream.
  */
 export async function appendEvents(
   db: Queryable,
@@ -20,7 +25,12 @@ export async function appendEvents(
 ): Promise<AppendResult> {
   assertStream(stream);
   assertEvents(events);
-  const expected = expectedVersionParam(expectedVersion);
+  const expected: unknown = expectedVersion === undefined ? 'any' : expectedVersion;
+  if (!isExpectedVersion(expected)) {
+    throw new InvalidArgumentError('expectedVersion', `Invalid expected version: ${JSON.stringify(expected)}`, {
+      hint: "Use 'any', 'no_stream', 'stream_exists' or a non-negative integer.",
+    });
+  }
   const payload = events.map((event) => ({
     type: event.type,
     body: event.body,
@@ -30,7 +40,7 @@ export async function appendEvents(
   const rows = await db
     .query<{ event_id: string; version: unknown; position: unknown }>(
       `select event_id, version, "position" from ${schema}.append_events($1::uuid, $2::jsonb, $3)`,
-      [stream, JSON.stringify(payload), expected],
+      [stream, JSON.stringify(payload), String(expected)],
       { prepareAs: `pgevents_append_${schema}` },
     )
     .catch((error: unknown) => {

@@ -127,7 +127,7 @@ export default function appendContract(engine: TestEngine): void {
             }),
           );
           expect(error).toBeInstanceOf(ConcurrencyError);
-          expect(error).toMatchObject({ code: 'CONCURRENCY', stream, expected: String(expected), actual: storedBefore });
+          expect(error).toMatchObject({ code: 'CONCURRENCY', stream, expected, actual: storedBefore });
           expect((error as ConcurrencyError).message).toContain(stream);
           expect(await countEvents(t.store)).toBe(before);
           expect(await t.store.readStream(stream)).toHaveLength(storedBefore);

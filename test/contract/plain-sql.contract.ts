@@ -160,7 +160,7 @@ export default function plainSqlContract(engine: TestEngine): void {
           t.store.execScript(`insert into events (type, uuid, body, version) values ('user_update', '${stream}', '{}', 5)`),
         );
         expect(error).toBeInstanceOf(ConcurrencyError);
-        expect(error).toMatchObject({ stream, expected: '4', actual: 1 });
+        expect(error).toMatchObject({ stream, expected: 4, actual: 1 });
         expect(await countEvents(t.store)).toBe(before);
       });
 
@@ -212,7 +212,7 @@ export default function plainSqlContract(engine: TestEngine): void {
           t.store.execScript(`insert into events (type, uuid, body, version) values ('user_update', '${stream}', '{}', 1)`),
         );
         expect(error).toBeInstanceOf(ConcurrencyError);
-        expect(error).toMatchObject({ stream, expected: '0' });
+        expect(error).toMatchObject({ stream, expected: 0 });
         expect((error as ConcurrencyError).actual).toBeGreaterThanOrEqual(1);
         expect(await countEvents(t.store)).toBe(before);
       });
@@ -316,7 +316,7 @@ export default function plainSqlContract(engine: TestEngine): void {
           t.store.query(`select * from ${schema}.append_events($1, '[{"type": "user_update", "body": {}}]', '0')`, [stream]),
         );
         expect(error).toBeInstanceOf(ConcurrencyError);
-        expect(error).toMatchObject({ stream, expected: '0', actual: 1 });
+        expect(error).toMatchObject({ stream, expected: 0, actual: 1 });
       });
 
       const badCalls: [string, string, string][] = [

@@ -74,7 +74,7 @@ describe.skipIf(server.unavailable !== null)('concurrent appends to one stream (
     expect(failures).toHaveLength(WRITERS - 1);
     for (const error of failures) {
       expect(error).toBeInstanceOf(ConcurrencyError);
-      expect(error).toMatchObject({ code: 'CONCURRENCY', stream, expected: '1', actual: 3 });
+      expect(error).toMatchObject({ code: 'CONCURRENCY', stream, expected: 1, actual: 3 });
     }
     const rows = await storedStream(t.store, stream);
     expect(rows.map((row) => row.version)).toEqual([1, 2, 3]);
