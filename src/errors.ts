@@ -384,10 +384,13 @@ export class SchemaNotInstalledError extends PgEventsError {
 
 /** The database has migrations this code does not know: it was installed by a newer pgevents. */
 export class SchemaNewerThanCodeError extends PgEventsError {
-  constructor(schema: string, databaseVersion: number, codeVersion: number) {
+  /** With `definitionsOnly`, the migrations match but the store runs definitions newer than this code's. */
+  constructor(schema: string, databaseVersion: number, codeVersion: number, definitionsOnly = false) {
     super(
       'SCHEMA_NEWER_THAN_CODE',
-      `The pgevents schema "${schema}" is at migration ${databaseVersion}, newer than this code knows (${codeVersion})`,
+      definitionsOnly
+        ? `The pgevents schema "${schema}" runs function and view definitions newer than this code's (both at migration ${codeVersion})`
+        : `The pgevents schema "${schema}" is at migration ${databaseVersion}, newer than this code knows (${codeVersion})`,
       { hint: 'Upgrade pgevents to the version that installed this schema; never downgrade a store in place.' },
     );
   }

@@ -22,11 +22,12 @@ drop function if exists {{schema}}.rebuild_start_base(text, boolean);
 -- define_projection took no rebuild statement before 0005.
 drop function if exists {{schema}}.define_projection(text, jsonb, text[], text, int);
 
--- The ledger of the definitions: the combined checksum of the files applied last.
+-- The ledger of the definitions: the combined checksum of the files, each time they were applied.
+-- The last row is what the store runs; code whose checksum was applied before another one is older
+-- than the store and is refused, as a store newer than the code is.
 create table {{schema}}.definitions (
-  singleton boolean primary key default true check (singleton),
+  id int generated always as identity primary key,
   checksum text not null,
   applied_at timestamptz not null default now()
 );
-comment on table {{schema}}.definitions is 'The combined checksum of the function, view and trigger definitions (sql/<concept>/*.sql) applied last; the migration runner applies them again when it changes.';
-revoke all on {{schema}}.definitions from public;
+comment on table {{schema}}.definitions is 'The combined checksum of the function, view and trigger definitions (sql/<concept>/*.sql), each time they were applied; the last row is current. The migration runner applies them again when it changes.';

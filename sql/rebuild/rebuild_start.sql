@@ -1,3 +1,16 @@
+-- An online rebuild builds a projection's tables anew in shadow copies (in a schema of their own)
+-- while the live tables keep serving reads and the projection's trigger keeps applying appends to
+-- them, then swaps shadow and live in one short transaction: rebuild_start, rebuild_step until the
+-- phase is 'swapping', rebuild_swap (or call rebuild_projection, which does all three).
+--
+-- Which events a rebuild has applied is tracked with snapshots, not with a position cursor. Round 0
+-- applies every handled event visible in the snapshot taken at the start, in position order; each
+-- later round applies the events that became visible between the previous round's snapshot and a
+-- new one, in position order. Within a stream, the events visible in any snapshot are always its
+-- first n versions (an append waits for the stream's previous append to commit), so every stream's
+-- events are applied in version order, as a replay and the live trigger apply them; ordering by
+-- (transaction_id, position) instead would not guarantee that.
+
 -- Starts (or resumes) an online rebuild and returns its progress. An unfinished rebuild of the same
 -- definition is resumed unless p_restart; one of a changed definition must be restarted (PE021).
 -- A fresh start creates the shadow tables and takes the snapshot of round 0. With a rebuild

@@ -49,12 +49,23 @@ export function codeSchemaVersion(): number {
   return migrationFiles().at(-1)?.id ?? 0;
 }
 
-/** The combined checksum of the definitions applied last, or null when none were recorded. */
-async function appliedDefinitions(db: Queryable, schema: string): Promise<string | null> {
+interface AppliedDefinitions {
+  /** The combined checksum of the definitions applied last, or null when none were recorded. */
+  current: string | null;
+  /** Whether the given checksum was applied before the current one: the store has moved past it. */
+  superseded: boolean;
+}
+
+async function appliedDefinitions(db: Queryable, schema: string, checksum: string): Promise<AppliedDefinitions> {
   const [ledger] = await db.query<{ exists: boolean }>(`select to_regclass($1) is not null as exists`, [`${schema}.definitions`]);
-  if (!ledger?.exists) return null;
-  const [row] = await db.query<{ checksum: string }>(`select checksum from ${schema}.definitions`);
-  return row?.checksum ?? null;
+  if (!ledger?.exists) return { current: null, superseded: false };
+  const [row] = await db.query<{ current: string | null; seen: boolean }>(
+    `select (select d.checksum from ${schema}.definitions d order by d.id desc limit 1) as current,
+            exists (select 1 from ${schema}.definitions d where d.checksum = $1) as seen`,
+    [checksum],
+  );
+  const current = row?.current ?? null;
+  return { current, superseded: current !== checksum && (row?.seen ?? false) };
 }
 
 /**
@@ -76,11 +87,7 @@ async function applyDefinitions(tx: Scriptable, schema: string, definitions: Def
                          where h.projection = p.name and to_regprocedure(h.handler) is null)
       order by p.name`,
   );
-  await tx.query(
-    `insert into ${schema}.definitions (checksum) values ($1)
-     on conflict (singleton) do update set checksum = excluded.checksum, applied_at = now()`,
-    [definitions.checksum],
-  );
+  await tx.query(`insert into ${schema}.definitions (checksum) values ($1)`, [definitions.checksum]);
 }
 
 /**
@@ -89,7 +96,8 @@ async function applyDefinitions(tx: Scriptable, schema: string, definitions: Def
  * definitions changed, applies the definitions of every function, view and trigger and generates
  * the projections' code anew. Safe to run from several processes at once: a session advisory lock
  * serialises them.
- * @throws {SchemaNewerThanCodeError} when the database has migrations this code does not know.
+ * @throws {SchemaNewerThanCodeError} when the database has migrations this code does not know, or
+ *   runs definitions that replaced this code's.
  * @throws {MigrationChecksumError} when an applied migration differs from the shipped file.
  */
 export async function migrate(executor: Executor, schema: string): Promise<MigrateResult> {
@@ -118,8 +126,10 @@ export async function migrate(executor: Executor, schema: string): Promise<Migra
       }
 
       const pending = files.filter((file) => !applied.some((done) => done.id === file.id));
-      if (pending.length === 0 && (await appliedDefinitions(session, schema)) === definitions.checksum) {
-        return { schema, applied: [], version: Math.max(newest, codeVersion) };
+      if (pending.length === 0) {
+        const stored = await appliedDefinitions(session, schema, definitions.checksum);
+        if (stored.current === definitions.checksum) return { schema, applied: [], version: codeVersion };
+        if (stored.superseded) throw new SchemaNewerThanCodeError(schema, newest, codeVersion, true);
       }
       // One transaction: a failure leaves the schema as it was, never between two states.
       await session.transaction(async (tx) => {

@@ -180,7 +180,8 @@ export default function migrationsContract(engine: TestEngine): void {
           as $$ select * from events where false $$;
           create or replace function es_defs.tg_events__project_defs_seen() returns trigger
           language plpgsql as $$ begin return null; end; $$;
-          update es_defs.definitions set checksum = 'an older release';`);
+          delete from es_defs.definitions;
+          insert into es_defs.definitions (checksum) values ('an older release');`);
         const stream = randomUUID();
         await store.append(stream, [{ type: 'seen', body: {} }]);
         expect(await store.query('select uuid from public.defs_seen')).toEqual([]);
@@ -198,6 +199,17 @@ export default function migrationsContract(engine: TestEngine): void {
         expect(await store.migrate()).toEqual({ schema: 'es_defs', applied: [], version: codeVersion });
       });
 
+      it('refuses code whose definitions the store has replaced with newer ones, with SchemaNewerThanCodeError', async () => {
+        const store = await db.open('es_defs_newer', { migrate: true });
+        await store.query(`insert into es_defs_newer.definitions (checksum) values ('a newer release')`);
+        const error = await rejectionOf(store.migrate());
+        expect(error).toBeInstanceOf(SchemaNewerThanCodeError);
+        expect((error as Error).message).toContain('definitions newer');
+        expect(await store.query(`select checksum from es_defs_newer.definitions order by id desc limit 1`)).toEqual([
+          { checksum: 'a newer release' },
+        ]);
+      });
+
       it('leaves the store as it was when applying them fails', async () => {
         const store = await db.open('es_defs_fail', { migrate: true });
         // A view of the caller's that depends on a column of a store view which the definitions
@@ -205,9 +217,12 @@ export default function migrationsContract(engine: TestEngine): void {
         await store.execScript(`
           drop view es_defs_fail.event_types;
           create view es_defs_fail.event_types as select 1 as only_column;
-          update es_defs_fail.definitions set checksum = 'an older release';`);
+          delete from es_defs_fail.definitions;
+          insert into es_defs_fail.definitions (checksum) values ('an older release');`);
         await expect(store.migrate()).rejects.toThrow(/column/);
-        expect(await store.query(`select checksum from es_defs_fail.definitions`)).toEqual([{ checksum: 'an older release' }]);
+        expect(await store.query(`select checksum from es_defs_fail.definitions order by id desc limit 1`)).toEqual([
+          { checksum: 'an older release' },
+        ]);
         expect(await store.query(`select only_column from es_defs_fail.event_types`)).toEqual([{ only_column: 1 }]);
       });
     });

@@ -11,11 +11,13 @@ export function defineMigrate(program: Command): void {
       action(async (context) => {
         const result = await withStore(context, (store) => store.migrate(), { migrate: false });
         context.out.result(result, () => {
-          context.out.line(
-            result.applied.length === 0
-              ? `schema ${result.schema} is up to date (migration ${result.version})`
-              : `applied ${result.applied.join(', ')} to schema ${result.schema} (now at migration ${result.version})`,
-          );
+          if (result.applied.length > 0) {
+            context.out.line(`applied ${result.applied.join(', ')} to schema ${result.schema} (now at migration ${result.version})`);
+          } else if (result.definitions) {
+            context.out.line(`applied the changed definitions of functions, views and triggers to schema ${result.schema} (migration ${result.version})`);
+          } else {
+            context.out.line(`schema ${result.schema} is up to date (migration ${result.version})`);
+          }
         });
         return ExitCode.ok;
       }),
