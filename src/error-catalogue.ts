@@ -23,6 +23,7 @@ import {
   SubscriptionFailedError,
   SubscriptionInUseError,
   SubscriptionStateError,
+  SubscriptionStoppedError,
   SwapTimeoutError,
   UnknownProjectionError,
   UnknownSubscriptionError,
@@ -77,8 +78,7 @@ export const errorCatalogue = [
   { code: 'INVALID_ARGUMENT', errorClass: InvalidArgumentError, sqlState: 'PE025', exit: 'usage', docs: 'errors.md' },
   { code: 'SUBSCRIPTION_IN_USE', errorClass: SubscriptionInUseError, sqlState: null, exit: 'failed', docs: 'subscriptions.md' },
   { code: 'SUBSCRIPTION_FAILED', errorClass: SubscriptionFailedError, sqlState: null, exit: 'failed', docs: 'subscriptions.md' },
-  // Raised as a plain PgEventsError (a runner or follower stopped while a caller awaited caughtUp()).
-  { code: 'SUBSCRIPTION_STOPPED', errorClass: PgEventsError, sqlState: null, exit: 'failed', docs: 'subscriptions.md' },
+  { code: 'SUBSCRIPTION_STOPPED', errorClass: SubscriptionStoppedError, sqlState: null, exit: 'failed', docs: 'subscriptions.md' },
   { code: 'EMBEDDED_CONNECTION_BUSY', errorClass: EmbeddedConnectionBusyError, sqlState: null, exit: 'failed', docs: 'subscriptions.md' },
   { code: 'SCHEMA_NOT_INSTALLED', errorClass: SchemaNotInstalledError, sqlState: null, exit: 'unavailable', docs: 'errors.md' },
   { code: 'SCHEMA_NEWER_THAN_CODE', errorClass: SchemaNewerThanCodeError, sqlState: null, exit: 'unavailable', docs: 'errors.md' },

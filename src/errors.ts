@@ -280,6 +280,21 @@ export class UnknownSubscriptionError extends PgEventsError {
   }
 }
 
+/** A subscription (or follower) stopped, or was stopped, before it caught up, while a caller awaited `caughtUp()`. */
+export class SubscriptionStoppedError extends PgEventsError {
+  /** The subscription's name; null for a follower (`tail`), which has none. */
+  readonly subscription: string | null;
+
+  constructor(subscription: string | null) {
+    super(
+      'SUBSCRIPTION_STOPPED',
+      subscription === null ? 'The follower stopped before it caught up' : `Subscription ${subscription} stopped before it caught up`,
+      { hint: 'Await caughtUp() before stopping it; a failed subscription reports why in its status.' },
+    );
+    this.subscription = subscription;
+  }
+}
+
 /** A subscription was refused: a bad name, or the name belongs to an async projection. */
 export class SubscriptionDefinitionError extends PgEventsError {
   constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {

@@ -1,6 +1,6 @@
 import type { Executor } from '../db/executor.js';
 import { toInteger } from '../db/normalize.js';
-import { PgEventsError } from '../errors.js';
+import { SubscriptionStoppedError } from '../errors.js';
 import { type Cursor, formatCursor } from '../store/cursor.js';
 import type { Follower, FollowOptions, SubscriptionRunState } from '../types.js';
 import { CatchUpWaiters } from './catch-up.js';
@@ -87,8 +87,8 @@ export class LogFollower implements Follower {
     await this.#loop;
   }
 
-  #stoppedError(): PgEventsError {
-    return new PgEventsError('SUBSCRIPTION_STOPPED', 'The follower stopped before it caught up');
+  #stoppedError(): SubscriptionStoppedError {
+    return new SubscriptionStoppedError(null);
   }
 
   async #run(): Promise<void> {

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import type { Executor, Queryable, Row, Session } from '../db/executor.js';
 import { toInteger, toIntegerOrNull } from '../db/normalize.js';
-import { PgEventsError, SubscriptionFailedError, SubscriptionInUseError, UnknownSubscriptionError } from '../errors.js';
+import { SubscriptionFailedError, SubscriptionInUseError, SubscriptionStoppedError, UnknownSubscriptionError } from '../errors.js';
 import { type Cursor, formatCursor, START } from '../store/cursor.js';
 import type { SqlClient, StoredEvent, Subscription, SubscriptionRunState } from '../types.js';
 import { CatchUpWaiters } from './catch-up.js';
@@ -188,8 +188,8 @@ export class SubscriptionRunner implements Subscription {
     this.#control.wake();
   }
 
-  #stoppedError(): PgEventsError {
-    return new PgEventsError('SUBSCRIPTION_STOPPED', `Subscription ${this.name} stopped before it caught up`);
+  #stoppedError(): SubscriptionStoppedError {
+    return new SubscriptionStoppedError(this.name);
   }
 
   async #takeOver(): Promise<boolean> {
