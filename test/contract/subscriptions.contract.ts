@@ -11,6 +11,7 @@ import {
   SubscriptionFailedError,
   SubscriptionInUseError,
   SubscriptionStateError,
+  SubscriptionStoppedError,
   UnknownSubscriptionError,
 } from '../../src/index.js';
 export { runCli } from '../support/cli.js';
@@ -259,6 +260,32 @@ export default function subscriptionsContract(engine: TestEngine): void {
       const info = (await store.listSubscriptions()).find((candidate) => candidate.name === 'graceful')!;
       expect(info.state).toBe('stopped');
       expect(info.lagEvents).toBe(0);
+    });
+
+    it('rejects caughtUp() with SubscriptionStoppedError when the subscription stops before it caught up', async () => {
+      let release: () => void = () => undefined;
+      const released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let entered = false;
+      const subscription = await subscribe({
+        name: 'stopped-early',
+        from: 'end',
+        batchSize: 1,
+        handler: async () => {
+          entered = true;
+          await released;
+        },
+      });
+      await appendEach(store, ['stopped_early', 'stopped_early']);
+      await waitFor(() => entered, 'the handler to start');
+      const caughtUp = rejectionOf(subscription.caughtUp());
+      const stopped = subscription.stop();
+      release();
+      await stopped;
+      const error = await caughtUp;
+      expect(error).toBeInstanceOf(SubscriptionStoppedError);
+      expect(error).toMatchObject({ code: 'SUBSCRIPTION_STOPPED', subscription: 'stopped-early' });
     });
 
     it('retries a failing handler with backoff, then stops in the failed state naming the event; skip goes on', async () => {
