@@ -2,24 +2,18 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EventStore, openEventStore } from '../../src/index.js';
-import { migrationFiles, renderMigration } from '../../src/migrations/files.js';
+import { migrationFiles } from '../../src/migrations/files.js';
 import { usersHandlers, usersReadModelSql } from '../contract/fixtures.js';
 import { dropServerDatabase, server } from '../support/engines.js';
 import { createEmptyDatabase } from '../support/race-helpers.js';
+import { clientSession, installReleasedMigrations } from '../support/released-migrations.js';
 
-/** Installs the migrations before 0005 by hand, as an older pgevents would have, with their ledger rows. */
+/** Installs the released migrations before 0005 by hand, as an older pgevents would have, with their ledger rows. */
 async function installBefore5(url: string): Promise<void> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    await client.query(`create schema pgevents;
-      create table pgevents.migrations (id int primary key, name text not null, checksum text not null, applied_at timestamptz not null default now())`);
-    for (const file of migrationFiles().filter((candidate) => candidate.id < 5)) {
-      await client.query('begin');
-      await client.query(renderMigration(file, 'pgevents'));
-      await client.query('insert into pgevents.migrations (id, name, checksum) values ($1, $2, $3)', [file.id, file.name, file.checksum]);
-      await client.query('commit');
-    }
+    await installReleasedMigrations(clientSession(client), 'pgevents', 4);
   } finally {
     await client.end();
   }
