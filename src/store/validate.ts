@@ -1,5 +1,5 @@
 import { InvalidArgumentError, InvalidEventError } from '../errors.js';
-import type { ExpectedVersion, NewEvent } from '../types.js';
+import type { NewEvent } from '../types.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const EVENT_TYPE = /^[A-Za-z_][A-Za-z0-9_.:/-]{0,199}$/;
@@ -134,18 +134,6 @@ export function assertEvents(events: unknown): asserts events is NewEvent[] {
       throw new InvalidEventError(`Invalid event at index ${index}: id must be a uuid`, { field: 'id', index });
     }
   });
-}
-
-/** The SQL form of an expected version. @throws {InvalidArgumentError} */
-export function expectedVersionParam(expected: ExpectedVersion | undefined): string {
-  if (expected === undefined || expected === 'any') return 'any';
-  if (expected === 'no_stream' || expected === 'stream_exists') return expected;
-  if (typeof expected === 'number' && Number.isSafeInteger(expected) && expected >= 0) return String(expected);
-  throw new InvalidArgumentError(
-    'expectedVersion',
-    `Invalid expected version: ${JSON.stringify(expected)}`,
-    { hint: "Use 'any', 'no_stream', 'stream_exists' or a non-negative integer." },
-  );
 }
 
 /** @throws {InvalidArgumentError} unless value is an integer in [min, max]. */
