@@ -1,6 +1,8 @@
 export { EventStore, openEventStore } from './event-store.js';
 export type { OpenEventStoreOptions } from './event-store.js';
 export * from './errors.js';
+export { catalogueEntryForCode, errorCatalogue } from './error-catalogue.js';
+export type { ErrorCatalogueEntry, ErrorDocsPage, ErrorExit } from './error-catalogue.js';
 export type * from './types.js';
 export { formatCursor, parseCursor } from './store/cursor.js';
 export type { Cursor } from './store/cursor.js';

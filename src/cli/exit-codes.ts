@@ -1,5 +1,4 @@
-import { catalogueEntryForCode, type ErrorExit } from '../error-catalogue.js';
-import { PgEventsError } from '../index.js';
+import { catalogueEntryForCode, type ErrorExit, PgEventsError } from '../index.js';
 
 /** The CLI's exit codes (documented in docs/errors.md and docs/cli.md). */
 export const ExitCode = {
