@@ -120,8 +120,18 @@ export default function consoleSuite(engine: TestEngine): void {
       await page.keyboard.type(streams.ada.slice(0, 8));
       await page.keyboard.press('Enter');
       // The search's own results (the page before it listed ada too): only ada has these digits.
+      // A function, not a string: Playwright polls a string with eval, which the console's CSP
+      // (script-src 'self') refuses whenever the first check is not already true.
       await page.waitForFunction(
-        `location.hash.includes('q=') && [...document.querySelectorAll('tr[data-stream]')].map((row) => row.dataset.stream).join() === '${streams.ada}'`,
+        (ada) => {
+          const page = globalThis as unknown as {
+            location: { hash: string };
+            document: { querySelectorAll(selector: string): ArrayLike<{ getAttribute(name: string): string | null }> };
+          };
+          const listed = Array.from(page.document.querySelectorAll('tr[data-stream]'), (row) => row.getAttribute('data-stream'));
+          return page.location.hash.includes('q=') && listed.join() === ada;
+        },
+        streams.ada,
       );
       await page.keyboard.press('j');
       await page.locator(`tr.selected[data-stream="${streams.ada}"]`).waitFor();
