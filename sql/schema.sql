@@ -806,7 +806,7 @@ begin
   -- planned for its own range (the primary key for round 0, the transaction index after).
   if not v_code.batch then
     execute format($f$
-create or replace function %I.apply_events(
+create function %I.apply_events(
   p_after bigint, p_limit int, p_prev pg_snapshot, p_cur pg_snapshot,
   out applied bigint, out last_position bigint)
 language plpgsql
