@@ -1,10 +1,10 @@
 /**
- * What the pgevents systems on the server share: the schema (installed from sql/migrations), the
+ * What the pgevents systems on the server share: the schema (installed by pgevents' migrate), the
  * users projection (bench/sql/pgevents-users.sql), replay, the set-based rebuild and the counts.
  */
 import type pg from 'pg';
 import { withClient } from './db.js';
-import { benchSql, copyEvents, installPgevents } from './sql.js';
+import { benchSql, copyEvents } from './sql.js';
 import { timed } from './time.js';
 import type { BulkSource, Counts, Timed } from './types.js';
 
@@ -38,8 +38,11 @@ export async function setupPgevents(
   url: string,
   { rebuildStatement = true, handlers: kind = 'batch' as HandlerKind, projection = true } = {},
 ): Promise<void> {
+  // Installed as an application installs it: the migrations, then the definitions of the functions.
+  const { openEventStore } = await import('../../src/index.js');
+  const store = await openEventStore({ url, schema: SCHEMA, migrate: true });
+  await store.close();
   await withClient(url, async (c) => {
-    await installPgevents(c, SCHEMA);
     await c.query(benchSql('users.sql'));
     if (!projection) return;
     await c.query(benchSql('pgevents-handlers.sql'));
