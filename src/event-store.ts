@@ -6,6 +6,14 @@ import { InvalidArgumentError } from './errors.js';
 import { type ImportEventsOptions, type ImportEventsResult, type ImportSource, importEvents } from './import/import-events.js';
 import { migrate, schemaVersion } from './migrations/runner.js';
 import {
+  type ListProjectionTablesOptions,
+  listProjectionTables,
+  type ProjectionRowsPage,
+  type ProjectionTable,
+  type ReadProjectionRowsOptions,
+  readProjectionRows,
+} from './projections/projection-tables.js';
+import {
   defineMaterializedView,
   defineProjection,
   dropProjection,
@@ -19,14 +27,6 @@ import { type GrantOptions, grantRoles } from './security/grant.js';
 import { type AppendsPerMinute, appendsPerMinute } from './status/appends-per-minute.js';
 import { listEventTypes } from './status/event-types.js';
 import { readPermissions, type StorePermissions } from './status/permissions.js';
-import {
-  type ListProjectionTablesOptions,
-  listProjectionTables,
-  type ProjectionRowsPage,
-  type ProjectionTable,
-  type ReadProjectionRowsOptions,
-  readProjectionRows,
-} from './status/projection-tables.js';
 import { storeStatus } from './status/status.js';
 import { asyncProjectionDefinition } from './subscriptions/async-projection.js';
 import { LogFollower } from './subscriptions/follow.js';
@@ -181,10 +181,11 @@ export class EventStore {
   }
 
   /**
-   * The log in readAll's gap-safe order, backwards: newest first, from the newest event readAll
-   * would hand out now, or from before a cursor (an event's, or one from readAll). The result's
-   * cursor is the oldest event's: pass it as `before` to read on.
-   * @throws {InvalidArgumentError} for a malformed cursor or limit.
+   * The log in readAll's gap-safe order, backwards: newest first. Without `before`, from the newest
+   * event readAll would hand out now (events an open transaction holds back are left out); with
+   * `before` (an event's cursor, or one from readAll), every event before it. The result's cursor
+   * is the oldest event's (else `before`, else `0-0`): pass it as `before` to read on.
+   * @throws {InvalidArgumentError} for a malformed cursor, or a limit that is not an integer from 1 to 100,000.
    * @example
    * const { events } = await store.readAllBackward({ limit: 10 }); // the ten newest events
    */
@@ -193,7 +194,8 @@ export class EventStore {
   }
 
   /**
-   * The event at a position, or null when none is stored there (positions have gaps).
+   * The event at a position, or null when none is stored there (positions have gaps); also an
+   * event that an open transaction still holds back from readAll.
    * @throws {InvalidArgumentError} for a position that is not a positive integer.
    */
   readEvent(position: number): Promise<StoredEvent | null> {
@@ -254,8 +256,10 @@ export class EventStore {
 
   /**
    * The read-model tables of every projection (or of one), each with its rows counted up to
-   * `maxRows` (default 100,000); a table that cannot be counted comes with its problem.
+   * `maxRows` (default 100,000); a table that cannot be counted (dropped, or not readable by this
+   * role) comes with its problem instead of failing the call.
    * @throws {UnknownProjectionError} for an unknown `projection`.
+   * @throws {InvalidArgumentError} for a `maxRows` that is not a positive integer.
    */
   listProjectionTables(options: ListProjectionTablesOptions = {}): Promise<ProjectionTable[]> {
     return listProjectionTables(this.#executor, this.schema, options);
@@ -264,8 +268,11 @@ export class EventStore {
   /**
    * A page of the rows of a projection's table (its first, or `table`), ordered by the primary
    * key, else a unique index, else physically; null when the table no longer exists. Only tables
-   * registered with the projection can be read.
-   * @throws {UnknownProjectionError} @throws {InvalidArgumentError} for a table the projection does not have.
+   * registered with the projection can be read. Rows are as the driver returns them (int8 is a
+   * string from `pg`, a number from PGlite).
+   * @throws {UnknownProjectionError}
+   * @throws {InvalidArgumentError} for a bad limit or offset, or a table the projection does not have.
+   * @throws PostgreSQL's own permission error (SQLSTATE 42501) when the role may not read the table.
    * @example
    * const page = await store.readProjectionRows('users', { limit: 25, offset: 50 });
    */
@@ -466,7 +473,9 @@ export class EventStore {
 
   /**
    * What the connected role may do besides reading: rebuild, verify, refresh, manage
-   * subscriptions. A reader role (`grant({ readers })`) may do none of them.
+   * subscriptions, each read from its EXECUTE privilege on the SQL functions behind it. A reader or
+   * writer role (`grant(…)`) may do none of them.
+   * @throws {SchemaNotInstalledError} when one of those functions is missing (schema not installed, or older than this code).
    */
   permissions(): Promise<StorePermissions> {
     return readPermissions(this.#executor, this.schema);

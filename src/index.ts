@@ -11,10 +11,10 @@ export type { ImportEventsOptions, ImportEventsResult, ImportFormat, ImportProgr
 export type { ListStreamsOptions, ListStreamsResult, StreamSummary } from './store/streams.js';
 export type { ReadAllBackwardOptions } from './store/read-backward.js';
 export type { AppendsPerMinute } from './status/appends-per-minute.js';
-export type { StorePermissions } from './status/permissions.js';
 export type {
   ListProjectionTablesOptions,
   ProjectionRowsPage,
   ProjectionTable,
   ReadProjectionRowsOptions,
-} from './status/projection-tables.js';
+} from './projections/projection-tables.js';
+export type { StorePermissions } from './status/permissions.js';

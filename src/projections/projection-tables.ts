@@ -1,16 +1,16 @@
 import type { Queryable, Row } from '../db/executor.js';
 import { toInteger } from '../db/normalize.js';
 import { InvalidArgumentError, UnknownProjectionError } from '../errors.js';
-import { listProjections } from '../projections/projections.js';
 import { assertInteger } from '../store/validate.js';
 import type { ProjectionInfo } from '../types.js';
+import { listProjections } from './projections.js';
 
 /** A read-model table of a projection, with its rows counted. */
 export interface ProjectionTable {
   projection: string;
   /** The table as registered with the projection. */
   table: string;
-  /** The relation PostgreSQL resolves it to (quoted where needed), or null when it no longer exists. */
+  /** The relation PostgreSQL resolves it to, schema-qualified and quoted where needed, or null when it no longer exists. */
   relation: string | null;
   /** Rows, counted up to `maxRows`; null when they could not be counted. */
   rows: number | null;
@@ -31,7 +31,7 @@ export interface ListProjectionTablesOptions {
 export interface ProjectionRowsPage {
   projection: string;
   table: string;
-  /** The relation PostgreSQL resolves the table to (quoted where needed). */
+  /** The relation PostgreSQL resolves the table to, schema-qualified and quoted where needed. */
   relation: string;
   /** The table's columns in order, with their SQL types. */
   columns: { name: string; type: string }[];
@@ -58,8 +58,15 @@ async function projectionNamed(db: Queryable, schema: string, name: string): Pro
   return projection;
 }
 
+// Always schema-qualified (regclass text leaves the schema out when the search_path finds the
+// table), so that the name means the same table on any connection, whatever its search_path.
 async function resolveRelation(db: Queryable, table: string): Promise<string | null> {
-  const [row] = await db.query<{ relation: string | null }>(`select to_regclass($1)::text as relation`, [table]);
+  const [row] = await db.query<{ relation: string }>(
+    `select format('%I.%I', n.nspname, c.relname) as relation
+       from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where c.oid = to_regclass($1)`,
+    [table],
+  );
   return row?.relation ?? null;
 }
 
@@ -98,9 +105,11 @@ export async function listProjectionTables(
 
 /**
  * A page of the rows of one of a projection's tables, ordered by the primary key (or a unique
- * index, else by their physical place). Only tables registered with the projection can be read.
- * Returns null when the table no longer exists.
- * @throws {UnknownProjectionError} @throws {InvalidArgumentError} for a table the projection does not have.
+ * index, preferring one without nullable columns, else by their physical place). Only tables
+ * registered with the projection can be read. Returns null when the table no longer exists.
+ * @throws {UnknownProjectionError} @throws {InvalidArgumentError} for a bad limit or offset, or a
+ * table the projection does not have. A role that may not read the table gets PostgreSQL's own
+ * error (SQLSTATE 42501), untouched.
  */
 export async function readProjectionRows(
   db: Queryable,
@@ -124,19 +133,22 @@ export async function readProjectionRows(
        from pg_attribute where attrelid = to_regclass($1) and attnum > 0 and not attisdropped order by attnum`,
     [relation],
   );
-  const [key] = await db.query<{ columns: string; primary: boolean }>(
-    `select string_agg(quote_ident(a.attname), ', ' order by k.ord) as columns, i.indisprimary as primary
+  const [key] = await db.query<{ columns: string; primary: boolean; nullable: boolean }>(
+    `select string_agg(quote_ident(a.attname), ', ' order by k.ord) as columns, i.indisprimary as primary,
+            bool_or(not a.attnotnull) as nullable
        from pg_index i
        cross join lateral unnest(i.indkey) with ordinality as k(attnum, ord)
        join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
-      where i.indrelid = to_regclass($1) and i.indisunique and i.indpred is null and i.indexprs is null
+      where i.indrelid = to_regclass($1) and i.indisunique and i.indisvalid and i.indpred is null and i.indexprs is null
       group by i.indexrelid, i.indisprimary
-      order by i.indisprimary desc, i.indexrelid
+      order by i.indisprimary desc, bool_or(not a.attnotnull), i.indexrelid
       limit 1`,
     [relation],
   );
-  // Identifiers here come from PostgreSQL's catalog (quote_ident, regclass text), never from the caller.
-  const orderBy = key?.columns ?? 'ctid';
+  // Identifiers here come from PostgreSQL's catalog (quote_ident, format %I), never from the caller.
+  // A unique index lets rows whose key holds a null tie: their place decides, so that pages
+  // neither repeat nor skip them.
+  const orderBy = key ? (key.nullable ? `${key.columns}, ctid` : key.columns) : 'ctid';
   const rows = await db.query(`select * from ${relation} order by ${orderBy} limit $1 offset $2`, [limit + 1, offset]);
   return {
     projection: name,
