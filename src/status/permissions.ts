@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/executor.js';
+import { SchemaNotInstalledError } from '../errors.js';
 
 /** What the connected role may do to the store, besides reading it. */
 export interface StorePermissions {
@@ -14,31 +15,50 @@ export interface StorePermissions {
   manageSubscriptions: boolean;
 }
 
+type Action = Exclude<keyof StorePermissions, 'role'>;
+
+/**
+ * The SQL functions each action calls (see src/rebuild, src/projections, src/subscriptions), by
+ * signature without the schema: a role may take the action when it may execute every one of them.
+ * test/contract/store-reads.contract.ts checks that a migrated store has each.
+ */
+export const ACTION_FUNCTIONS: Readonly<Record<Action, readonly string[]>> = {
+  rebuild: ['rebuild_start(text,boolean)', 'rebuild_step(text,integer)', 'rebuild_swap(text,text)'],
+  verify: ['verify_projection(text,text[],integer)'],
+  refresh: ['refresh_materialized_view(text)'],
+  manageSubscriptions: ['reset_subscription(text,text)', 'skip_subscription_event(text)'],
+};
+
 /**
  * The role's privileges on the SQL functions behind each action. A reader (`grant({ readers })`)
- * has none of them.
+ * has none of them. A function that does not exist is not read as "not allowed": the store is not
+ * the one this code knows, and the call fails instead of silently turning the action off.
+ * @throws {SchemaNotInstalledError} when one of the functions is missing (the schema is not
+ * installed, or older than this code), naming them in its cause.
  */
 export async function readPermissions(db: Queryable, schema: string): Promise<StorePermissions> {
-  const [row] = await db.query<{ role: string; rebuild: boolean; verify: boolean; refresh: boolean; subscriptions: boolean }>(
-    `select current_user::text as role,
-            coalesce(has_function_privilege(current_user, to_regprocedure($1), 'execute'), false) as rebuild,
-            coalesce(has_function_privilege(current_user, to_regprocedure($2), 'execute'), false) as verify,
-            coalesce(has_function_privilege(current_user, to_regprocedure($3), 'execute'), false) as refresh,
-            coalesce(has_function_privilege(current_user, to_regprocedure($4), 'execute')
-                     and has_function_privilege(current_user, to_regprocedure($5), 'execute'), false) as subscriptions`,
-    [
-      `${schema}.rebuild_start(text,boolean)`,
-      `${schema}.verify_projection(text,text[],integer)`,
-      `${schema}.refresh_materialized_view(text)`,
-      `${schema}.reset_subscription(text,text)`,
-      `${schema}.skip_subscription_event(text)`,
-    ],
+  const checks = Object.entries(ACTION_FUNCTIONS).flatMap(([action, signatures]) =>
+    signatures.map((signature) => ({ action: action as Action, signature: `${schema}.${signature}` })),
   );
+  const rows = await db.query<{ role: string; signature: string; found: boolean; allowed: boolean | null }>(
+    `select current_user::text as role, s.signature, to_regprocedure(s.signature) is not null as found,
+            has_function_privilege(to_regprocedure(s.signature), 'execute') as allowed
+       from unnest($1::text[]) with ordinality as s(signature, n)
+      order by s.n`,
+    [checks.map((check) => check.signature)],
+  );
+  const missing = rows.filter((row) => row.found !== true).map((row) => row.signature);
+  if (missing.length > 0) {
+    throw new SchemaNotInstalledError(schema, { cause: new Error(`Missing SQL functions: ${missing.join(', ')}`) });
+  }
+  const allowed = new Map(rows.map((row) => [row.signature, row.allowed === true]));
+  const may = (action: Action) =>
+    checks.filter((check) => check.action === action).every((check) => allowed.get(check.signature) === true);
   return {
-    role: row?.role ?? '',
-    rebuild: row?.rebuild === true,
-    verify: row?.verify === true,
-    refresh: row?.refresh === true,
-    manageSubscriptions: row?.subscriptions === true,
+    role: rows[0]?.role ?? '',
+    rebuild: may('rebuild'),
+    verify: may('verify'),
+    refresh: may('refresh'),
+    manageSubscriptions: may('manageSubscriptions'),
   };
 }
