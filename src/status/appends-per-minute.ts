@@ -7,7 +7,10 @@ export interface AppendsPerMinute {
   start: Date;
   /** 60 counts, oldest first; the last bucket is the current minute. */
   counts: number[];
-  /** True when the hour held more events than were scanned, so that early buckets are undercounted. */
+  /**
+   * True when the hour held more events than were scanned (the newest event left out of the scan
+   * is in the hour), so that early buckets are undercounted.
+   */
   capped: boolean;
 }
 
@@ -28,9 +31,10 @@ export async function appendsPerMinute(db: Queryable, schema: string): Promise<A
      select b.start,
             floor(extract(epoch from (r.inserted_at - b.start)) / 60)::int as bucket,
             count(r.inserted_at) as events,
-            coalesce((select f.position > 0
-                             and (select e.inserted_at from ${schema}.events e where e.id > f.position order by e.id limit 1) >= b.start
-                        from floor_position f), false) as capped
+            coalesce((select e.inserted_at >= b.start
+                        from ${schema}.events e
+                       where e.id <= (select position from floor_position)
+                       order by e.id desc limit 1), false) as capped
        from bounds b left join recent r on true
       group by b.start, 2`,
   );

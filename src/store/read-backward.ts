@@ -1,6 +1,6 @@
 import type { Queryable } from '../db/executor.js';
 import type { ReadAllResult } from '../types.js';
-import { formatCursor, parseCursor } from './cursor.js';
+import { formatCursor, parseCursor, START } from './cursor.js';
 import { EVENT_TABLE_COLUMNS, toStoredEvent } from './event-row.js';
 import { assertInteger } from './validate.js';
 
@@ -19,7 +19,8 @@ export interface ReadAllBackwardOptions {
  * the newest event of a finished transaction below the horizon, where readAll would end now. With
  * `before`, it reads every event before that place: a cursor readAll handed out has only finished
  * transactions before it, so reading back from it is stable too. The result's cursor is that of
- * the oldest event returned (or `before`): pass it as `before` to read on.
+ * the oldest event returned (or `before`, else `0-0`, when none is): pass it as `before` to read on.
+ * @throws {InvalidArgumentError} for a malformed cursor, or a limit that is not an integer from 1 to 100,000.
  */
 export async function readAllBackward(db: Queryable, schema: string, options: ReadAllBackwardOptions = {}): Promise<ReadAllResult> {
   const before = options.before === undefined ? null : parseCursor(options.before, 'before');
@@ -40,6 +41,6 @@ export async function readAllBackward(db: Queryable, schema: string, options: Re
   const oldest = events.at(-1);
   return {
     events,
-    cursor: oldest ? formatCursor({ transactionId: oldest.transactionId, position: oldest.position }) : (options.before ?? '0-0'),
+    cursor: formatCursor(oldest ? { transactionId: oldest.transactionId, position: oldest.position } : (before ?? START)),
   };
 }
