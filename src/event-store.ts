@@ -90,6 +90,14 @@ export interface OpenEventStoreOptions {
   migrate?: boolean;
   /** Pool size when the store creates a `pg` pool, default 10. */
   poolSize?: number;
+  /**
+   * The `application_name` of every server connection the store opens (its pool, and the sessions
+   * that subscriptions, async projections and followers hold to LISTEN), so that operators can tell
+   * them apart in `pg_stat_activity`. Default `pgevents` (an `application_name` in the url wins). A
+   * caller's `pool` keeps its own name; the store's LISTEN sessions take this one when given.
+   * Printable ASCII, at most 63 characters (PostgreSQL's limit).
+   */
+  applicationName?: string;
 }
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -543,10 +551,21 @@ export async function openEventStore(options: OpenEventStoreOptions = {}): Promi
       hint: 'Use a plain lowercase identifier: a letter or _, then letters, digits or _.',
     });
   }
+  const applicationName: unknown = options.applicationName;
+  if (applicationName !== undefined && (typeof applicationName !== 'string' || !/^[\x20-\x7e]{1,63}$/.test(applicationName))) {
+    throw new InvalidArgumentError('applicationName', `Invalid applicationName: ${JSON.stringify(String(applicationName)).slice(0, 80)}`, {
+      hint: 'Use 1 to 63 printable ASCII characters (PostgreSQL truncates longer names and replaces other characters).',
+    });
+  }
   const url = options.url ?? (options.pglite || options.dataDir ? undefined : process.env.DATABASE_URL);
   const executor: Executor =
     options.pool || url
-      ? createPgExecutor({ ...(options.pool ? { pool: options.pool } : { url }), schema, max: options.poolSize ?? 10 })
+      ? createPgExecutor({
+          ...(options.pool ? { pool: options.pool } : { url }),
+          schema,
+          max: options.poolSize ?? 10,
+          ...(applicationName === undefined ? {} : { applicationName }),
+        })
       : await createPgliteExecutor({
           schema,
           ...(options.pglite ? { pglite: options.pglite } : { dataDir: options.dataDir ?? './.pgevents' }),

@@ -16,6 +16,17 @@ export interface PgExecutorOptions {
   schema: string;
   /** Pool size when pgevents creates the pool, default 10. */
   max?: number;
+  /**
+   * application_name of the connections pgevents opens (its pool and dedicated sessions); without
+   * it, `pgevents` unless the url names one. A caller's pool keeps its own.
+   */
+  applicationName?: string;
+}
+
+/** How the connections pgevents opens name themselves in pg_stat_activity. */
+function applicationNameConfig(applicationName: string | undefined): pg.ClientConfig {
+  // An application_name in the url wins over fallback_application_name, and over application_name.
+  return applicationName === undefined ? { fallback_application_name: 'pgevents' } : { application_name: applicationName };
 }
 
 function scriptableOf(client: pg.Pool | pg.ClientBase, schema: string): Scriptable {
@@ -146,7 +157,8 @@ async function openDedicatedSession(config: pg.ClientConfig, schema: string): Pr
 /** The server engine: a node-postgres pool. */
 export function createPgExecutor(options: PgExecutorOptions): Executor {
   const ownsPool = !options.pool;
-  const pool = options.pool ?? new pg.Pool({ connectionString: options.url, max: options.max ?? 10 });
+  const named = applicationNameConfig(options.applicationName);
+  const pool = options.pool ?? new pg.Pool({ connectionString: options.url, max: options.max ?? 10, ...named });
   // An idle pooled client that loses its connection emits 'error'; without a listener that kills the process.
   if (ownsPool) pool.on('error', () => undefined);
   const { schema } = options;
@@ -181,7 +193,13 @@ export function createPgExecutor(options: PgExecutorOptions): Executor {
           transaction: (inner) => inTransaction(client, schema, inner, onBroken),
         }),
       ),
-    openSession: () => openDedicatedSession(options.pool ? { ...pool.options } : { connectionString: options.url }, schema),
+    openSession: () =>
+      openDedicatedSession(
+        options.pool
+          ? { ...pool.options, ...(options.applicationName === undefined ? {} : named) }
+          : { connectionString: options.url, ...named },
+        schema,
+      ),
     async close() {
       if (ownsPool) await pool.end();
     },
