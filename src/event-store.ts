@@ -356,9 +356,15 @@ export class EventStore {
   }
 
   /**
-   * Grants least-privilege access: writers append (API and plain INSERT) and read; readers read
-   * events and read models. Neither can change history, write read models or run replays.
+   * Grants least-privilege access to existing roles, by kind: writers append (API and plain INSERT)
+   * and read; readers read events, read models and the status of subscriptions, projections and
+   * rebuilds; subscribers run their own subscriptions, async projections and followers; operators
+   * reset, skip and resume any subscription. Every kind reads; a role may hold several. None can
+   * change history, write read models, or define, replay or rebuild projections (the owner's).
+   * @throws {InvalidArgumentError} for no roles, or a name longer than 63 bytes or holding NUL.
    * @throws {ProjectionDefinitionError} for a role that does not exist.
+   * @example
+   * await store.grant({ writers: ['app'], subscribers: ['app'], operators: ['ops'] });
    */
   grant(options: GrantOptions): Promise<void> {
     return grantRoles(this.#executor, this.schema, options);

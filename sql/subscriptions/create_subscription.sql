@@ -1,6 +1,7 @@
 -- Creates the subscription at p_from ('start', 'end' or a cursor) unless it exists; an existing
 -- subscription keeps its checkpoint (p_from is still checked). p_types: the event types it
--- receives, null for all. Returns the subscription.
+-- receives, null for all. Returns the subscription. It runs with the caller's rights: a subscriber
+-- creates the subscription as its owner, and may not take over one another role created (42501).
 create or replace function {{schema}}.create_subscription(
   p_name text,
   p_from text default 'start',
@@ -19,6 +20,7 @@ begin
   values (p_name, v_from.transaction_id, v_from."position", p_types, statement_timestamp())
   on conflict (name) do nothing;
   select * into v_subscription from subscriptions where name = p_name;
+  perform check_subscription_manager(p_name, v_subscription.owner);
   if v_subscription.kind <> 'subscription' then
     raise exception 'Invalid subscription %: an async projection has this name', p_name
       using errcode = 'PE011', detail = json_build_object('subscription', p_name)::text,

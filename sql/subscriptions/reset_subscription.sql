@@ -1,6 +1,9 @@
 -- Moves a subscription's checkpoint to p_to ('start', 'end' or a cursor) and clears any failure;
 -- its runner continues from there. An async projection resets only to 'start': its tables are
 -- emptied in the same transaction (a replay). Returns the subscription.
+-- Operators' (grant_operator) and the store's owner's: it runs with the caller's rights, so an
+-- async projection's tables are emptied only when the caller may TRUNCATE them, and their identity
+-- columns restart only when it owns their sequences.
 create or replace function {{schema}}.reset_subscription(p_name text, p_to text default 'start') returns {{schema}}.subscriptions
 language plpgsql
 set search_path = {{schema}}, pg_temp
@@ -8,6 +11,7 @@ as $$
 declare
   v_subscription subscriptions;
   v_to record;
+  v_restart boolean;
 begin
   select * into v_subscription from subscriptions where name = p_name for update;
   if not found then
@@ -20,8 +24,16 @@ begin
   end if;
   select r.transaction_id, r."position" into v_to from resolve_cursor(p_to) r;
   if v_subscription.kind = 'projection' and cardinality(v_subscription.tables) > 0 then
+    -- Restarting the tables' identity columns and serials takes owning their sequences, which an
+    -- operator emptying an application's tables does not: then the numbers go on.
+    v_restart := not exists (
+      select 1 from unnest(v_subscription.tables) t
+        join pg_depend d on d.refclassid = 'pg_class'::regclass and d.refobjid = to_regclass(t)
+                        and d.classid = 'pg_class'::regclass and d.deptype in ('a', 'i')
+        join pg_class s on s.oid = d.objid and s.relkind = 'S'
+       where not pg_has_role(s.relowner, 'usage'));
     execute 'truncate ' || (select string_agg(to_regclass(t)::text, ', ') from unnest(v_subscription.tables) t)
-            || ' restart identity';
+            || case when v_restart then ' restart identity' else '' end;
   end if;
   update subscriptions
      set transaction_id = v_to.transaction_id, "position" = v_to."position",

@@ -1,4 +1,5 @@
 -- Retries the event a failed subscription stopped at, with a fresh count of attempts.
+-- Operators' (grant_operator) and the store's owner's; it runs with the caller's rights.
 create or replace function {{schema}}.resume_subscription(p_name text) returns {{schema}}.subscriptions
 language plpgsql
 set search_path = {{schema}}, pg_temp

@@ -1,5 +1,6 @@
 -- Skips the event a failed subscription stopped at: the checkpoint moves past it and delivery
 -- goes on with the next event. Returns the subscription.
+-- Operators' (grant_operator) and the store's owner's; it runs with the caller's rights.
 create or replace function {{schema}}.skip_subscription_event(p_name text) returns {{schema}}.subscriptions
 language plpgsql
 set search_path = {{schema}}, pg_temp

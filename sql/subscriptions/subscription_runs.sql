@@ -1,3 +1,7 @@
+-- What a runner calls. They run with the caller's rights: a subscriber changes only the
+-- subscriptions it may manage (row-level security on subscriptions), and only as a runner does
+-- (tg_subscriptions__check_change).
+
 -- A runner took the subscription's lock: it is running, unless it has failed. A failed subscription
 -- stays failed (a restart does not retry a poison event again) until it is resumed, skipped or reset.
 create or replace function {{schema}}.start_subscription_run(p_name text, p_runner text) returns {{schema}}.subscriptions
@@ -14,6 +18,11 @@ begin
    where name = p_name
   returning * into v_subscription;
   if not found then
+    -- Row-level security hides another role's subscription from the update, not from reading.
+    select * into v_subscription from subscriptions where name = p_name;
+    if found then
+      perform check_subscription_manager(p_name, v_subscription.owner);
+    end if;
     perform raise_unknown_subscription(p_name);
   end if;
   return v_subscription;

@@ -4,6 +4,7 @@
 -- lag_seconds: how long the oldest of them has waited;
 -- held_back_events: those of them already committed but not yet safe to read, because an older
 -- transaction somewhere in the cluster is still open.
+-- owner: the role that created it (null: created before pgevents 0008).
 create or replace view {{schema}}.subscription_status as
   select s.name,
          s.kind,
@@ -27,7 +28,8 @@ create or replace view {{schema}}.subscription_status as
          s.created_at,
          s.updated_at,
          s.checkpoint_at,
-         s.reset_at
+         s.reset_at,
+         s.owner
     from {{schema}}.subscriptions s
    cross join lateral (
      select count(*) as events,

@@ -1,12 +1,33 @@
 import type { Queryable } from '../db/executor.js';
 import { InvalidArgumentError } from '../errors.js';
 
+/**
+ * Existing roles to give least-privilege access, by kind. A role may be named under several kinds
+ * (an application that appends and runs subscriptions is a writer and a subscriber). Every kind
+ * reads: events, streams, read models, and the status of subscriptions, projections and rebuilds.
+ */
 export interface GrantOptions {
-  /** Roles that append (append_events, plain INSERT into events) and read. */
+  /** Roles that append (append_events, plain INSERT into events, imports) and read. */
   writers?: string[];
-  /** Roles that read events and read models. */
+  /** Roles that read and change nothing. */
   readers?: string[];
+  /**
+   * Roles that run subscriptions, async projections and `tail` under their own name: they create
+   * and advance their own subscriptions and register their listening sessions, and read. They may
+   * not reset, skip or resume any subscription, nor touch another role's.
+   */
+  subscribers?: string[];
+  /** Roles that reset, skip and resume any subscription or async projection, and read. */
+  operators?: string[];
 }
+
+/** The kinds of access, in the order they are granted, with the SQL function of each. */
+const KINDS = [
+  { option: 'writers', fn: 'grant_writer' },
+  { option: 'readers', fn: 'grant_reader' },
+  { option: 'subscribers', fn: 'grant_subscriber' },
+  { option: 'operators', fn: 'grant_operator' },
+] as const;
 
 // PostgreSQL truncates a role name to 63 bytes: two names that differ only after that would name
 // the same role, so a long name could grant access to a role nobody meant.
@@ -22,24 +43,29 @@ function assertRoleName(role: unknown): asserts role is string {
 }
 
 /**
- * Grants the least-privilege writer and reader access (SQL grant_writer / grant_reader). The roles
- * must exist; read models defined later are granted to them too.
- * @throws {InvalidArgumentError} for no roles, or a name longer than 63 bytes or holding NUL.
+ * Grants least-privilege access of each kind (SQL grant_writer, grant_reader, grant_subscriber,
+ * grant_operator). The roles must exist; read models defined later are granted to them too, and
+ * every later migration grants them their kinds again. Granting is idempotent. Every name is
+ * checked before anything is granted.
+ * @throws {InvalidArgumentError} for no roles, a kind that is not an array, or a name longer than
+ * 63 bytes or holding NUL.
+ * @throws {ProjectionDefinitionError} for a role that does not exist (PE006).
  */
 export async function grantRoles(db: Queryable, schema: string, options: GrantOptions): Promise<void> {
-  const writers: unknown = options.writers ?? [];
-  const readers: unknown = options.readers ?? [];
-  if (!Array.isArray(writers) || !Array.isArray(readers)) {
-    throw new InvalidArgumentError('roles', 'Name the writer and reader roles as arrays of role names', {
-      hint: "e.g. store.grant({ writers: ['app_writer'], readers: ['app_reader'] })",
+  const lists = KINDS.map(({ option, fn }) => ({ fn, roles: (options?.[option] ?? []) as unknown }));
+  if (lists.some((kind) => !Array.isArray(kind.roles))) {
+    throw new InvalidArgumentError('roles', 'Name the writer, reader, subscriber and operator roles as arrays of role names', {
+      hint: "e.g. store.grant({ writers: ['app'], subscribers: ['app'], operators: ['ops'] })",
     });
   }
-  if (writers.length === 0 && readers.length === 0) {
-    throw new InvalidArgumentError('roles', 'Name at least one writer or reader role', {
-      hint: 'e.g. pgevents grant --writer app_writer --reader app_reader',
+  const checked = lists as { fn: string; roles: unknown[] }[];
+  if (checked.every((kind) => kind.roles.length === 0)) {
+    throw new InvalidArgumentError('roles', 'Name at least one writer, reader, subscriber or operator role', {
+      hint: 'e.g. pgevents grant --writer app --subscriber app --operator ops',
     });
   }
-  for (const role of [...writers, ...readers]) assertRoleName(role);
-  for (const role of writers) await db.query(`select ${schema}.grant_writer($1)`, [role]);
-  for (const role of readers) await db.query(`select ${schema}.grant_reader($1)`, [role]);
+  for (const kind of checked) for (const role of kind.roles) assertRoleName(role);
+  for (const kind of checked) {
+    for (const role of kind.roles) await db.query(`select ${schema}.${kind.fn}($1)`, [role]);
+  }
 }

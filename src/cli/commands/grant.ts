@@ -7,19 +7,38 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
+interface GrantCommandOptions {
+  writer: string[];
+  reader: string[];
+  subscriber: string[];
+  operator: string[];
+}
+
 export function defineGrant(program: Command): void {
   program
     .command('grant')
-    .description('give existing roles least-privilege access: writers append and read, readers read')
+    .description(
+      'give existing roles least-privilege access: writers append, subscribers run their own subscriptions, ' +
+        'operators reset, skip and resume subscriptions; every kind reads',
+    )
     .option('--writer <role>', 'a role that appends (API and plain INSERT) and reads; repeatable', collect, [])
-    .option('--reader <role>', 'a role that reads events and read models; repeatable', collect, [])
+    .option('--reader <role>', 'a role that reads events, read models and status; repeatable', collect, [])
+    .option('--subscriber <role>', 'a role that runs its own subscriptions, async projections and tail, and reads; repeatable', collect, [])
+    .option('--operator <role>', 'a role that resets, skips and resumes any subscription, and reads; repeatable', collect, [])
     .action(
-      action(async (context, options: { writer: string[]; reader: string[] }) => {
-        await withStore(context, (store) => store.grant({ writers: options.writer, readers: options.reader }));
-        const result = { writers: options.writer, readers: options.reader };
+      action(async (context, options: GrantCommandOptions) => {
+        const result = {
+          writers: options.writer,
+          readers: options.reader,
+          subscribers: options.subscriber,
+          operators: options.operator,
+        };
+        await withStore(context, (store) => store.grant(result));
         context.out.result(result, () => {
           for (const role of options.writer) context.out.line(`granted writer access to ${role}`);
           for (const role of options.reader) context.out.line(`granted reader access to ${role}`);
+          for (const role of options.subscriber) context.out.line(`granted subscriber access to ${role}`);
+          for (const role of options.operator) context.out.line(`granted operator access to ${role}`);
         });
         return ExitCode.ok;
       }),
