@@ -4,6 +4,7 @@ import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { type EventStore, openEventStore } from '../../src/index.js';
+import { cleanUp, uniqueRoleName, urlAs } from './roles.js';
 import { adminUrl, databaseUrl } from './server-url.js';
 
 export type EngineName = 'embedded' | 'server';
@@ -17,6 +18,15 @@ export interface TestStore {
   /** Opens another store on the same database (server), e.g. a second process's view. */
   openAnother(): Promise<EventStore>;
   dispose(): Promise<void>;
+  /**
+   * Set when `store` is opened as an application role ({@link asApplicationRoles}): the store's
+   * owner, which installed the schema.
+   */
+  owner?: EventStore;
+  /** Set with `owner`: the same database as a role granted operator access (reset, skip, resume). */
+  operator?: EventStore;
+  /** Set with `owner`: the names of the application role (writer + subscriber) and the operator role. */
+  roles?: { application: string; operator: string };
 }
 
 export interface TestEngine {
@@ -24,6 +34,8 @@ export interface TestEngine {
   /** Why the engine's suite is skipped, or null when it runs. */
   unavailable: string | null;
   createStore(): Promise<TestStore>;
+  /** How the stores are reached when not as their owner, e.g. `as a writer+subscriber role`; shown in suite titles. */
+  variant?: string;
 }
 
 async function createEmbeddedStore(): Promise<TestStore> {
@@ -105,3 +117,70 @@ export const server: TestEngine = {
   },
   createStore: createServerStore,
 };
+
+/**
+ * The same engine, with each store opened as an application role instead of its owner, as
+ * docs/security.md sets a deployment up: the role is granted writer and subscriber access and may
+ * create tables in `public` (an application owns its read-model tables); the store's owner and a
+ * role granted operator access are opened next to it (`owner`, `operator`). Server engines only:
+ * the roles are the cluster's, with unique names, dropped by `dispose`.
+ */
+export function asApplicationRoles(engine: TestEngine): TestEngine {
+  return {
+    name: engine.name,
+    variant: 'as a writer+subscriber role',
+    get unavailable() {
+      return engine.unavailable;
+    },
+    async createStore() {
+      const base = await engine.createStore();
+      const owner = base.store;
+      const roles = { application: uniqueRoleName('subscriber'), operator: uniqueRoleName('operator') };
+      const opened: EventStore[] = [];
+      let created = false;
+      const dispose = () =>
+        cleanUp(
+          () => Promise.all(opened.map((store) => store.close())),
+          // A role that holds privileges in a database cannot be dropped: drop what it owns and was
+          // granted here first (the owner is the server's superuser).
+          () =>
+            created &&
+            owner.execScript(`
+              drop owned by ${pg.escapeIdentifier(roles.application)}, ${pg.escapeIdentifier(roles.operator)};
+              drop role ${pg.escapeIdentifier(roles.application)};
+              drop role ${pg.escapeIdentifier(roles.operator)};`),
+          () => base.dispose(),
+        );
+      try {
+        if (!base.url) throw new Error(`${engine.name} stores have no roles: application roles need a server`);
+        await owner.execScript(`
+          create role ${pg.escapeIdentifier(roles.application)} login nosuperuser nocreatedb nocreaterole;
+          create role ${pg.escapeIdentifier(roles.operator)} login nosuperuser nocreatedb nocreaterole;`);
+        created = true;
+        await owner.execScript(`grant create on schema public to ${pg.escapeIdentifier(roles.application)}`);
+        await owner.grant({ writers: [roles.application], subscribers: [roles.application], operators: [roles.operator] });
+        const url = urlAs(base.url, roles.application);
+        const open = async (as: string) => {
+          const store = await openEventStore({ url: urlAs(base.url!, as) });
+          opened.push(store);
+          return store;
+        };
+        const store = await open(roles.application);
+        const operator = await open(roles.operator);
+        return {
+          store,
+          engine: base.engine,
+          url,
+          openAnother: () => open(roles.application),
+          dispose,
+          owner,
+          operator,
+          roles,
+        };
+      } catch (error) {
+        await dispose();
+        throw error;
+      }
+    },
+  };
+}

@@ -7,8 +7,8 @@ import { adminUrl } from './server-url.js';
  * afterAll, after dropping its database (a role that still owns objects or holds privileges in a
  * database cannot be dropped).
  */
-export function uniqueRoleName(kind: 'owner' | 'writer' | 'reader' | 'other'): string {
-  const letter = { owner: 'o', writer: 'w', reader: 'r', other: 'x' }[kind];
+export function uniqueRoleName(kind: 'owner' | 'writer' | 'reader' | 'subscriber' | 'operator' | 'other'): string {
+  const letter = { owner: 'o', writer: 'w', reader: 'r', subscriber: 's', operator: 'p', other: 'x' }[kind];
   return `pge_${letter}_${randomBytes(5).toString('hex')}`;
 }
 
