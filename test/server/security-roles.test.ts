@@ -12,6 +12,7 @@ import {
   createDatabaseOwnedBy,
   createLoginRoles,
   dropRoles,
+  privilegesOf,
   sqlStateOf,
   uniqueRoleName,
   urlAs,
@@ -34,6 +35,40 @@ interface RoleSetup {
 }
 
 const SCHEMA = 'pgevents';
+
+/** The relations of the store every kind of role may read (grant_read_access). */
+const READ_RELATIONS = [
+  'event_types',
+  'events',
+  'migrations',
+  'projection_handlers',
+  'projection_health',
+  'projections',
+  'rebuild_progress',
+  'safe_events',
+  'streams',
+  'subscription_status',
+  'subscriptions',
+];
+
+/**
+ * The functions every kind of role may execute, sorted: the reads, and what the views it reads call
+ * (subscription_status, projection_health, rebuild_progress) and the row-level security of
+ * subscriptions calls.
+ */
+const READ_FUNCTIONS = [
+  'has_store_access(name,text)',
+  'may_manage_subscription(name,name)',
+  'parse_cursor(text)',
+  'projection_rows(text)',
+  'read_all(xid8,bigint,integer,text[])',
+  'read_all_after(text,integer,text[])',
+  'read_stream(uuid,bigint,integer)',
+  'rebuild_progress_of(text)',
+  'resolve_cursor(text)',
+  'subscription_is_locked(text)',
+  'subscription_lock_key(text)',
+];
 
 /** The users projection, a second projection defined after the grant, and a materialized view. */
 async function defineReadModels(owner: EventStore, when: 'before grant' | 'after grant'): Promise<void> {
@@ -89,7 +124,12 @@ async function plainOwnerSetup(): Promise<RoleSetup> {
     const url = databaseUrl(database);
     owner = await openEventStore({ url: urlAs(url, ownerRole), migrate: true });
     await defineReadModels(owner, 'before grant');
-    expect(await grantWithCli(urlAs(url, ownerRole), writer, reader)).toEqual({ writers: [writer], readers: [reader] });
+    expect(await grantWithCli(urlAs(url, ownerRole), writer, reader)).toEqual({
+      writers: [writer],
+      readers: [reader],
+      subscribers: [],
+      operators: [],
+    });
     await defineReadModels(owner, 'after grant');
     return { url, owner, writer, reader, stranger, dispose };
   } catch (error) {
@@ -268,12 +308,19 @@ function describeRoles(label: string, setupFn: () => Promise<RoleSetup>): void {
       }
     });
 
-    it("gives the writer and the reader a status, without the owner's subscriptions", async () => {
+    it("gives the writer and the reader the owner's status: subscriptions, projections' health and rebuilds", async () => {
+      await s.owner.query(`select 1 from ${SCHEMA}.create_subscription('owners-mailer', 'start')`);
+      const owners = await s.owner.status();
       for (const store of [writerStore, readerStore]) {
         const status = await store.status();
         expect(status.events).toBeGreaterThanOrEqual(1);
         expect(status.eventTypes.map((type) => type.type)).toContain('user_create');
-        expect(status.subscriptions).toEqual([]);
+        expect(status.subscriptions.map((subscription) => [subscription.name, subscription.checkpoint])).toEqual([['owners-mailer', '0-0']]);
+        expect(status.projections.map((projection) => [projection.name, projection.state])).toEqual(
+          owners.projections.map((projection) => [projection.name, projection.state]),
+        );
+        expect(status.projections.map((projection) => projection.state)).not.toContain('unknown');
+        expect(await store.rebuildProgress()).toEqual(await s.owner.rebuildProgress());
       }
     });
 
@@ -311,56 +358,23 @@ function describeRoles(label: string, setupFn: () => Promise<RoleSetup>): void {
     });
 
     it('grants the writer and the reader exactly their privileges on the store schema and the read models', async () => {
-      const tablePrivileges = ['select', 'insert', 'update', 'delete', 'truncate', 'references', 'trigger'];
-      const readable = ['event_types', 'events', 'migrations', 'projection_handlers', 'projections', 'streams'];
+      const readModels = ['public.audit_log', 'public.user_names', 'public.users'];
+      const handlers = [
+        'public.project_user_create(uuid, jsonb)',
+        `public.project_user_update(${SCHEMA}.events)`,
+        `public.audit_event(${SCHEMA}.events)`,
+      ];
       for (const role of [s.writer, s.reader]) {
-        const rows = await s.owner.query<{ relation: string; privilege: string }>(
-          `select c.relname::text as relation, p.privilege
-             from pg_class c join pg_namespace n on n.oid = c.relnamespace
-            cross join unnest($2::text[]) p(privilege)
-            where n.nspname = $3 and c.relkind in ('r', 'v', 'm', 'S', 'p')
-              and has_table_privilege($1, c.oid, p.privilege)
-            union all
-           select 'public.' || c.relname, p.privilege
-             from pg_class c cross join unnest($2::text[]) p(privilege)
-            where c.oid in ('public.users'::regclass, 'public.audit_log'::regclass, 'public.user_names'::regclass)
-              and has_table_privilege($1, c.oid, p.privilege)
-            order by 1, 2`,
-          [role, tablePrivileges, SCHEMA],
+        const privileges = await privilegesOf((sql, params) => s.owner.query(sql, params), role, SCHEMA, readModels, handlers);
+        expect(privileges.relations).toEqual([...READ_RELATIONS, ...readModels].map((relation) => `${relation}: select`).sort());
+        expect(privileges.columns).toEqual(
+          role === s.writer ? ['body', 'event_id', 'metadata', 'type', 'uuid', 'version'].map((column) => `events.${column}: insert`) : [],
         );
-        const expected = [
-          ...readable.map((relation) => ({ relation, privilege: 'select' })),
-          ...['public.audit_log', 'public.user_names', 'public.users'].map((relation) => ({ relation, privilege: 'select' })),
-        ].sort((a, b) => `${a.relation} ${a.privilege}`.localeCompare(`${b.relation} ${b.privilege}`));
-        expect(rows).toEqual(expected);
-
-        const insertable = await s.owner.query<{ column: string }>(
-          `select a.attname::text as column from pg_attribute a
-            where a.attrelid = '${SCHEMA}.events'::regclass and a.attnum > 0 and not a.attisdropped
-              and has_column_privilege($1, a.attrelid, a.attnum, 'insert')
-            order by a.attnum`,
-          [role],
-        );
-        expect(insertable.map((row) => row.column)).toEqual(
-          role === s.writer ? ['uuid', 'version', 'type', 'body', 'metadata', 'event_id'] : [],
-        );
-
-        const functions = await s.owner.query<{ fn: string }>(
-          `select p.oid::regprocedure::text as fn
-             from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-            where (n.nspname = $2 or p.oid in ('public.project_user_create(uuid, jsonb)'::regprocedure,
-                                               'public.project_user_update(${SCHEMA}.events)'::regprocedure,
-                                               'public.audit_event(${SCHEMA}.events)'::regprocedure))
-              and has_function_privilege($1, p.oid, 'execute')
-            order by 1`,
-          [role, SCHEMA],
-        );
-        const readFunctions = [`${SCHEMA}.read_all(xid8,bigint,integer,text[])`, `${SCHEMA}.read_stream(uuid,bigint,integer)`];
-        expect(functions.map((row) => row.fn.replaceAll(' ', ''))).toEqual(
+        expect(privileges.functions).toEqual(
           // uuid_v7() is event_id's default, which runs with the inserting role's rights.
           role === s.writer
-            ? [`${SCHEMA}.append_events(uuid,jsonb,text)`, `${SCHEMA}.import_events(regclass)`, `${SCHEMA}.lock_streams(uuid[])`, ...readFunctions, `${SCHEMA}.uuid_v7()`]
-            : readFunctions,
+            ? ['append_events(uuid,jsonb,text)', 'import_events(regclass)', 'lock_streams(uuid[])', 'uuid_v7()', ...READ_FUNCTIONS].sort()
+            : READ_FUNCTIONS,
         );
       }
     });

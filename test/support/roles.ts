@@ -93,3 +93,62 @@ export async function cleanUp(...steps: (() => Promise<unknown> | unknown)[]): P
   }
   if (failures.length > 0) throw failures[0];
 }
+
+/** Runs one statement, e.g. `store.query` of an EventStore. */
+type Query = (sql: string, params?: unknown[]) => Promise<Record<string, unknown>[]>;
+
+/** What a role may do to a store schema and some objects outside it, as sorted lists. */
+export interface RolePrivileges {
+  /** `relation: privilege` of the schema's relations and of `outside` (e.g. `events: select`). */
+  relations: string[];
+  /** `table.column: privilege` held on columns only, not on their whole table (e.g. `events.body: insert`). */
+  columns: string[];
+  /** The schema's functions and `outsideFunctions` the role may execute, without the schema or spaces. */
+  functions: string[];
+}
+
+/**
+ * The privileges `role` holds on the store schema `schema` (relations of every kind, column grants,
+ * functions) and on the read-model tables `outside` and functions `outsideFunctions` (regprocedure
+ * text) outside it, sorted, for exact comparisons. Run it as a role that may see the catalogue.
+ */
+export async function privilegesOf(
+  query: Query,
+  role: string,
+  schema: string,
+  outside: string[] = [],
+  outsideFunctions: string[] = [],
+): Promise<RolePrivileges> {
+  const privileges = ['select', 'insert', 'update', 'delete', 'truncate', 'references', 'trigger'];
+  const relations = await query(
+    `select case when n.nspname = $3 then c.relname::text else n.nspname || '.' || c.relname end || ': ' || p.privilege as item
+       from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      cross join unnest($2::text[]) p(privilege)
+      where (n.nspname = $3 and c.relkind in ('r', 'v', 'm', 'S', 'p') or c.oid = any($4::regclass[]))
+        and has_table_privilege($1, c.oid, p.privilege)`,
+    [role, privileges, schema, outside],
+  );
+  const columns = await query(
+    `select c.relname || '.' || a.attname || ': ' || p.privilege as item
+       from pg_class c join pg_namespace n on n.oid = c.relnamespace
+       join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+      cross join unnest(array['select', 'insert', 'update']) p(privilege)
+      where n.nspname = $2 and c.relkind in ('r', 'p')
+        and has_column_privilege($1, c.oid, a.attnum, p.privilege)
+        and not has_table_privilege($1, c.oid, p.privilege)`,
+    [role, schema],
+  );
+  const functions = await query(
+    `select p.oid::regprocedure::text as item
+       from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+      where (n.nspname = $2 or p.oid = any($3::regprocedure[]))
+        and has_function_privilege($1, p.oid, 'execute')`,
+    [role, schema, outsideFunctions],
+  );
+  const items = (rows: Record<string, unknown>[]) => rows.map((row) => String(row.item)).sort();
+  return {
+    relations: items(relations),
+    columns: items(columns),
+    functions: items(functions).map((fn) => fn.replaceAll(' ', '').replace(new RegExp(`^${schema}\\.`), '')),
+  };
+}
