@@ -274,6 +274,7 @@ describe.skipIf(isolatedServer.unavailable !== null)('security: subscribers, ope
 
   it("refuses the subscriber another role's subscription: the owner's, another subscriber's, and one from before owners", async () => {
     await settled(s.owner);
+    await running.find((subscription) => subscription.name === 'app_names')!.caughtUp();
     const before = await checkpoints();
     for (const name of ['owners-mailer', 'rival-mailer', 'legacy-mailer']) {
       const refused = await rejectionOf(as('app').subscribe({ name, handler: () => undefined }));
@@ -315,6 +316,8 @@ describe.skipIf(isolatedServer.unavailable !== null)('security: subscribers, ope
     });
     await as('app').append(randomUUID(), [{ type: 'poison', body: {} }]);
     await expect(poisoned.caughtUp()).rejects.toBeInstanceOf(SubscriptionFailedError);
+    // The async projection moves its checkpoint past the poison (not one of its types) meanwhile.
+    await running.find((subscription) => subscription.name === 'app_names')!.caughtUp();
     const before = await checkpoints();
 
     for (const call of [
