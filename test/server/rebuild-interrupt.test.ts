@@ -4,7 +4,7 @@ import { type EventStore, openEventStore, type RebuildProgress, SwapTimeoutError
 import { rejectionOf } from '../contract/fixtures.js';
 import { server, type TestStore } from '../support/engines.js';
 import { waitFor } from '../support/race-helpers.js';
-import { loadTallies, TALLY_CONSISTENCY_SQL, talliesOff, tallyRows } from '../support/rebuild-helpers.js';
+import { closeTallyGate, loadTallies, TALLY_CONSISTENCY_SQL, talliesOff, tallyRows } from '../support/rebuild-helpers.js';
 import {
   createClusterDatabase,
   startThrowawayCluster,
@@ -14,21 +14,15 @@ import {
 
 const STREAMS = 2_000;
 const PER_STREAM = 20;
+/**
+ * Where the gated event lies: three quarters into the load. A rebuild stops there, in its first
+ * round, with every batch before it committed, for as long as the test holds the gate: it is
+ * terminated (or the server killed) past half of it, however fast or slow the machine is.
+ */
+const GATE_AT = 0.75;
 
 async function progressOf(store: EventStore): Promise<RebuildProgress | undefined> {
   return (await store.rebuildProgress('tally'))[0];
-}
-
-/** Waits until the running rebuild has built at least half of its first round. */
-function halfBuilt(store: EventStore): Promise<RebuildProgress> {
-  return waitFor(
-    'the rebuild to be half built',
-    async () => {
-      const progress = await progressOf(store);
-      return progress?.phase === 'building' && progress.applied >= progress.total / 2 ? progress : undefined;
-    },
-    60_000,
-  );
 }
 
 /**
@@ -60,7 +54,7 @@ describe.skipIf(server.unavailable !== null)('interrupted rebuilds (server)', ()
 
   beforeAll(async () => {
     t = await server.createStore();
-    await loadTallies(t.store, { streams: STREAMS, perStream: PER_STREAM });
+    await loadTallies(t.store, { streams: STREAMS, perStream: PER_STREAM, gateAt: GATE_AT });
     live = await tallyRows(t.store);
   });
   afterAll(async () => {
@@ -69,17 +63,22 @@ describe.skipIf(server.unavailable !== null)('interrupted rebuilds (server)', ()
 
   it('leaves the live tables as they were when its backend is terminated halfway, and a rerun completes it', async () => {
     const rebuilder = await openEventStore({ url: t.url!, poolSize: 1 });
+    const gate = await closeTallyGate(t.url!);
     try {
       const [{ pid }] = (await rebuilder.query<{ pid: number }>('select pg_backend_pid() as pid')) as [{ pid: number }];
       const running = rebuilder.rebuild('tally', { batchSize: 500 }).then(
         () => new Error('the rebuild finished before it was terminated'),
         (error: unknown) => error,
       );
-      const half = await halfBuilt(t.store);
+      // The rebuild waits at the gated event, in the middle of a batch's statement.
+      expect(await gate.waiter()).toBe(pid);
+      const half = (await progressOf(t.store))!;
+      expect(half).toMatchObject({ phase: 'building', total: STREAMS * PER_STREAM });
+      expect(half.applied).toBeGreaterThanOrEqual(STREAMS * PER_STREAM / 2);
       await t.store.query('select pg_terminate_backend($1)', [pid]);
-      // 57P01 when it was terminated mid-statement; a lost connection when between two.
+      // 57P01: it was terminated mid-statement.
       expect(await running).toBeInstanceOf(Error);
-      expect(half.total).toBe(STREAMS * PER_STREAM);
+      await gate.open();
 
       expect(await tallyRows(t.store)).toEqual(live);
       const stopped = await progressOf(t.store);
@@ -87,6 +86,7 @@ describe.skipIf(server.unavailable !== null)('interrupted rebuilds (server)', ()
       expect(stopped!.applied).toBeGreaterThanOrEqual(half.applied);
       expect(stopped!.applied).toBeLessThan(STREAMS * PER_STREAM);
     } finally {
+      await gate.open();
       await rebuilder.close().catch(() => undefined);
     }
 
@@ -95,6 +95,36 @@ describe.skipIf(server.unavailable !== null)('interrupted rebuilds (server)', ()
     expect(seen[0]!.applied).toBeGreaterThan(0);
     expect(result.applied).toBe(STREAMS * PER_STREAM);
     expect(await tallyRows(t.store)).toEqual(live);
+  });
+
+  it('keeps the live tables readable while the swap applies the last events, and swaps once they are applied', async () => {
+    const stream = live[1]!.uuid;
+    await readyToSwap(t.store);
+    // Appended after the last round: the swap applies it, under the projection lock, and waits at it.
+    await t.store.query(`select * from pgevents.append_events($1, '[{"type": "tally_b", "body": {"gate": true}}]')`, [stream]);
+    const gate = await closeTallyGate(t.url!);
+    const reader = new pg.Client({ connectionString: t.url! });
+    reader.on('error', () => undefined);
+    await reader.connect();
+    try {
+      const swapping = t.store.rebuild('tally');
+      await gate.waiter();
+      expect((await progressOf(t.store))!.phase).toBe('swapping');
+      // The swap cannot go on while the gate is closed: a read that waited for it would wait until
+      // the lock timeout (a safety net) and fail. It is answered at once, complete.
+      await reader.query(`set lock_timeout = '20s'`);
+      const { rows } = await reader.query(TALLY_CONSISTENCY_SQL);
+      expect(rows[0].model_events).toBe(rows[0].events);
+      expect(rows[0].model_streams).toBe(rows[0].streams);
+      await gate.open();
+      await swapping;
+    } finally {
+      await gate.open();
+      await reader.end();
+    }
+    expect(await talliesOff(t.store)).toEqual([]);
+    expect((await t.store.query<{ n: number }>('select n from public.tallies where uuid = $1', [stream]))[0]!.n).toBe(PER_STREAM + 1);
+    live = await tallyRows(t.store);
   });
 
   it('changes nothing when the swap cannot get the projection lock from an open append, and swaps once it commits', async () => {
@@ -137,7 +167,9 @@ describe.skipIf(server.unavailable !== null)('interrupted rebuilds (server)', ()
     await other.connect();
     try {
       await reading.query('select count(*) from public.tallies');
-      await other.query(`set lock_timeout = '1s'`);
+      // A safety net, not a measure: a swap that queued readers behind the long reading
+      // transaction would hold them until it ends, which is only after the attempt gave up.
+      await other.query(`set lock_timeout = '20s'`);
       const attempt = rejectionOf(t.store.rebuild('tally', { lockTimeoutMs: 200, swapAttempts: 3 }));
       // While the swap keeps trying, other readers are held up for at most one lock wait.
       await waitFor('the swap to wait for the table lock', async () => {
@@ -169,7 +201,7 @@ describe.skipIf(throwawayClusterUnavailable() !== null)('a rebuild interrupted b
     cluster = await startThrowawayCluster();
     url = await createClusterDatabase(cluster, 'rebuild');
     store = await openEventStore({ url, migrate: true });
-    await loadTallies(store, { streams: 1_000, perStream: PER_STREAM });
+    await loadTallies(store, { streams: 1_000, perStream: PER_STREAM, gateAt: GATE_AT });
   });
   afterAll(async () => {
     await store?.close().catch(() => undefined);
@@ -178,13 +210,18 @@ describe.skipIf(throwawayClusterUnavailable() !== null)('a rebuild interrupted b
 
   it('resumes after the restart, the live tables untouched meanwhile', async () => {
     const live = await tallyRows(store);
+    const gate = await closeTallyGate(url);
     const running = store.rebuild('tally', { batchSize: 250 }).then(
       () => new Error('the rebuild finished before the crash'),
       (error: unknown) => error,
     );
-    const half = await halfBuilt(store);
+    await gate.waiter();
+    const half = (await progressOf(store))!;
+    expect(half).toMatchObject({ phase: 'building', total: 1_000 * PER_STREAM });
+    expect(half.applied).toBeGreaterThanOrEqual((1_000 * PER_STREAM) / 2);
     await cluster.killHard();
     expect(await running).toBeInstanceOf(Error);
+    await gate.open();
     await store.close().catch(() => undefined);
 
     await cluster.start();
