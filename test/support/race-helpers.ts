@@ -5,6 +5,12 @@ import { type EventStore, openEventStore } from '../../src/index.js';
 import { adminUrl, databaseUrl } from './server-url.js';
 
 const POLL_INTERVAL_MS = 10;
+/**
+ * How long a wait for a state lasts before it fails: a safety net against a hang, never what makes
+ * a test pass, so generous enough for a machine loaded by other work (and shorter than a test's
+ * 60 s timeout, so that the failure names what was waited for).
+ */
+const DEFAULT_WAIT_MS = 30_000;
 
 /**
  * Polls `check` until it returns something other than `undefined` or `false`, and returns that;
@@ -14,7 +20,7 @@ const POLL_INTERVAL_MS = 10;
 export async function waitFor<T>(
   what: string,
   check: () => Promise<T | undefined | false>,
-  timeoutMs = 10_000,
+  timeoutMs = DEFAULT_WAIT_MS,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -26,7 +32,7 @@ export async function waitFor<T>(
 }
 
 /** Resolves as `promise` does, or fails with `what` when it has not settled within the deadline. */
-export async function withDeadline<T>(what: string, promise: Promise<T>, timeoutMs = 10_000): Promise<T> {
+export async function withDeadline<T>(what: string, promise: Promise<T>, timeoutMs = DEFAULT_WAIT_MS): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
@@ -49,7 +55,7 @@ export async function lockWaiters(admin: pg.Pool): Promise<number> {
 }
 
 /** Waits until at least `count` connections of the pool's database wait for a lock. */
-export function waitForLockWaiters(admin: pg.Pool, count: number, timeoutMs = 10_000): Promise<number> {
+export function waitForLockWaiters(admin: pg.Pool, count: number, timeoutMs = DEFAULT_WAIT_MS): Promise<number> {
   return waitFor(
     `${count} connections waiting for a lock`,
     async () => {
