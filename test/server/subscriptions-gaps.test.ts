@@ -1,21 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventStore, Subscription } from '../../src/index.js';
 import { appendEach, checkpointOf, isolatedServer, recorder, runCli, settled, waitFor } from '../contract/subscriptions.contract.js';
 import type { TestStore } from '../support/engines.js';
 
-/** Checks an invariant repeatedly for a while: what must hold as long as a transaction stays open. */
-async function holdsFor(ms: number, check: () => Promise<void>): Promise<void> {
-  const until = Date.now() + ms;
-  do {
-    await check();
-    await delay(50);
-  } while (Date.now() < until);
-}
+/** How long a wait for a state may take on a loaded machine before the test fails: a safety net. */
+const WAIT_MS = 60_000;
 
-describe.skipIf(isolatedServer.unavailable !== null)('subscriptions and open transactions (server)', () => {
+describe.skipIf(isolatedServer.unavailable !== null)('subscriptions and open transactions (server)', { timeout: 180_000 }, () => {
   let t: TestStore;
   let store: EventStore;
   const clients: pg.Client[] = [];
@@ -51,6 +44,43 @@ describe.skipIf(isolatedServer.unavailable !== null)('subscriptions and open tra
     return ids;
   }
 
+  /** The server's clock: what the runner's statements are compared with. */
+  async function serverNow(): Promise<string> {
+    const [row] = await store.query<{ now: string }>('select clock_timestamp()::text as now');
+    return row!.now;
+  }
+
+  /**
+   * Waits until the runner of subscription `name` has read the log twice since `since` (a server
+   * timestamp): once in a statement that began after it, and once more after that read, so the
+   * runner has also handed over whatever the first read gave it. What holds then, while an open
+   * transaction stays open, holds for good: no clock decides when to look. The runner is the backend
+   * that holds the subscription's lock; pg_stat_activity has its last statement and when it began.
+   */
+  async function runnerReadTwiceSince(name: string, since: string): Promise<void> {
+    let first: string | undefined;
+    await waitFor(
+      async () => {
+        const [row] = await store.query<{ started: string }>(
+          `select a.query_start::text as started
+             from pg_locks l join pg_stat_activity a on a.pid = l.pid
+            where l.locktype = 'advisory' and l.granted and l.classid = 1885824376
+              and l.objid = ${store.schema}.subscription_lock_key($1)::oid
+              and a.query like '%read_all(%' and a.query_start > $2::timestamptz`,
+          [name, first ?? since],
+        );
+        if (!row) return false;
+        if (first === undefined) {
+          first = row.started;
+          return false;
+        }
+        return true;
+      },
+      `the runner of ${name} to read the log twice`,
+      WAIT_MS,
+    );
+  }
+
   beforeAll(async () => {
     t = await isolatedServer.createStore();
     store = t.store;
@@ -77,18 +107,19 @@ describe.skipIf(isolatedServer.unavailable !== null)('subscriptions and open tra
       const heldXid = BigInt(rows[0]!.xid);
       const others = await appendConcurrently(100, 'other_append');
 
-      await holdsFor(1500, async () => {
-        const [transactionId] = (await checkpointOf(store, name)).split('-');
-        expect(BigInt(transactionId!)).toBeLessThan(heldXid);
-        expect(others.filter((id) => seen.counts.has(id))).toEqual([]);
-      });
+      // Once the runner has read (and handed over) what the log holds after the 100 commits, it
+      // has had every chance to pass the held append: it must not have.
+      await runnerReadTwiceSince(name, await serverNow());
+      const [transactionId] = (await checkpointOf(store, name)).split('-');
+      expect(BigInt(transactionId!)).toBeLessThan(heldXid);
+      expect(others.filter((id) => seen.counts.has(id))).toEqual([]);
       const info = (await store.listSubscriptions()).find((candidate) => candidate.name === name)!;
       expect(info.lagEvents).toBeGreaterThanOrEqual(100);
       expect(info.heldBackEvents).toBeGreaterThanOrEqual(100);
 
       await held.query(outcome);
       const expected = outcome === 'commit' ? [heldId, ...others] : others;
-      await waitFor(() => expected.every((id) => seen.counts.has(id)), `all ${expected.length} events`, 30_000);
+      await waitFor(() => expected.every((id) => seen.counts.has(id)), `all ${expected.length} events`, WAIT_MS);
       await subscription.caughtUp();
       expect(expected.map((id) => seen.counts.get(id))).toEqual(expected.map(() => 1));
       expect(seen.counts.has(heldId)).toBe(outcome === 'commit');
@@ -98,10 +129,11 @@ describe.skipIf(isolatedServer.unavailable !== null)('subscriptions and open tra
 
   it('leaves permanent position gaps for rolled-back appends, and still delivers later events promptly', async () => {
     const seen = recorder();
-    const subscription = await store.subscribe({ name: 'gaps', from: 'end', pollIntervalMs: 60_000, handler: seen.handler });
+    // It polls once an hour: within the test, only a notification can wake it.
+    const subscription = await store.subscribe({ name: 'gaps', from: 'end', pollIntervalMs: 3_600_000, handler: seen.handler });
     running.push(subscription);
     const [before] = await appendEach(store, ['before_gap']);
-    await waitFor(() => seen.counts.has(before!), 'the event before the gap');
+    await waitFor(() => seen.counts.has(before!), 'the event before the gap', WAIT_MS);
 
     const doomed = await connect();
     for (let round = 0; round < 3; round++) {
@@ -110,8 +142,8 @@ describe.skipIf(isolatedServer.unavailable !== null)('subscriptions and open tra
       await doomed.query('rollback');
     }
     const [after] = await appendEach(store, ['after_gap']);
-    // Far sooner than the 60 s poll: the append's notification woke the subscription.
-    await waitFor(() => seen.counts.has(after!), 'the event after the gap', 10_000);
+    // Long before the hourly poll: the append's notification woke the subscription.
+    await waitFor(() => seen.counts.has(after!), 'the event after the gap', WAIT_MS);
     const [first, second] = seen.events.filter((event) => event.type === 'before_gap' || event.type === 'after_gap');
     expect(second!.position - first!.position).toBeGreaterThan(15);
     expect(seen.types()).not.toContain('rolled_back');
@@ -128,9 +160,16 @@ describe.skipIf(isolatedServer.unavailable !== null)('subscriptions and open tra
     await idle.query('begin');
     await idle.query('select pg_current_xact_id()');
     const ids = await appendEach(store, ['blocked_1', 'blocked_2', 'blocked_3', 'blocked_4', 'blocked_5']);
-    await holdsFor(1200, async () => {
-      expect(ids.filter((id) => seen.counts.has(id))).toEqual([]);
-    });
+    await runnerReadTwiceSince('idle-blocked', await serverNow());
+    expect(ids.filter((id) => seen.counts.has(id))).toEqual([]);
+    // The lag in seconds is the age of the oldest event not handled: wait until they are a second old.
+    await waitFor(async () => {
+      const [row] = await store.query<{ old: boolean }>(
+        `select clock_timestamp() - min(inserted_at) >= interval '1 second' as old from ${store.schema}.events where event_id = any($1::uuid[])`,
+        [ids],
+      );
+      return row?.old === true;
+    }, 'the held-back events to be a second old', WAIT_MS);
 
     const cli = await runCli(['--database-url', t.url!, '--json', 'subscriptions']);
     expect(cli.exitCode).toBe(0);
@@ -146,7 +185,7 @@ describe.skipIf(isolatedServer.unavailable !== null)('subscriptions and open tra
     expect(text.stdout).toContain('held back');
 
     await idle.query('commit');
-    await waitFor(() => ids.every((id) => seen.counts.has(id)), 'the held-back events');
+    await waitFor(() => ids.every((id) => seen.counts.has(id)), 'the held-back events', WAIT_MS);
     expect(ids.map((id) => seen.counts.get(id))).toEqual([1, 1, 1, 1, 1]);
     await subscription.caughtUp();
     expect((await store.listSubscriptions()).find((candidate) => candidate.name === 'idle-blocked')).toMatchObject({ lagEvents: 0 });
