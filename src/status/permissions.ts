@@ -11,7 +11,11 @@ export interface StorePermissions {
   verify: boolean;
   /** Refresh materialized views (`refreshMaterializedView`). */
   refresh: boolean;
-  /** Reset subscriptions and skip their events (`resetSubscription`, `skipSubscriptionEvent`). */
+  /**
+   * Reset subscriptions, skip and retry their failed events (`resetSubscription`,
+   * `skipSubscriptionEvent`, `resumeSubscription`): the store's owner and operators
+   * (`grant({ operators })`).
+   */
   manageSubscriptions: boolean;
 }
 
@@ -26,8 +30,31 @@ export const ACTION_FUNCTIONS: Readonly<Record<Action, readonly string[]>> = {
   rebuild: ['rebuild_start(text,boolean)', 'rebuild_step(text,integer)', 'rebuild_swap(text,text)'],
   verify: ['verify_projection(text,text[],integer)'],
   refresh: ['refresh_materialized_view(text)'],
-  manageSubscriptions: ['reset_subscription(text,text)', 'skip_subscription_event(text)'],
+  manageSubscriptions: ['reset_subscription(text,text)', 'skip_subscription_event(text)', 'resume_subscription(text)'],
 };
+
+/**
+ * Actions that also need a kind of access: the subscription functions run with the caller's
+ * rights, and the rows they change are open (row-level security) only to operators and the owner.
+ */
+const ACTION_ACCESS: Readonly<Partial<Record<Action, string>>> = { manageSubscriptions: 'operator' };
+
+/** The kinds of access (of those asked) the connected role holds; none when it may not even ask. */
+async function heldAccess(db: Queryable, schema: string, kinds: string[]): Promise<Set<string>> {
+  const signature = `${schema}.has_store_access(name,text)`;
+  const [may] = await db.query<{ ask: boolean | null }>(
+    `select has_function_privilege(to_regprocedure($1), 'execute') as ask`,
+    [signature],
+  );
+  // A role granted nothing may not call it; asking would fail where it should answer "no".
+  if (may?.ask !== true) return new Set();
+  const [access] = await db.query<{ kinds: string[] | null }>(
+    `select array_agg(k.kind) filter (where ${schema}.has_store_access(current_user, k.kind)) as kinds
+       from unnest($1::text[]) as k(kind)`,
+    [kinds],
+  );
+  return new Set(access?.kinds ?? []);
+}
 
 /**
  * The role's privileges on the SQL functions behind each action. A reader (`grant({ readers })`)
@@ -47,13 +74,15 @@ export async function readPermissions(db: Queryable, schema: string): Promise<St
       order by s.n`,
     [checks.map((check) => check.signature)],
   );
+  const held = await heldAccess(db, schema, [...new Set(Object.values(ACTION_ACCESS))]);
   const missing = rows.filter((row) => row.found !== true).map((row) => row.signature);
   if (missing.length > 0) {
     throw new SchemaNotInstalledError(schema, { cause: new Error(`Missing SQL functions: ${missing.join(', ')}`) });
   }
   const allowed = new Map(rows.map((row) => [row.signature, row.allowed === true]));
   const may = (action: Action) =>
-    checks.filter((check) => check.action === action).every((check) => allowed.get(check.signature) === true);
+    checks.filter((check) => check.action === action).every((check) => allowed.get(check.signature) === true) &&
+    (ACTION_ACCESS[action] === undefined || held.has(ACTION_ACCESS[action]));
   return {
     role: rows[0]?.role ?? '',
     rebuild: may('rebuild'),

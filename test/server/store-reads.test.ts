@@ -122,7 +122,7 @@ describe.skipIf(server.unavailable !== null)('store reads as reader and writer r
     }
   });
 
-  it('allows an action once the role may execute every SQL function behind it', async () => {
+  it('allows an action once the role may execute every SQL function behind it (and, to manage subscriptions, is an operator)', async () => {
     const grant = (signature: string) =>
       t.store.query(`grant execute on function ${t.store.schema}.${signature} to ${pg.escapeIdentifier(roles.other)}`);
     await grant('refresh_materialized_view(text)');
@@ -135,6 +135,10 @@ describe.skipIf(server.unavailable !== null)('store reads as reader and writer r
     await grant('reset_subscription(text, text)');
     expect((await as('other').permissions()).manageSubscriptions).toBe(false);
     await grant('skip_subscription_event(text)');
+    await grant('resume_subscription(text)');
+    // EXECUTE is not enough: the functions change rows that only operators may (row-level security).
+    expect((await as('other').permissions()).manageSubscriptions).toBe(false);
+    await t.store.grant({ operators: [roles.other] });
     expect(await as('other').permissions()).toEqual({
       role: roles.other,
       rebuild: true,
