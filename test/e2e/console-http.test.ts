@@ -33,32 +33,53 @@ function errorCode(answer: Answer): string {
   return (JSON.parse(answer.body) as { error: { code: string } }).error.code;
 }
 
-/** Reads server-sent events from the live feed until `count` append events arrived. */
-async function readAppends(url: string, count: number, headers: Record<string, string> = {}): Promise<{ id: string; position: number }[]> {
-  const controller = new AbortController();
-  const response = await fetch(url, { headers, signal: controller.signal });
-  const reader = response.body!.getReader();
-  const decoder = new TextDecoder();
-  const appends: { id: string; position: number }[] = [];
-  let text = '';
-  const deadline = Date.now() + 15_000;
-  try {
-    while (appends.length < count && Date.now() < deadline) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += decoder.decode(value, { stream: true });
-      let end;
-      while ((end = text.indexOf('\n\n')) >= 0) {
-        const block = text.slice(0, end);
-        text = text.slice(end + 2);
-        const fields = Object.fromEntries(block.split('\n').map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 2)]));
-        if (fields.event === 'append') appends.push({ id: fields.id ?? '', position: (JSON.parse(fields.data ?? '{}') as { position: number }).position });
+/**
+ * Reads server-sent events from the live feed until `count` append events arrived. `ready` settles
+ * once the feed has sent its `ready` event, that is once it has fixed where it starts: an event
+ * appended after that is in the feed. A hung feed is cut off after a generous deadline (a safety
+ * net), and the appends read by then are returned.
+ */
+function readAppends(
+  url: string,
+  count: number,
+  headers: Record<string, string> = {},
+): { ready: Promise<void>; appends: Promise<{ id: string; position: number }[]> } {
+  let markReady: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => {
+    markReady = resolve;
+  });
+  const appends = (async () => {
+    const controller = new AbortController();
+    const deadline = setTimeout(() => controller.abort(), 60_000);
+    const received: { id: string; position: number }[] = [];
+    try {
+      const response = await fetch(url, { headers, signal: controller.signal });
+      const reader = response.body!.getReader();
+      const decoder = new TextDecoder();
+      let text = '';
+      while (received.length < count) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += decoder.decode(value, { stream: true });
+        let end;
+        while ((end = text.indexOf('\n\n')) >= 0) {
+          const block = text.slice(0, end);
+          text = text.slice(end + 2);
+          const fields = Object.fromEntries(block.split('\n').map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 2)]));
+          if (fields.event === 'ready') markReady();
+          if (fields.event === 'append') received.push({ id: fields.id ?? '', position: (JSON.parse(fields.data ?? '{}') as { position: number }).position });
+        }
       }
+    } catch (error) {
+      if (!controller.signal.aborted) throw error;
+    } finally {
+      clearTimeout(deadline);
+      controller.abort();
+      markReady();
     }
-  } finally {
-    controller.abort();
-  }
-  return appends;
+    return received;
+  })();
+  return { ready, appends };
 }
 
 describe('the console over HTTP (embedded)', () => {
@@ -139,12 +160,13 @@ describe('the console over HTTP (embedded)', () => {
   it('streams appended events with their cursors and resumes after Last-Event-ID', async () => {
     const stream = randomUUID();
     const firstRead = readAppends(`${server.url}api/live?backlog=0`, 1);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // The feed starts at the end of the log: append once it has said where that is.
+    await firstRead.ready;
     const first = await store.append(stream, [{ type: 'http_test', body: { n: 1 } }]);
-    const [received] = await firstRead;
+    const [received] = await firstRead.appends;
     expect(received?.position).toBe(first.events[0]!.position);
     const second = await store.append(stream, [{ type: 'http_test', body: { n: 2 } }, { type: 'http_test', body: { n: 3 } }]);
-    const resumed = await readAppends(`${server.url}api/live`, 2, { 'last-event-id': received!.id });
+    const resumed = await readAppends(`${server.url}api/live`, 2, { 'last-event-id': received!.id }).appends;
     expect(resumed.map((event) => event.position)).toEqual(second.events.map((event) => event.position));
     const bad = await request(`${server.url}api/live?after=nonsense`);
     expect(bad.status).toBe(400);
@@ -178,7 +200,7 @@ describe('the console over HTTP (embedded)', () => {
   });
 });
 
-describe('pgevents ui', () => {
+describe('pgevents ui', { timeout: 180_000 }, () => {
   it('prints the URL, serves the console on the embedded engine until interrupted, and exits 0', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pgevents-ui-'));
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', '--data-dir', join(dir, 'data'), 'ui', '--port', '0'], {
@@ -189,7 +211,8 @@ describe('pgevents ui', () => {
       let output = '';
       child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
       const url = await new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no URL printed within 45 s: ${output}`)), 45_000);
+        // A fresh data dir is migrated first: seconds on an idle machine, more on a loaded one.
+        const timer = setTimeout(() => reject(new Error(`no URL printed within 120 s: ${output}`)), 120_000);
         child.stdout.on('data', (chunk: Buffer) => {
           output += chunk.toString();
           const found = /http:\/\/127\.0\.0\.1:\d+\//.exec(output);
