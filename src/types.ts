@@ -375,6 +375,11 @@ export interface SubscriptionInfo {
   tables: string[];
   /** host:pid of the runner, while one runs it. */
   runner: string | null;
+  /**
+   * The role that created it, which alone (with operators and the store's owner) may run and
+   * advance it; null for one created before roles had kinds (the owner's and operators').
+   */
+  owner: string | null;
   createdAt: Date;
   updatedAt: Date;
   checkpointAt: Date | null;

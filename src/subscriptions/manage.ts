@@ -6,7 +6,7 @@ import { assertSubscriptionName, checkStart } from './options.js';
 
 const STATUS_COLUMNS = `name, kind, state, checkpoint, lag_events, lag_seconds, held_back_events, attempts, last_error,
   error_position, error_cursor, error_event_type, error_stream, error_version, types, tables, runner,
-  created_at, updated_at, checkpoint_at, reset_at`;
+  owner, created_at, updated_at, checkpoint_at, reset_at`;
 
 function toSubscriptionInfo(row: Row): SubscriptionInfo {
   const errorPosition = toIntegerOrNull(row.error_position);
@@ -33,6 +33,7 @@ function toSubscriptionInfo(row: Row): SubscriptionInfo {
     types: (row.types as string[] | null) ?? null,
     tables: (row.tables as string[] | null) ?? [],
     runner: (row.runner as string | null) ?? null,
+    owner: (row.owner as string | null) ?? null,
     createdAt: toDate(row.created_at),
     updatedAt: toDate(row.updated_at),
     checkpointAt: toDateOrNull(row.checkpoint_at),

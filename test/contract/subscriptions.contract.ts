@@ -269,6 +269,8 @@ export default function subscriptionsContract(engine: TestEngine): void {
       const info = (await store.listSubscriptions()).find((candidate) => candidate.name === 'graceful')!;
       expect(info.state).toBe('stopped');
       expect(info.lagEvents).toBe(0);
+      const [me] = await store.query<{ role: string }>('select current_user::text as role');
+      expect(info.owner).toBe(me!.role);
     });
 
     it('rejects caughtUp() with SubscriptionStoppedError when the subscription stops before it caught up', async () => {
