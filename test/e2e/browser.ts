@@ -29,8 +29,9 @@ export function browserUnavailable(): string | null {
   return reason;
 }
 
+/** Launches Chromium; the generous timeout is for a machine loaded by other work. */
 export function launchBrowser(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS, timeout: 30_000 });
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS, timeout: 120_000 });
 }
 
 const ARTIFACTS = process.env.PGEVENTS_E2E_ARTIFACTS ?? new URL('../.cache/e2e-artifacts/', import.meta.url).pathname;

@@ -43,7 +43,11 @@ async function seed(store: EventStore) {
 // before it has ended, anywhere in the cluster: on a shared server another database's long
 // transaction holds them back for as long as it runs. Tests that wait for them wait long.
 const GAP_SAFE_WAIT_MS = 120_000;
-const GAP_SAFE_TEST = { timeout: 150_000 };
+const GAP_SAFE_TEST = { timeout: 240_000 };
+// What the page does (render, run a job, reconnect) is waited for as a state; these limits are
+// safety nets for a machine loaded by other work, never what makes a test pass.
+const PAGE_WAIT_MS = 60_000;
+const JOB_WAIT_MS = 120_000;
 
 async function waitUntil<T>(check: () => Promise<T | undefined>, what: string, timeout = GAP_SAFE_WAIT_MS): Promise<T> {
   const deadline = Date.now() + timeout;
@@ -56,7 +60,7 @@ async function waitUntil<T>(check: () => Promise<T | undefined>, what: string, t
 }
 
 /** Waits until the locator's text satisfies the check. */
-async function waitForText(page: Page, selector: string, check: (text: string) => boolean, what: string, timeout = 15_000) {
+async function waitForText(page: Page, selector: string, check: (text: string) => boolean, what: string, timeout = PAGE_WAIT_MS) {
   const deadline = Date.now() + timeout;
   let last = '';
   while (Date.now() < deadline) {
@@ -69,7 +73,7 @@ async function waitForText(page: Page, selector: string, check: (text: string) =
 
 export default function consoleSuite(engine: TestEngine): void {
   const browserProblem = browserUnavailable();
-  describe.skipIf(engine.unavailable !== null || browserProblem !== null)(`the console in a browser (${engine.name})`, () => {
+  describe.skipIf(engine.unavailable !== null || browserProblem !== null)(`the console in a browser (${engine.name})`, { timeout: 180_000 }, () => {
     let t: TestStore;
     let store: EventStore;
     let server: ConsoleServer;
@@ -92,9 +96,9 @@ export default function consoleSuite(engine: TestEngine): void {
       server = await startConsole(store, { port: 0, pollMs: 100, log: () => undefined });
       browser = await launchBrowser();
       page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-      page.setDefaultTimeout(15_000);
+      page.setDefaultTimeout(PAGE_WAIT_MS);
       watcher = watchPage(page);
-    });
+    }, 240_000);
 
     afterAll(async () => {
       await browser?.close();
@@ -223,7 +227,7 @@ export default function consoleSuite(engine: TestEngine): void {
       const dialog = page.locator('dialog[open]');
       await waitForText(page, 'dialog[open]', (text) => text.includes('Rebuild users?'), 'the confirmation');
       await dialog.locator('[data-action="confirm"]').click();
-      await card.locator('[data-job-state="succeeded"]').waitFor({ timeout: 30_000 });
+      await card.locator('[data-job-state="succeeded"]').waitFor({ timeout: JOB_WAIT_MS });
       const status = await card.locator('[data-job-status]').textContent();
       expect(status).toMatch(/Rebuild finished: [\d,]+ events/);
       expect(Number(/finished: ([\d,]+)/.exec(status ?? '')?.[1]?.replace(/,/g, ''))).toBe(handled!.n);
@@ -242,7 +246,7 @@ export default function consoleSuite(engine: TestEngine): void {
         '[data-projection="users"] [data-job-status]',
         (text) => /^(Verified|Verify found|Verify failed)/.test(text),
         'the verify to finish',
-        30_000,
+        JOB_WAIT_MS,
       );
       expect(status).toMatch(/^Verified: the tables equal a rebuild/);
     });
@@ -253,7 +257,7 @@ export default function consoleSuite(engine: TestEngine): void {
       await page.locator('[data-projection="users_view"][data-state="stale"]').waitFor();
       await card.locator('button[data-action="refresh"]').click();
       await page.locator('dialog[open] [data-action="confirm"]').click();
-      await page.locator('[data-projection="users_view"][data-state="fresh"]').waitFor({ timeout: 20_000 });
+      await page.locator('[data-projection="users_view"][data-state="fresh"]').waitFor({ timeout: JOB_WAIT_MS });
     });
 
     it('previews the rows of a read model, a page at a time', async () => {
