@@ -35,7 +35,7 @@ function startHolder(dataDir: string): ChildProcessWithoutNullStreams {
 }
 
 /** Resolves with the stream the holder appended to once it holds the store; fails if it exits or takes too long. */
-function holderReady(child: ChildProcessWithoutNullStreams, timeoutMs = 60_000): Promise<string> {
+function holderReady(child: ChildProcessWithoutNullStreams, timeoutMs = 120_000): Promise<string> {
   return new Promise((resolve, reject) => {
     let stdout = '';
     let stderr = '';
@@ -58,7 +58,9 @@ function holderReady(child: ChildProcessWithoutNullStreams, timeoutMs = 60_000):
   });
 }
 
-describe('embedded data-dir lock', () => {
+// A fresh PGlite data dir, and a second process that opens one, take seconds on an idle machine and
+// much longer on a loaded one: generous limits, as safety nets.
+describe('embedded data-dir lock', { timeout: 180_000 }, () => {
   let root: string;
   let dataDir: string;
   let lockFile: string;

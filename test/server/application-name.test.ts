@@ -3,10 +3,12 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, openEventStore } from '../../src/index.js';
 import { createServerDatabase, dropServerDatabase, server } from '../support/engines.js';
+import { READ_ALL_TEST_TIMEOUT_MS } from '../contract/fixtures.js';
 import { waitFor } from '../support/race-helpers.js';
 import { databaseUrl } from '../support/server-url.js';
 
-describe.skipIf(server.unavailable !== null)('applicationName (server)', () => {
+// caughtUp() waits for the events an open transaction anywhere on the shared server holds back.
+describe.skipIf(server.unavailable !== null)('applicationName (server)', { timeout: READ_ALL_TEST_TIMEOUT_MS }, () => {
   let database: string;
   let url: string;
   let observer: pg.Client;

@@ -15,7 +15,7 @@ const repoRoot = new URL('../../', import.meta.url).pathname;
  * Client faults on the shared server: only this file's own backends are terminated (by pid, found
  * through their application_name), never the server.
  */
-describe.skipIf(server.unavailable !== null)('faults: clients that die, lost answers, killed replays (server)', () => {
+describe.skipIf(server.unavailable !== null)('faults: clients that die, lost answers, killed replays (server)', { timeout: 120_000 }, () => {
   let t: TestStore;
   let store: EventStore;
   let admin: pg.Client;

@@ -48,7 +48,7 @@ async function openTransaction(url: string): Promise<pg.Client> {
   return client;
 }
 
-describe.skipIf(server.unavailable !== null)('interrupted rebuilds (server)', () => {
+describe.skipIf(server.unavailable !== null)('interrupted rebuilds (server)', { timeout: 180_000 }, () => {
   let t: TestStore;
   let live: Awaited<ReturnType<typeof tallyRows>>;
 
@@ -192,7 +192,7 @@ describe.skipIf(server.unavailable !== null)('interrupted rebuilds (server)', ()
   });
 });
 
-describe.skipIf(throwawayClusterUnavailable() !== null)('a rebuild interrupted by a server crash (throwaway cluster)', () => {
+describe.skipIf(throwawayClusterUnavailable() !== null)('a rebuild interrupted by a server crash (throwaway cluster)', { timeout: 180_000 }, () => {
   let cluster: ThrowawayCluster;
   let url: string;
   let store: EventStore;

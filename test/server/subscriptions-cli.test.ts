@@ -3,7 +3,10 @@ import type { EventStore, Subscription } from '../../src/index.js';
 import { appendEach, isolatedServer, runCli, settled, waitFor } from '../contract/subscriptions.contract.js';
 import type { TestStore } from '../support/engines.js';
 
-describe.skipIf(isolatedServer.unavailable !== null)('pgevents tail and pgevents subscriptions (server)', () => {
+/** How long a wait for a state may take on a loaded machine before the test fails: a safety net. */
+const WAIT_MS = 60_000;
+
+describe.skipIf(isolatedServer.unavailable !== null)('pgevents tail and pgevents subscriptions (server)', { timeout: 180_000 }, () => {
   let t: TestStore;
   let store: EventStore;
   let cli: (...args: string[]) => ReturnType<typeof runCli>;
@@ -39,7 +42,7 @@ describe.skipIf(isolatedServer.unavailable !== null)('pgevents tail and pgevents
     await waitFor(async () => {
       if (!done) await appendEach(store, ['tail_live']);
       return done;
-    }, 'tail to print a live event');
+    }, 'tail to print a live event', WAIT_MS);
     const result = await tail;
     expect(result.exitCode).toBe(0);
     expect(result.stdout.trim().split('\n')).toHaveLength(1);
@@ -97,7 +100,7 @@ describe.skipIf(isolatedServer.unavailable !== null)('pgevents tail and pgevents
     expect(reset.exitCode).toBe(0);
     expect(JSON.parse(reset.stdout)).toMatchObject({ name: 'cli-managed', kind: 'subscription' });
     // The running subscription goes back to the start and delivers the event again.
-    await waitFor(() => delivered === 2, 'the event delivered again after the reset');
+    await waitFor(() => delivered === 2, 'the event delivered again after the reset', WAIT_MS);
     const toEnd = await cli('subscriptions', 'reset', 'cli-managed', '--to', 'end');
     expect(toEnd.exitCode).toBe(0);
     expect(toEnd.stdout).toMatch(/^reset cli-managed: checkpoint \d+-\d+, state running/);
