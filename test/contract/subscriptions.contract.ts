@@ -42,8 +42,11 @@ export const isolatedServer: TestEngine = {
   },
 };
 
-/** Waits until condition holds, checking every 20 ms; fails with `what` after the deadline. */
-export async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
+/**
+ * Waits until condition holds, checking every 20 ms; fails with `what` after the deadline, a safety
+ * net generous enough for a machine loaded by other work (and shorter than a test's 60 s timeout).
+ */
+export async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
