@@ -65,7 +65,8 @@ async function prepareServerTemplate(hash: string): Promise<string> {
 }
 
 async function serverProblem(): Promise<string | null> {
-  const client = new pg.Client({ connectionString: adminUrl(), connectionTimeoutMillis: 3000 });
+  // Generous: on a loaded machine a slow answer must not quietly skip the whole server suite.
+  const client = new pg.Client({ connectionString: adminUrl(), connectionTimeoutMillis: 20_000 });
   try {
     await client.connect();
     await client.query('select 1');

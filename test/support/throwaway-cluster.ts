@@ -124,7 +124,7 @@ export async function startThrowawayCluster(extra: Record<string, string> = {}):
       return `postgresql://postgres@localhost:${port}/${database}?host=${encodeURIComponent(dir)}`;
     },
     async start() {
-      await asOwner('pg_ctl', ['-D', dataDir, '-l', logFile, '-o', options, '-w', '-t', '60', 'start']);
+      await asOwner('pg_ctl', ['-D', dataDir, '-l', logFile, '-o', options, '-w', '-t', '180', 'start']);
     },
     async killHard() {
       const pid = Number.parseInt(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0] ?? '', 10);
@@ -135,9 +135,9 @@ export async function startThrowawayCluster(extra: Record<string, string> = {}):
       const children = childProcesses(pid);
       for (const child of children) process.kill(child, 'SIGKILL');
       process.kill(pid, 'SIGKILL');
-      const deadline = Date.now() + 10_000;
+      const deadline = Date.now() + 30_000;
       while ([pid, ...children].some(processIsAlive)) {
-        if (Date.now() > deadline) throw new Error(`server processes still alive 10 s after SIGKILL`);
+        if (Date.now() > deadline) throw new Error(`server processes still alive 30 s after SIGKILL`);
         await delay(20);
       }
     },
