@@ -115,7 +115,8 @@ const command = fc.oneof(
   fc.tuple(streamArg).map(([stream]) => ['read', stream]),
 );
 
-describe.skipIf(server.unavailable !== null)('hostile input through the CLI (server)', () => {
+// Two dozen generated command lines, each a CLI run: seconds on an idle machine, more on a loaded one.
+describe.skipIf(server.unavailable !== null)('hostile input through the CLI (server)', { timeout: 180_000 }, () => {
   let t: TestStore;
   let store: EventStore;
   let cli: { main: string; dir: string };
