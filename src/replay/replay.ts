@@ -7,7 +7,9 @@ import type { ReplayOptions, ReplayResult } from '../types.js';
 
 /**
  * Replays a projection in one transaction, in batches so that progress can be reported:
- * replay_start (lock, clear, count), then replay_step until it applies nothing.
+ * replay_start (lock, clear, count), then replay_step until it applies nothing. Readers of the
+ * projection's tables keep reading the previous rows until the transaction commits (a full replay
+ * clears them with DELETE; see clear_projection_tables in sql/replay/replay_start.sql).
  */
 export async function replayProjection(
   executor: Executor,
