@@ -11,8 +11,9 @@ declare
 begin
   select * into v_code from projection_apply_code(p_name);
   -- The shared lock keeps replays out, but a REPEATABLE READ or SERIALIZABLE append can still hold a
-  -- snapshot taken before a replay committed: its handlers would see the read model as it was (after
-  -- a full replay's TRUNCATE: empty), and an UPDATE of a row would silently match nothing. Every
+  -- snapshot taken before a replay committed: its handlers would see the read model as it was (rows
+  -- the replay deleted, or, where it truncated, an empty table), and an UPDATE of a row would
+  -- silently match nothing or fail. Every
   -- replay updates the projection's registry row, so locking that row raises a serialization
   -- failure (40001) for such an append instead, which the caller retries.
   v_lock := format($l$perform pg_advisory_xact_lock_shared(1885824374, %s);
