@@ -1,11 +1,20 @@
+import { DuplicateKeyError, parseJsonText } from '../import/json-text.js';
 import { InvalidArgumentError } from '../index.js';
 import type { ExpectedVersion, JsonObject } from '../index.js';
 
-/** Parses a JSON argument; @throws {InvalidArgumentError} naming the argument. */
+/**
+ * Parses a JSON argument, refusing an object that names a key twice (JSON would keep only the last).
+ * @throws {InvalidArgumentError} naming the argument (and the repeated key).
+ */
 export function parseJsonArgument(name: string, text: string): unknown {
   try {
-    return JSON.parse(text);
+    return parseJsonText(text, name.replace(/^-+/, ''));
   } catch (error) {
+    if (error instanceof DuplicateKeyError) {
+      throw new InvalidArgumentError(name, `Invalid ${name}: ${error.message}`, {
+        hint: 'Give each key once: JSON keeps only the last of them, so one value would be lost.',
+      });
+    }
     throw new InvalidArgumentError(name, `Invalid ${name}: not valid JSON (${(error as Error).message})`, {
       hint: `Quote the JSON for your shell, e.g. '{"name": "Ada"}'.`,
     });

@@ -1,5 +1,6 @@
 import { InvalidEventError } from '../errors.js';
-import { findUnstorableText, isUuid, MAX_BODY_BYTES, MAX_METADATA_BYTES } from '../store/validate.js';
+import { checkJsonObject, isUuid, MAX_BODY_BYTES, MAX_METADATA_BYTES } from '../store/validate.js';
+import { DuplicateKeyError, parseJsonText } from './json-text.js';
 
 /** A checked event of an import, with its JSON already written compactly. */
 export interface ImportRow {
@@ -49,26 +50,15 @@ function invalid(line: number, field: string, message: string, hint?: string): I
   return new InvalidEventError(`Invalid event on line ${line}: ${message}`, { field, line, ...(hint ? { hint } : {}) });
 }
 
-
-/** A parsed JSON object checked and written compactly. */
+/** A parsed JSON object checked (as the TS API checks a body or metadata) and written compactly. */
 function jsonObject(value: unknown, field: 'body' | 'metadata', line: number, maxBytes: number): string {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     const what = value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value;
     throw invalid(line, field, `${field} must be a JSON object, not ${what}`, 'Wrap the value in an object, e.g. { "value": ... }.');
   }
-  const unstorable = findUnstorableText(value);
-  if (unstorable) throw invalid(line, field, `${field} contains ${unstorable}, which PostgreSQL cannot store`);
-  const json = JSON.stringify(value);
-  const bytes = Buffer.byteLength(json, 'utf8');
-  if (bytes > maxBytes) {
-    throw invalid(
-      line,
-      field,
-      `${field} is ${bytes} bytes, more than the limit of ${maxBytes}`,
-      'Store large payloads elsewhere and put a reference in the event.',
-    );
-  }
-  return json;
+  const checked = checkJsonObject(value, field, maxBytes);
+  if ('problem' in checked) throw invalid(line, field, checked.problem, checked.hint);
+  return checked.json;
 }
 
 /**
@@ -84,11 +74,14 @@ export interface EventFields {
   id?: unknown;
 }
 
-function parseJsonText(text: unknown, field: 'body' | 'metadata', line: number): unknown {
+function parseJsonCell(text: unknown, field: 'body' | 'metadata', line: number): unknown {
   if (typeof text !== 'string') return text;
   try {
-    return JSON.parse(text);
+    return parseJsonText(text, field);
   } catch (error) {
+    if (error instanceof DuplicateKeyError) {
+      throw invalid(line, field, error.message, 'Give each key once: JSON keeps only the last of them, so one value would be lost.');
+    }
     throw invalid(line, field, `${field} is not valid JSON (${(error as Error).message})`);
   }
 }
@@ -121,11 +114,11 @@ export function toImportRow(fields: EventFields, line: number, json: 'parsed' | 
     );
   }
   if (fields.body === undefined) throw invalid(line, 'body', 'body is missing', 'Every event has a body, a JSON object ({} for none).');
-  const body = jsonObject(json === 'text' ? parseJsonText(fields.body, 'body', line) : fields.body, 'body', line, MAX_BODY_BYTES);
+  const body = jsonObject(json === 'text' ? parseJsonCell(fields.body, 'body', line) : fields.body, 'body', line, MAX_BODY_BYTES);
   const metadata =
     fields.metadata === undefined
       ? null
-      : jsonObject(json === 'text' ? parseJsonText(fields.metadata, 'metadata', line) : fields.metadata, 'metadata', line, MAX_METADATA_BYTES);
+      : jsonObject(json === 'text' ? parseJsonCell(fields.metadata, 'metadata', line) : fields.metadata, 'metadata', line, MAX_METADATA_BYTES);
   if (id !== undefined && !isUuid(id)) {
     throw invalid(line, 'id', `id ${JSON.stringify(String(id).slice(0, 60))} is not a uuid`, 'Leave id out to give the event a new one.');
   }

@@ -1,13 +1,22 @@
 import { InvalidEventError } from '../errors.js';
 import { type EventFields, fieldOf, type ImportRow, toImportRow } from './event-fields.js';
+import { DuplicateKeyError, parseJsonText } from './json-text.js';
 import type { Line } from './lines.js';
 
 /** The event on one NDJSON line. @throws {InvalidEventError} naming the line. */
 function parseLine(line: Line): ImportRow {
   let value: unknown;
   try {
-    value = JSON.parse(line.text);
+    value = parseJsonText(line.text);
   } catch (error) {
+    if (error instanceof DuplicateKeyError) {
+      const field = error.path[0] ?? error.key;
+      throw new InvalidEventError(`Invalid event on line ${line.number}: ${error.message}`, {
+        field: String(field),
+        line: line.number,
+        hint: 'Give each key once: JSON keeps only the last of them, so one value would be lost.',
+      });
+    }
     throw new InvalidEventError(`Invalid event on line ${line.number}: not valid JSON (${(error as Error).message})`, {
       line: line.number,
       hint: 'Each line holds one event as a JSON object, e.g. {"stream": "<uuid>", "type": "user_create", "body": {}}.',

@@ -3,8 +3,15 @@ import type { NewEvent } from '../types.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const EVENT_TYPE = /^[A-Za-z_][A-Za-z0-9_.:/-]{0,199}$/;
+/**
+ * The limits of an event, the same on every way in (the TS API, the CLI, imports, and SQL: append_events,
+ * import_events, the events table's check constraints). Sizes are in bytes as PostgreSQL stores the
+ * value, jsonb uncompressed (`pg_column_size`; see {@link storedJsonSize}); depth counts levels of
+ * nesting below the body or metadata object itself (`{"a": {"b": 1}}` is 2 levels deep).
+ */
 export const MAX_BODY_BYTES = 1024 * 1024;
 export const MAX_METADATA_BYTES = 64 * 1024;
+export const MAX_JSON_DEPTH = 1000;
 export const MAX_BATCH_SIZE = 10_000;
 
 export function isUuid(value: unknown): value is string {
@@ -27,10 +34,13 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return prototype === Object.prototype || prototype === null;
 }
 
+/** What {@link findUnstorableText} says of a value nested deeper than {@link MAX_JSON_DEPTH} (or of a cycle). */
+export const TOO_DEEP = `nesting deeper than ${MAX_JSON_DEPTH} levels`;
+
 // PostgreSQL cannot store U+0000 in text or jsonb, and jsonb rejects lone surrogates: find them
 // here so the error names the field instead of failing deep in the server.
 export function findUnstorableText(value: unknown, depth = 0): string | undefined {
-  if (depth > 1000) return 'nesting deeper than 1000 levels';
+  if (depth > MAX_JSON_DEPTH) return TOO_DEEP;
   if (typeof value === 'string') {
     if (value.includes('\u0000')) return 'the character U+0000';
     if (!value.isWellFormed()) return 'a lone UTF-16 surrogate';
@@ -54,6 +64,134 @@ export function findUnstorableText(value: unknown, depth = 0): string | undefine
   return undefined;
 }
 
+/** The bytes of a string in UTF-8. */
+function utf8Bytes(text: string): number {
+  return Buffer.byteLength(text, 'utf8');
+}
+
+function padToInt(offset: number): number {
+  return (offset + 3) & ~3;
+}
+
+// A number as jsonb holds it: PostgreSQL's numeric, read from the number's JSON text (JavaScript's
+// shortest form, e.g. 1.5e-7): a 4-byte length, a 2-byte header (4 bytes for a scale above 63 or a
+// weight outside -64…63), and 2 bytes for each base-10000 digit from the first to the last that is
+// not zero.
+function numericBytes(value: number): number {
+  const [, whole = '', fraction = '', exponentText] = /^-?(\d+)(?:\.(\d+))?(?:e([+-]\d+))?$/.exec(String(value)) ?? [];
+  const exponent = Number(exponentText ?? 0);
+  const digits = whole + fraction;
+  const scale = Math.max(0, fraction.length - exponent);
+  const first = digits.search(/[1-9]/);
+  if (first === -1) return scale <= 63 ? 6 : 8;
+  const last = digits.search(/0*$/) - 1;
+  // The power of ten of a digit's place, then of 10,000 (the digit's weight).
+  const place = (index: number) => whole.length - 1 - index + exponent;
+  const weight = Math.floor(place(first) / 4);
+  const count = weight - Math.floor(place(last) / 4) + 1;
+  return (scale <= 63 && weight >= -64 && weight <= 63 ? 6 : 8) + 2 * count;
+}
+
+/**
+ * The size PostgreSQL stores a JSON value in, in bytes: its jsonb form, uncompressed, which is what
+ * `pg_column_size` says of a value as it is built, and what the events table's checks measure.
+ * jsonb is PostgreSQL's on-disk format (unchanged since 9.4), laid out here as PostgreSQL lays it:
+ * a 4-byte length; each object or array aligned to 4 bytes, a 4-byte header and a 4-byte entry per
+ * element (two per member: key and value), the keys (sorted by length, then bytes) and then the
+ * values; strings as their UTF-8 bytes; numbers as numerics aligned to 4 bytes; true, false and
+ * null in their entry alone.
+ * @param value a value as `JSON.parse` returns it
+ */
+export function storedJsonSize(value: unknown): number {
+  let offset = 4;
+  const add = (item: unknown): void => {
+    if (typeof item === 'string') {
+      offset += utf8Bytes(item);
+    } else if (typeof item === 'number') {
+      offset = padToInt(offset) + numericBytes(item);
+    } else if (Array.isArray(item)) {
+      offset = padToInt(offset) + 4 + 4 * item.length;
+      for (const element of item) add(element);
+    } else if (typeof item === 'object' && item !== null) {
+      const keys = Object.keys(item)
+        .map((key) => ({ key, bytes: Buffer.from(key, 'utf8') }))
+        .sort((a, b) => a.bytes.length - b.bytes.length || Buffer.compare(a.bytes, b.bytes));
+      offset = padToInt(offset) + 4 + 8 * keys.length;
+      for (const { bytes } of keys) offset += bytes.length;
+      for (const { key } of keys) add((item as Record<string, unknown>)[key]);
+    }
+  };
+  add(value);
+  return offset;
+}
+
+/**
+ * The size of a body or metadata as stored ({@link storedJsonSize}), from its compact JSON text, but
+ * only when it may be over `maxBytes`; null when it cannot be. jsonb takes less than 8 bytes per byte
+ * of JSON text (the most is a 0 in an array: 2 bytes of text, at most 13 of jsonb), and a UTF-16 unit
+ * is at most 3 bytes of UTF-8, so the texts of ordinary events are neither parsed nor walked.
+ */
+export function storedSizeIfLarge(json: string, maxBytes: number): number | null {
+  if (json.length * 3 * 8 + 64 <= maxBytes || utf8Bytes(json) * 8 + 64 <= maxBytes) return null;
+  return storedJsonSize(JSON.parse(json));
+}
+
+/** How deep a JSON value is nested: 0 for a scalar or an empty object or array, 1 for `{"a": 1}`. */
+export function jsonDepth(value: unknown): number {
+  let deepest = 0;
+  const pending: [unknown, number][] = [[value, 0]];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [item, level] = next;
+    deepest = Math.max(deepest, level);
+    if (typeof item === 'object' && item !== null) {
+      for (const child of Object.values(item)) pending.push([child, level + 1]);
+    }
+  }
+  return deepest;
+}
+
+/** Why a body or metadata cannot be stored as it is, and what to do. */
+export interface JsonProblem {
+  problem: string;
+  hint?: string;
+  cause?: unknown;
+}
+
+/**
+ * Checks a body or metadata that is an object against what PostgreSQL can store and the limits
+ * (nesting depth, size as stored); returns its compact JSON text, or what is wrong with it, worded
+ * as SQL words it (`body is 1048577 bytes, more than the limit of 1048576`).
+ */
+export function checkJsonObject(value: object, field: 'body' | 'metadata', maxBytes: number): { json: string } | JsonProblem {
+  // Getters and toJSON methods run below: they may throw, or return what JSON cannot say (a BigInt).
+  let unstorable: string | undefined;
+  let json: string;
+  try {
+    unstorable = findUnstorableText(value);
+    if (unstorable !== undefined && unstorable !== TOO_DEEP) {
+      return { problem: `${field} contains ${unstorable}, which PostgreSQL cannot store` };
+    }
+    json = JSON.stringify(value);
+  } catch (error) {
+    return { problem: `${field} cannot be written as JSON`, cause: error };
+  }
+  if (!json.startsWith('{')) return { problem: `${field} must be a JSON object, but its toJSON returns something else` };
+  if (unstorable === TOO_DEEP) {
+    return {
+      problem: `${field} is nested ${jsonDepth(JSON.parse(json))} levels deep, more than the limit of ${MAX_JSON_DEPTH}`,
+      hint: `Flatten the JSON: at most ${MAX_JSON_DEPTH} levels of objects and arrays.`,
+    };
+  }
+  const bytes = storedSizeIfLarge(json, maxBytes);
+  if (bytes !== null && bytes > maxBytes) {
+    return {
+      problem: `${field} is ${bytes} bytes, more than the limit of ${maxBytes}`,
+      hint: 'Store large payloads elsewhere and put a reference in the event.',
+    };
+  }
+  return { json };
+}
+
 function assertJsonObject(value: unknown, field: 'body' | 'metadata', index: number, maxBytes: number): void {
   if (!isPlainObject(value)) {
     throw new InvalidEventError(`Invalid event at index ${index}: ${field} must be a JSON object`, {
@@ -62,39 +200,13 @@ function assertJsonObject(value: unknown, field: 'body' | 'metadata', index: num
       hint: `Wrap the value in an object, e.g. { "value": ... }.`,
     });
   }
-  // Getters and toJSON methods run below: they may throw, or return what JSON cannot say (a BigInt).
-  const notJson = (error: unknown) =>
-    new InvalidEventError(`Invalid event at index ${index}: ${field} cannot be written as JSON`, { field, index, cause: error });
-  let unstorable: string | undefined;
-  try {
-    unstorable = findUnstorableText(value);
-  } catch (error) {
-    throw notJson(error);
-  }
-  if (unstorable) {
-    throw new InvalidEventError(`Invalid event at index ${index}: ${field} contains ${unstorable}, which PostgreSQL cannot store`, {
+  const checked = checkJsonObject(value, field, maxBytes);
+  if ('problem' in checked) {
+    throw new InvalidEventError(`Invalid event at index ${index}: ${checked.problem}`, {
       field,
       index,
-    });
-  }
-  let json: string;
-  try {
-    json = JSON.stringify(value);
-  } catch (error) {
-    throw notJson(error);
-  }
-  if (!json.startsWith('{')) {
-    throw new InvalidEventError(`Invalid event at index ${index}: ${field} must be a JSON object, but its toJSON returns something else`, {
-      field,
-      index,
-    });
-  }
-  const bytes = Buffer.byteLength(json, 'utf8');
-  if (bytes > maxBytes) {
-    throw new InvalidEventError(`Invalid event at index ${index}: ${field} is ${bytes} bytes, more than the limit of ${maxBytes}`, {
-      field,
-      index,
-      hint: 'Store large payloads elsewhere and put a reference in the event.',
+      ...(checked.hint ? { hint: checked.hint } : {}),
+      ...(checked.cause === undefined ? {} : { cause: checked.cause }),
     });
   }
 }

@@ -102,7 +102,30 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
   res.end(text);
 }
 
-/** Reads a small JSON object body (actions take a few options at most). */
+/**
+ * The first key that valid JSON text names twice in one object (JSON.parse keeps the last of them).
+ * Every string literal and bracket is a token of the pattern, and nothing between two tokens holds a
+ * quote or a bracket, so the scan sees the text's structure. (The CLI and imports check their JSON
+ * text the same way, through src/import/json-text.ts, which the console may not import.)
+ */
+function repeatedKey(text: string): string | undefined {
+  const open: (Set<string> | null)[] = [];
+  for (const [token] of text.matchAll(/"(?:[^"\\]|\\.)*"\s*:?|[{}[\]]/g)) {
+    if (token === '{' || token === '[') {
+      open.push(token === '{' ? new Set() : null);
+    } else if (token === '}' || token === ']') {
+      open.pop();
+    } else if (token.endsWith(':')) {
+      const key = JSON.parse(token.slice(0, token.lastIndexOf('"') + 1)) as string;
+      const keys = open.at(-1);
+      if (keys?.has(key)) return key;
+      keys?.add(key);
+    }
+  }
+  return undefined;
+}
+
+/** Reads a small JSON object body (actions take a few options at most); a key given twice is refused. */
 export async function readJsonBody(req: IncomingMessage, limit = 16 * 1024): Promise<Record<string, unknown>> {
   const chunks: Buffer[] = [];
   let size = 0;
@@ -121,6 +144,10 @@ export async function readJsonBody(req: IncomingMessage, limit = 16 * 1024): Pro
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new HttpError(400, 'BAD_REQUEST', 'The request body must be a JSON object');
+  }
+  const repeated = repeatedKey(text);
+  if (repeated !== undefined) {
+    throw new HttpError(400, 'BAD_REQUEST', `The request body names the key ${JSON.stringify(repeated.slice(0, 60))} twice in one object`, 'Give each key once.');
   }
   return value as Record<string, unknown>;
 }
