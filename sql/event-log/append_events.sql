@@ -5,11 +5,11 @@
 -- nothing is written and the stored versions and positions are returned (a retry after a lost
 -- connection), whatever the expected version.
 --
--- The limits (as the TypeScript API's, and the events table's check constraints): at most 10,000
--- events; each body at most 1 MiB and its metadata at most 64 KiB as stored (jsonb, uncompressed:
--- pg_column_size), neither nested deeper than 1,000 levels. They are checked in the one pass below,
--- so that the error names the event's index and what it measured; an event of fewer than 8,000
--- bytes cannot break them (1,001 levels take at least 8 bytes each), so only larger ones are measured.
+-- The limits (as the TypeScript API's; json_limits.sql): at most 10,000 events; each body at most
+-- 1 MiB and its metadata at most 64 KiB as stored, neither nested more than 1,000 levels deep. They
+-- are checked in the one pass below, so that the error names the event's index and what it
+-- measured (the events table's trigger would only know the stream and version); an event of fewer
+-- than 8,000 bytes cannot break them, so only larger ones are measured.
 --
 -- Few statements per call, since each costs more than the work in it: the events are checked and
 -- their ids collected in one pass; without ids, the stream's row is
@@ -33,12 +33,6 @@ declare
   v_bad jsonb;
   v_field text;
   v_problem text;
-  v_value jsonb;
-  v_size int;
-  v_max_size int;
-  v_depth int;
-  v_max_depth int;
-  v_level int;
   v_ids uuid[];
   v_expected bigint;
   v_current bigint;
@@ -54,13 +48,6 @@ begin
       using errcode = 'PE003', detail = json_build_object('stream', p_stream, 'field', 'events')::text,
             hint = 'Pass [{"type": "...", "body": {...}}].';
   end if;
-  if jsonb_array_length(p_events) > 10000 then
-    raise exception 'Invalid events: a batch holds at most 10000 events, not % (Stream: %)', jsonb_array_length(p_events), p_stream
-      using errcode = 'PE003',
-            detail = json_build_object('stream', p_stream, 'field', 'events', 'limit', 10000,
-                                       'value', jsonb_array_length(p_events))::text,
-            hint = 'Split the batch, or use bulk import (import_events).';
-  end if;
 
   select count(*),
          min(e.ord) filter (where not e.valid),
@@ -74,13 +61,16 @@ begin
                  and (not x.value ? 'id' or (jsonb_typeof(x.value -> 'id') = 'string'
                       and (x.value ->> 'id') ~* '^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$'))
                  and (pg_column_size(x.value) < 8000
-                      or (pg_column_size(x.value -> 'body') <= 1048576
-                          and not jsonb_path_exists(x.value -> 'body', 'strict $.**{1001}')
-                          and (not x.value ? 'metadata'
-                               or (pg_column_size(x.value -> 'metadata') <= 65536
-                                   and not jsonb_path_exists(x.value -> 'metadata', 'strict $.**{1001}'))))))
+                      or not (json_limit_broken(x.value -> 'body', 1048576)
+                              or coalesce(json_limit_broken(x.value -> 'metadata', 65536), false))))
                  is true as valid
             from jsonb_array_elements(p_events) with ordinality x(value, ord)) e;
+  if v_count > 10000 then
+    raise exception 'Invalid events: a batch holds at most 10000 events, not % (Stream: %)', v_count, p_stream
+      using errcode = 'PE003',
+            detail = json_build_object('stream', p_stream, 'field', 'events', 'limit', 10000, 'value', v_count)::text,
+            hint = 'Split the batch, or use bulk import (import_events).';
+  end if;
   if v_bad_index is not null then
     v_bad := p_events -> (v_bad_index - 1);
     select f.field, f.problem into v_field, v_problem
@@ -103,37 +93,11 @@ begin
               detail = json_build_object('stream', p_stream, 'index', v_bad_index - 1, 'field', v_field)::text,
               hint = 'Each event is {"type": "...", "body": {...}, "metadata"?: {...}, "id"?: "<uuid>"}.';
     end if;
-    -- Else a limit: the first of body and metadata that breaks one, with what it measures.
-    select l.field, l.value, m.size, l.max_size into v_field, v_value, v_size, v_max_size
-      from (values ('body', v_bad -> 'body', 1048576, 1), ('metadata', v_bad -> 'metadata', 65536, 2)) l(field, value, max_size, n),
-           pg_column_size(l.value) m(size)
-     where m.size > l.max_size or jsonb_path_exists(l.value, 'strict $.**{1001}')
-     order by l.n
-     limit 1;
-    if v_size <= v_max_size then
-      -- The depth, found by bisection: an item at level n exists for every n up to it, and every
-      -- level takes at least 8 bytes. Only a refused event pays for it.
-      v_depth := 1001;
-      v_max_depth := v_size / 8;
-      while v_depth < v_max_depth loop
-        v_level := (v_depth + v_max_depth + 1) / 2;
-        if jsonb_path_exists(v_value, format('strict $.**{%s}', v_level)::jsonpath) then
-          v_depth := v_level;
-        else
-          v_max_depth := v_level - 1;
-        end if;
-      end loop;
-    end if;
-    raise exception 'Invalid event at index %: % (Stream: %)', v_bad_index - 1,
-      case when v_size > v_max_size then format('%s is %s bytes, more than the limit of %s', v_field, v_size, v_max_size)
-           else format('%s is nested %s levels deep, more than the limit of 1000', v_field, v_depth) end,
-      p_stream
-      using errcode = 'PE003',
-            detail = json_build_object('stream', p_stream, 'index', v_bad_index - 1, 'field', v_field,
-                                       'limit', case when v_size > v_max_size then v_max_size else 1000 end,
-                                       'value', case when v_size > v_max_size then v_size else v_depth end)::text,
-            hint = case when v_size > v_max_size then 'Store large payloads elsewhere and put a reference in the event.'
-                        else 'Flatten the JSON: at most 1000 levels of objects and arrays.' end;
+    -- Else a limit, of the body or of the metadata.
+    perform raise_json_limit('body', v_bad -> 'body', 1048576, format(' at index %s', v_bad_index - 1),
+                             format('Stream: %s', p_stream), jsonb_build_object('stream', p_stream, 'index', v_bad_index - 1));
+    perform raise_json_limit('metadata', v_bad -> 'metadata', 65536, format(' at index %s', v_bad_index - 1),
+                             format('Stream: %s', p_stream), jsonb_build_object('stream', p_stream, 'index', v_bad_index - 1));
   end if;
 
   v_expected := case

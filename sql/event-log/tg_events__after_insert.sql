@@ -1,5 +1,6 @@
 -- After each INSERT/COPY statement: the rules the rows must keep, the streams' recorded versions,
--- and the wake-up for listeners. Per stream of the statement:
+-- and the wake-up for listeners. Every row's body and metadata keep the limits of json_limits.sql
+-- (only a value of 8,000 bytes or more, or a compressed one, is measured). Per stream of the statement:
 -- * the writing transaction is the real one (gap-safe readers rely on it);
 -- * versions above the stream's recorded one continue it without a gap (rows at or below it were
 --   reserved by append_events or import_events, and the unique constraint keeps them single);
@@ -29,10 +30,28 @@ begin
     from (select min(n.uuid::text) as first_stream, max(n.uuid::text) as last_stream,
                  min(n.version) as first_version, max(n.version) as last_version, count(*) as events,
                  min(n.id) as first_id, max(n.id) as last_id,
-                 bool_and(n.transaction_id = pg_current_xact_id()) as own_transaction
+                 bool_and(n.transaction_id = pg_current_xact_id()) as own_transaction,
+                 bool_and(pg_column_size(n.body) < 8000 and pg_column_compression(n.body) is null
+                          and pg_column_size(n.metadata) < 8000 and pg_column_compression(n.metadata) is null) as small
             from new_events n) a;
   if v.events = 0 then
     return null;
+  end if;
+
+  if not v.small then
+    select n.uuid, n.version, l.field, l.value, l.max_bytes
+      into v_bad
+      from new_events n,
+           lateral (values ('body', n.body, 1048576, 1), ('metadata', n.metadata, 65536, 2)) l(field, value, max_bytes, ordinal)
+     where not (pg_column_size(l.value) < 8000 and pg_column_compression(l.value) is null)
+       and json_limit_broken(l.value, l.max_bytes)
+     order by n.id, l.ordinal
+     limit 1;
+    if found then
+      perform raise_json_limit(v_bad.field, v_bad.value, v_bad.max_bytes, '',
+                               format('Stream: %s, Version: %s', v_bad.uuid, v_bad.version),
+                               jsonb_build_object('stream', v_bad.uuid, 'version', v_bad.version));
+    end if;
   end if;
 
   if v.first_stream = v.last_stream and not v.ahead_of_sequence and v.own_transaction then

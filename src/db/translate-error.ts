@@ -57,10 +57,8 @@ const constraintMessages: Record<string, { field: string; message: string }> = {
   },
   events_body_is_object: { field: 'body', message: 'Invalid event body: it must be a JSON object' },
   events_body_size: { field: 'body', message: 'Invalid event body: it is more than the limit of 1048576 bytes (1 MiB as stored)' },
-  events_body_depth: { field: 'body', message: 'Invalid event body: it is nested more than the limit of 1000 levels deep' },
   events_metadata_is_object: { field: 'metadata', message: 'Invalid event metadata: it must be a JSON object' },
   events_metadata_size: { field: 'metadata', message: 'Invalid event metadata: it is more than the limit of 65536 bytes (64 KiB as stored)' },
-  events_metadata_depth: { field: 'metadata', message: 'Invalid event metadata: it is nested more than the limit of 1000 levels deep' },
   events_version_positive: { field: 'version', message: 'Invalid event version: versions start at 1' },
 };
 
