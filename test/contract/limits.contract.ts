@@ -37,11 +37,14 @@ function literal(text: string): string {
   return `'${text.replaceAll("'", "''")}'`;
 }
 
-/** Every way an event gets into the store, with whether its refusal names the event's index and what it measured. */
-const waysIn: { name: string; detailed: boolean; store: WayIn }[] = [
+/**
+ * Every way an event gets into the store. `sizeByConstraint`: a value over a size limit as it comes
+ * in is refused by the events table's check constraint (0001), whose error names the limit only.
+ */
+const waysIn: { name: string; sizeByConstraint: boolean; store: WayIn }[] = [
   {
     name: 'the TypeScript API (append)',
-    detailed: true,
+    sizeByConstraint: false,
     store: (store, stream, body, metadata) =>
       store.append(stream, [
         { type: 'limit_test', body: JSON.parse(body) as JsonObject, ...(metadata ? { metadata: JSON.parse(metadata) as JsonObject } : {}) },
@@ -49,7 +52,7 @@ const waysIn: { name: string; detailed: boolean; store: WayIn }[] = [
   },
   {
     name: 'append_events',
-    detailed: true,
+    sizeByConstraint: false,
     store: (store, stream, body, metadata) =>
       store.query(`select * from ${store.schema}.append_events($1, $2::jsonb)`, [
         stream,
@@ -58,7 +61,7 @@ const waysIn: { name: string; detailed: boolean; store: WayIn }[] = [
   },
   {
     name: 'a plain INSERT',
-    detailed: false,
+    sizeByConstraint: true,
     store: (store, stream, body, metadata) =>
       store.query(`insert into ${store.schema}.events (uuid, type, body, metadata) values ($1, 'limit_test', $2::jsonb, $3::jsonb)`, [
         stream,
@@ -68,7 +71,7 @@ const waysIn: { name: string; detailed: boolean; store: WayIn }[] = [
   },
   {
     name: 'COPY',
-    detailed: false,
+    sizeByConstraint: true,
     async store(store, stream, body, metadata) {
       const file = copyFile();
       // COPY takes no parameters: the values go in as literals, written to a file by the server.
@@ -82,7 +85,7 @@ const waysIn: { name: string; detailed: boolean; store: WayIn }[] = [
   },
   {
     name: 'import_events',
-    detailed: true,
+    sizeByConstraint: false,
     store: (store, stream, body, metadata) =>
       store.transaction(async (tx) => {
         await tx.query(
@@ -94,7 +97,7 @@ const waysIn: { name: string; detailed: boolean; store: WayIn }[] = [
   },
   {
     name: 'importEvents (NDJSON)',
-    detailed: true,
+    sizeByConstraint: false,
     store: (store, stream, body, metadata) =>
       store.importEvents(Readable.from([`{"stream": "${stream}", "type": "limit_test", "body": ${body}${metadata ? `, "metadata": ${metadata}` : ''}}\n`]), {
         format: 'ndjson',
@@ -165,47 +168,56 @@ export default function limitsContract(engine: TestEngine): void {
       describe(way.name, () => {
         it('refuses a body nested 1,001 levels deep, naming the depth, and stores one nested 1,000 levels', async () => {
           const error = await expectRefused(way.store(t.store, randomUUID(), nested(1001)), { field: 'body' });
-          expect(error.message).toMatch(way.detailed ? /body is nested 1001 levels deep, more than the limit of 1000/ : /nested more than the limit of 1000 levels/);
+          expect(error.message).toMatch(/: body is nested 1001 levels deep, more than the limit of 1000\b/);
           const stream = randomUUID();
           await expectStored(way.store(t.store, stream, nested(1000)), stream);
         });
 
         it('refuses metadata nested 1,001 levels deep, and stores it nested 1,000 levels', async () => {
-          const error = await expectRefused(way.store(t.store, randomUUID(), '{}', nested(1001)), { field: 'metadata' });
-          expect(error.message).toMatch(/metadata .*1001 levels deep|metadata: it is nested more than the limit of 1000 levels/);
+          const error = await expectRefused(way.store(t.store, randomUUID(), '{}', nested(2345)), { field: 'metadata' });
+          expect(error.message).toMatch(/: metadata is nested 2345 levels deep, more than the limit of 1000\b/);
           const stream = randomUUID();
           await expectStored(way.store(t.store, stream, '{}', nested(1000)), stream);
         });
 
         it('refuses a body of 1 MiB and 1 byte as stored, naming its size, and stores one of 1 MiB', async () => {
           const error = await expectRefused(way.store(t.store, randomUUID(), sized(1024 * 1024 + 1)), { field: 'body' });
-          expect(error.message).toMatch(way.detailed ? /body is 1048577 bytes, more than the limit of 1048576/ : /more than the limit of 1048576 bytes/);
+          expect(error.message).toMatch(
+            way.sizeByConstraint ? /body: it is more than the limit of 1048576 bytes/ : /: body is 1048577 bytes, more than the limit of 1048576\b/,
+          );
           const stream = randomUUID();
           await expectStored(way.store(t.store, stream, sized(1024 * 1024)), stream);
         });
 
         it('refuses metadata of 64 KiB and 1 byte as stored, and stores it at 64 KiB', async () => {
           const error = await expectRefused(way.store(t.store, randomUUID(), '{}', sized(64 * 1024 + 1)), { field: 'metadata' });
-          expect(error.message).toMatch(way.detailed ? /metadata is 65537 bytes, more than the limit of 65536/ : /more than the limit of 65536 bytes/);
+          expect(error.message).toMatch(
+            way.sizeByConstraint ? /metadata: it is more than the limit of 65536 bytes/ : /: metadata is 65537 bytes, more than the limit of 65536\b/,
+          );
           const stream = randomUUID();
           await expectStored(way.store(t.store, stream, '{}', sized(64 * 1024)), stream);
         });
       });
     }
 
-    it('words a refusal in SQL as the TypeScript API does, and names the event and its stream', async () => {
-      const [typescript, appendEvents, importEvents] = ['the TypeScript API (append)', 'append_events', 'import_events'].map(
-        (name) => waysIn.find((way) => way.name === name)!.store,
-      );
+    it('words a refusal in SQL as the TypeScript API does, naming the event and its stream', async () => {
+      const way = (name: string) => waysIn.find((candidate) => candidate.name === name)!.store;
       for (const [body, metadata] of [[nested(1234)], ['{}', sized(70_000)]] as [string, string?][]) {
         const stream = randomUUID();
-        const fromTs = await expectRefused(typescript!(t.store, stream, body, metadata), { index: 0 });
-        const fromSql = await expectRefused(appendEvents!(t.store, stream, body, metadata), { index: 0, field: fromTs.field });
+        const fromTs = await expectRefused(way('the TypeScript API (append)')(t.store, stream, body, metadata), { index: 0 });
+        const problem = fromTs.message.replace(/^Invalid event at index 0: /, '');
+        expect(problem).not.toBe(fromTs.message);
+        const fromSql = await expectRefused(way('append_events')(t.store, stream, body, metadata), { index: 0, field: fromTs.field });
         expect(fromSql.message).toBe(`${fromTs.message} (Stream: ${stream})`);
-        const fromImport = await expectRefused(importEvents!(t.store, stream, body, metadata), { field: fromTs.field });
-        expect(fromImport.message).toBe(`${fromTs.message.replace('at index 0', 'at ord 1')} (Stream: ${stream})`);
+        // Without append_events, the events table's trigger refuses the row: it knows the stream and
+        // version. (A value over a size limit as it comes in meets the size constraint first; one
+        // copied compressed from the import's staging table does not.)
+        for (const name of metadata ? ['import_events'] : ['import_events', 'COPY', 'a plain INSERT']) {
+          const fromTrigger = await expectRefused(way(name)(t.store, stream, body, metadata), { field: fromTs.field });
+          expect(fromTrigger.message).toBe(`Invalid event: ${problem} (Stream: ${stream}, Version: 1)`);
+        }
       }
-      expect((await rejectionOf(typescript!(t.store, randomUUID(), nested(1234)))) as Error).toHaveProperty(
+      expect(await rejectionOf(way('the TypeScript API (append)')(t.store, randomUUID(), nested(1234)))).toHaveProperty(
         'message',
         'Invalid event at index 0: body is nested 1234 levels deep, more than the limit of 1000',
       );

@@ -38,17 +38,19 @@ describe.skipIf(server.unavailable !== null)('limits for a writer role (server)'
     throw new Error('expected the statement to fail');
   }
 
-  it("checks the writer's plain INSERT with PostgreSQL's own functions: the constraint refuses, not a missing grant", async () => {
+  it("refuses the writer's plain INSERT of a body too deep (the trigger checks it), and stores an ordinary one", async () => {
     const before = await countEvents(t.store);
-    expect(await failure(`insert into pgevents.events (uuid, type, body) values ($1, 'limit_test', $2::jsonb)`, [randomUUID(), deep])).toMatchObject({
-      code: '23514',
-      constraint: 'events_body_depth',
+    const stream = randomUUID();
+    expect(await failure(`insert into pgevents.events (uuid, type, body) values ($1, 'limit_test', $2::jsonb)`, [stream, deep])).toEqual({
+      code: 'PE003',
+      constraint: undefined,
+      message: `Invalid event: body is nested 1001 levels deep, more than the limit of 1000 (Stream: ${stream}, Version: 1)`,
     });
     await client.query(`insert into pgevents.events (uuid, type, body) values ($1, 'limit_test', '{"ok": true}')`, [randomUUID()]);
     expect(await countEvents(t.store)).toBe(before + 1);
   });
 
-  it("refuses the writer's import_events row with its ord and stream", async () => {
+  it("refuses the writer's import_events of a body too deep, naming the stream and version", async () => {
     const stream = randomUUID();
     await client.query('begin');
     try {
@@ -56,7 +58,7 @@ describe.skipIf(server.unavailable !== null)('limits for a writer role (server)'
       await client.query(`insert into staging values (7, $1, 'limit_test', $2::jsonb, null, null)`, [stream, deep]);
       expect(await failure(`select * from pgevents.import_events('staging')`, [])).toMatchObject({
         code: 'PE003',
-        message: `Invalid event at ord 7: body is nested 1001 levels deep, more than the limit of 1000 (Stream: ${stream})`,
+        message: `Invalid event: body is nested 1001 levels deep, more than the limit of 1000 (Stream: ${stream}, Version: 1)`,
       });
     } finally {
       await client.query('rollback');
