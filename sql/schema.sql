@@ -126,8 +126,9 @@ create table pgevents.roles (
   access text not null,
   granted_at timestamp with time zone default statement_timestamp() not null
 );
-alter table pgevents.roles add constraint roles_access_valid CHECK ((access = ANY (ARRAY['reader'::text, 'writer'::text])));
-alter table pgevents.roles add constraint roles_pkey PRIMARY KEY (role_name);
+alter table pgevents.roles add constraint roles_access_valid CHECK ((access = ANY (ARRAY['reader'::text, 'writer'::text, 'subscriber'::text, 'operator'::text])));
+alter table pgevents.roles add constraint roles_pkey PRIMARY KEY (role_name, access);
+comment on table pgevents.roles is 'Roles given access with grant_reader, grant_writer, grant_subscriber or grant_operator, one row per role and kind: granted again whenever the definitions are applied, and read models defined later are granted to them.';
 
 create table pgevents.streams (
   stream uuid not null,
@@ -152,14 +153,21 @@ create table pgevents.subscriptions (
   created_at timestamp with time zone default statement_timestamp() not null,
   updated_at timestamp with time zone default statement_timestamp() not null,
   checkpoint_at timestamp with time zone,
-  reset_at timestamp with time zone
+  reset_at timestamp with time zone,
+  owner name default CURRENT_USER
 );
 alter table pgevents.subscriptions add constraint subscriptions_failed_names_event CHECK (((state <> 'failed'::text) OR (error_position IS NOT NULL)));
 alter table pgevents.subscriptions add constraint subscriptions_kind_valid CHECK ((kind = ANY (ARRAY['subscription'::text, 'projection'::text])));
 alter table pgevents.subscriptions add constraint subscriptions_name_valid CHECK ((name ~ '^[a-z][a-z0-9_-]{0,62}$'::text));
 alter table pgevents.subscriptions add constraint subscriptions_pkey PRIMARY KEY (name);
 alter table pgevents.subscriptions add constraint subscriptions_state_valid CHECK ((state = ANY (ARRAY['running'::text, 'stopped'::text, 'failed'::text])));
+alter table pgevents.subscriptions enable row level security;
+create policy subscriptions_change on pgevents.subscriptions as permissive for update to public using (pgevents.may_manage_subscription(CURRENT_USER, owner)) with check (pgevents.may_manage_subscription(CURRENT_USER, owner));
+create policy subscriptions_create on pgevents.subscriptions as permissive for insert to public with check (((owner = CURRENT_USER) AND pgevents.has_store_access(CURRENT_USER, 'subscriber'::text)));
+create policy subscriptions_read on pgevents.subscriptions as permissive for select to public using (true);
+CREATE TRIGGER subscriptions_check_change BEFORE UPDATE ON pgevents.subscriptions FOR EACH ROW EXECUTE FUNCTION pgevents.tg_subscriptions__check_change();
 comment on table pgevents.subscriptions is 'Durable subscriptions and async projections: checkpoint (transaction_id, position) and delivery state.';
+comment on column pgevents.subscriptions.owner is 'The role that created the subscription (null: created before pgevents 0008); subscribers may change only the subscriptions of roles whose privileges they have.';
 
 -- views -------------------------------------------------------------------------------------------
 
@@ -297,7 +305,8 @@ create view pgevents.subscription_status as
     s.created_at,
     s.updated_at,
     s.checkpoint_at,
-    s.reset_at
+    s.reset_at,
+    s.owner
    FROM pgevents.subscriptions s
      CROSS JOIN LATERAL ( SELECT count(*) AS events,
             min(e.inserted_at) AS oldest,
@@ -331,6 +340,8 @@ declare
   v_count int;
   v_bad_index int;
   v_bad jsonb;
+  v_field text;
+  v_problem text;
   v_ids uuid[];
   v_expected bigint;
   v_current bigint;
@@ -357,22 +368,45 @@ begin
                  and jsonb_typeof(x.value -> 'body') = 'object'
                  and (not x.value ? 'metadata' or jsonb_typeof(x.value -> 'metadata') = 'object')
                  and (not x.value ? 'id' or (jsonb_typeof(x.value -> 'id') = 'string'
-                      and (x.value ->> 'id') ~* '^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$')))
+                      and (x.value ->> 'id') ~* '^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$'))
+                 and (pg_column_size(x.value) < 8000
+                      or not (json_limit_broken(x.value -> 'body', 1048576)
+                              or coalesce(json_limit_broken(x.value -> 'metadata', 65536), false))))
                  is true as valid
             from jsonb_array_elements(p_events) with ordinality x(value, ord)) e;
+  if v_count > 10000 then
+    raise exception 'Invalid events: a batch holds at most 10000 events, not % (Stream: %)', v_count, p_stream
+      using errcode = 'PE003',
+            detail = json_build_object('stream', p_stream, 'field', 'events', 'limit', 10000, 'value', v_count)::text,
+            hint = 'Split the batch, or use bulk import (import_events).';
+  end if;
   if v_bad_index is not null then
     v_bad := p_events -> (v_bad_index - 1);
-    raise exception 'Invalid event at index %: % (Stream: %)', v_bad_index - 1,
-      case
-        when jsonb_typeof(v_bad) is distinct from 'object' then 'an event must be a JSON object'
-        when jsonb_typeof(v_bad -> 'type') is distinct from 'string' then 'type must be a string'
-        when jsonb_typeof(v_bad -> 'body') is distinct from 'object' then 'body must be a JSON object'
-        when v_bad ? 'metadata' and jsonb_typeof(v_bad -> 'metadata') is distinct from 'object' then 'metadata must be a JSON object'
-        else 'id must be a uuid'
-      end, p_stream
-      using errcode = 'PE003',
-            detail = json_build_object('stream', p_stream, 'index', v_bad_index - 1)::text,
-            hint = 'Each event is {"type": "...", "body": {...}, "metadata"?: {...}, "id"?: "<uuid>"}.';
+    select f.field, f.problem into v_field, v_problem
+      from (values
+        (1, null, 'an event must be a JSON object', jsonb_typeof(v_bad) is distinct from 'object'),
+        (2, 'type', 'type must be a string', jsonb_typeof(v_bad -> 'type') is distinct from 'string'),
+        (3, 'body', 'body must be a JSON object', jsonb_typeof(v_bad -> 'body') is distinct from 'object'),
+        (4, 'metadata', 'metadata must be a JSON object',
+         v_bad ? 'metadata' and jsonb_typeof(v_bad -> 'metadata') is distinct from 'object'),
+        (5, 'id', 'id must be a uuid',
+         v_bad ? 'id' and (jsonb_typeof(v_bad -> 'id') is distinct from 'string'
+                           or (v_bad ->> 'id') !~* '^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$'))
+      ) f(n, field, problem, applies)
+     where f.applies
+     order by f.n
+     limit 1;
+    if v_problem is not null then
+      raise exception 'Invalid event at index %: % (Stream: %)', v_bad_index - 1, v_problem, p_stream
+        using errcode = 'PE003',
+              detail = json_build_object('stream', p_stream, 'index', v_bad_index - 1, 'field', v_field)::text,
+              hint = 'Each event is {"type": "...", "body": {...}, "metadata"?: {...}, "id"?: "<uuid>"}.';
+    end if;
+    -- Else a limit, of the body or of the metadata.
+    perform raise_json_limit('body', v_bad -> 'body', 1048576, format(' at index %s', v_bad_index - 1),
+                             format('Stream: %s', p_stream), jsonb_build_object('stream', p_stream, 'index', v_bad_index - 1));
+    perform raise_json_limit('metadata', v_bad -> 'metadata', 65536, format(' at index %s', v_bad_index - 1),
+                             format('Stream: %s', p_stream), jsonb_build_object('stream', p_stream, 'index', v_bad_index - 1));
   end if;
 
   v_expected := case
@@ -602,6 +636,25 @@ end;
 $function$;
 revoke execute on function pgevents.check_shadow_only(text,name,jsonb) from public;
 
+CREATE OR REPLACE FUNCTION pgevents.check_subscription_manager(p_name text, p_owner name)
+ RETURNS void
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+begin
+  if not may_manage_subscription(current_user, p_owner) then
+    raise exception 'Role % may not run subscription %: it belongs to %', current_user, p_name,
+                    coalesce('role ' || quote_ident(p_owner), 'the store''s owner (it was created before pgevents 0008)')
+      using errcode = '42501',
+            detail = json_build_object('subscription', p_name, 'role', current_user, 'owner', p_owner)::text,
+            hint = format('Run it as the role that created it or choose another name; the store''s owner can hand it over: '
+                          'update pgevents.subscriptions set owner = %L where name = %L', current_user, p_name);
+  end if;
+end;
+$function$;
+revoke execute on function pgevents.check_subscription_manager(text,name) from public;
+
 CREATE OR REPLACE FUNCTION pgevents.check_subscription_name(p_name text)
  RETURNS void
  LANGUAGE plpgsql
@@ -617,6 +670,55 @@ begin
 end;
 $function$;
 revoke execute on function pgevents.check_subscription_name(text) from public;
+
+CREATE OR REPLACE FUNCTION pgevents.clear_projection_tables(p_tables text[])
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+declare
+  v_rels regclass[] := array(select r from unnest(p_tables) t, to_regclass(t) r where r is not null);
+  v_sequence regclass;
+begin
+  if cardinality(v_rels) = 0 then
+    return;
+  end if;
+  if (select a.backend_type from pg_stat_activity a where a.pid = pg_backend_pid()) = 'standalone backend'
+     or exists (
+       select 1
+         from pg_class c
+         join pg_namespace n on n.oid = c.relnamespace
+        where c.oid = any(v_rels::oid[])
+          and (c.relkind <> 'r'
+               or exists (select 1 from pg_inherits i where i.inhparent = c.oid)
+               or exists (select 1 from pg_constraint k
+                           where k.contype = 'f' and k.confrelid = c.oid and k.conrelid <> all(v_rels::oid[]))
+               or row_security_active(c.oid)
+               -- tgtype bits 8 and 32: DELETE and TRUNCATE; ev_type '4': a DELETE rule
+               or exists (select 1 from pg_trigger g
+                           where g.tgrelid = c.oid and not g.tgisinternal and g.tgtype & (8 | 32) <> 0)
+               or exists (select 1 from pg_rewrite r where r.ev_class = c.oid and r.ev_type = '4')
+               or exists (select 1 from pg_publication_tables p
+                           where p.schemaname = n.nspname and p.tablename = c.relname))) then
+    execute format('truncate %s restart identity', array_to_string(v_rels, ', '));
+    return;
+  end if;
+
+  execute (select 'with ' || string_agg(format('d%s as (delete from %s)', u.n, u.rel), ', ' order by u.n) || ' select'
+             from unnest(v_rels) with ordinality u(rel, n));
+  for v_sequence in
+    select distinct s.oid::regclass
+      from pg_depend d
+      join pg_class s on s.oid = d.objid and s.relkind = 'S'
+     where d.classid = 'pg_class'::regclass and d.refclassid = 'pg_class'::regclass
+       and d.refobjid = any(v_rels::oid[]) and d.deptype in ('a', 'i')
+     order by 1
+  loop
+    execute format('alter sequence %s restart', v_sequence);
+  end loop;
+end;
+$function$;
+revoke execute on function pgevents.clear_projection_tables(text[]) from public;
 
 CREATE OR REPLACE FUNCTION pgevents.create_shadow(p_name text, p_schema name, p_for_swap boolean)
  RETURNS void
@@ -886,6 +988,7 @@ begin
   values (p_name, v_from.transaction_id, v_from."position", p_types, statement_timestamp())
   on conflict (name) do nothing;
   select * into v_subscription from subscriptions where name = p_name;
+  perform check_subscription_manager(p_name, v_subscription.owner);
   if v_subscription.kind <> 'subscription' then
     raise exception 'Invalid subscription %: an async projection has this name', p_name
       using errcode = 'PE011', detail = json_build_object('subscription', p_name)::text,
@@ -932,6 +1035,16 @@ begin
         using errcode = 'PE006', detail = json_build_object('projection', p_name, 'table', v_table)::text,
               hint = 'Create the read-model table before starting the projection.';
     end if;
+    if (select c.relnamespace from pg_class c where c.oid = v_rel) = 'pgevents'::regnamespace then
+      raise exception 'Invalid projection %: % is a table of the store', p_name, v_table
+        using errcode = 'PE006', detail = json_build_object('projection', p_name, 'table', v_table)::text,
+              hint = 'Keep read-model tables outside the store''s schema.';
+    end if;
+    if not has_table_privilege(v_rel, 'truncate') then
+      raise exception 'Role % may not empty table %, which a replay of projection % does', current_user, v_table, p_name
+        using errcode = '42501', detail = json_build_object('projection', p_name, 'table', v_table, 'role', current_user)::text,
+              hint = 'Use tables the role owns, or grant it TRUNCATE on them.';
+    end if;
     v_tables := v_tables || (select format('%I.%I', n.nspname, c.relname)
                                from pg_class c join pg_namespace n on n.oid = c.relnamespace
                               where c.oid = v_rel);
@@ -940,6 +1053,7 @@ begin
   values (p_name, 'projection', p_types, v_tables, statement_timestamp())
   on conflict (name) do nothing;
   select * into v_subscription from subscriptions where name = p_name;
+  perform check_subscription_manager(p_name, v_subscription.owner);
   if v_subscription.kind <> 'projection' then
     raise exception 'Invalid projection %: a subscription has this name', p_name
       using errcode = 'PE006', detail = json_build_object('projection', p_name)::text;
@@ -1161,8 +1275,9 @@ declare
 begin
   select * into v_code from projection_apply_code(p_name);
   -- The shared lock keeps replays out, but a REPEATABLE READ or SERIALIZABLE append can still hold a
-  -- snapshot taken before a replay committed: its handlers would see the read model as it was (after
-  -- a full replay's TRUNCATE: empty), and an UPDATE of a row would silently match nothing. Every
+  -- snapshot taken before a replay committed: its handlers would see the read model as it was (rows
+  -- the replay deleted, or, where it truncated, an empty table), and an UPDATE of a row would
+  -- silently match nothing or fail. Every
   -- replay updates the projection's registry row, so locking that row raises a serialization
   -- failure (40001) for such an append instead, which the caller retries.
   v_lock := format($l$perform pg_advisory_xact_lock_shared(1885824374, %s);
@@ -1312,6 +1427,24 @@ end;
 $function$;
 revoke execute on function pgevents.generate_projection_code(text) from public;
 
+CREATE OR REPLACE FUNCTION pgevents.grant_operator(p_role name)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+begin
+  perform grant_read_access(p_role);
+  execute format('grant update (transaction_id, "position", state, attempts, last_error, error_transaction_id, '
+                 'error_position, updated_at, checkpoint_at, reset_at) on pgevents.subscriptions to %I', p_role);
+  execute format('grant execute on function pgevents.reset_subscription(text, text), '
+                 'pgevents.skip_subscription_event(text), pgevents.resume_subscription(text), '
+                 'pgevents.subscription_run_state(text), pgevents.raise_unknown_subscription(text) to %I', p_role);
+  insert into roles (role_name, access) values (p_role, 'operator')
+  on conflict (role_name, access) do nothing;
+end;
+$function$;
+revoke execute on function pgevents.grant_operator(name) from public;
+
 CREATE OR REPLACE FUNCTION pgevents.grant_projection_reads(p_name text)
  RETURNS void
  LANGUAGE plpgsql
@@ -1321,7 +1454,7 @@ declare
   v_table text;
   v_role name;
 begin
-  for v_role in select role_name from roles where to_regrole(quote_ident(role_name)) is not null loop
+  for v_role in select distinct role_name from roles where to_regrole(quote_ident(role_name)) is not null loop
     foreach v_table in array (select tables from projections where name = p_name) loop
       if to_regclass(v_table) is not null then
         execute format('grant select on %s to %I', to_regclass(v_table), v_role);
@@ -1332,13 +1465,13 @@ end;
 $function$;
 revoke execute on function pgevents.grant_projection_reads(text) from public;
 
-CREATE OR REPLACE FUNCTION pgevents.grant_reader(p_role name)
+CREATE OR REPLACE FUNCTION pgevents.grant_read_access(p_role name)
  RETURNS void
  LANGUAGE plpgsql
  SET search_path TO 'pgevents', 'pg_temp'
 AS $function$
 declare
-  v_projection text;
+  v_table text;
 begin
   if to_regrole(quote_ident(p_role)) is null then
     raise exception 'Unknown role: %', p_role
@@ -1347,17 +1480,65 @@ begin
   end if;
   execute format('grant usage on schema pgevents to %I', p_role);
   execute format('grant select on pgevents.events, pgevents.streams, pgevents.projections, '
-                 'pgevents.projection_handlers, pgevents.event_types, pgevents.migrations to %I', p_role);
+                 'pgevents.projection_handlers, pgevents.event_types, pgevents.migrations, '
+                 'pgevents.safe_events, pgevents.subscriptions, pgevents.subscription_status, '
+                 'pgevents.rebuild_progress, pgevents.projection_health to %I', p_role);
+  -- The functions behind the views above run with the reading role's rights.
   execute format('grant execute on function pgevents.read_stream(uuid, bigint, int), '
-                 'pgevents.read_all(xid8, bigint, int, text[]) to %I', p_role);
-  insert into roles (role_name, access) values (p_role, 'reader')
-  on conflict (role_name) do nothing;
-  for v_projection in select name from projections loop
-    perform grant_projection_reads(v_projection);
+                 'pgevents.read_all(xid8, bigint, int, text[]), pgevents.read_all_after(text, int, text[]), '
+                 'pgevents.parse_cursor(text), pgevents.resolve_cursor(text), '
+                 'pgevents.subscription_lock_key(text), pgevents.subscription_is_locked(text), '
+                 'pgevents.projection_rows(text), pgevents.rebuild_progress_of(text), '
+                 'pgevents.has_store_access(name, text), pgevents.may_manage_subscription(name, name) to %I', p_role);
+  for v_table in select distinct t from projections p cross join unnest(p.tables) t loop
+    if to_regclass(v_table) is not null then
+      execute format('grant select on %s to %I', to_regclass(v_table), p_role);
+    end if;
   end loop;
 end;
 $function$;
+revoke execute on function pgevents.grant_read_access(name) from public;
+
+CREATE OR REPLACE FUNCTION pgevents.grant_reader(p_role name)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+begin
+  perform grant_read_access(p_role);
+  insert into roles (role_name, access) values (p_role, 'reader')
+  on conflict (role_name, access) do nothing;
+end;
+$function$;
 revoke execute on function pgevents.grant_reader(name) from public;
+
+CREATE OR REPLACE FUNCTION pgevents.grant_subscriber(p_role name)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+begin
+  perform grant_read_access(p_role);
+  -- Not owner (its default, current_user, names the creating role), name or kind after creation,
+  -- reset_at or the timestamps of creation.
+  execute format('grant insert (name, kind, transaction_id, "position", types, tables, checkpoint_at) '
+                 'on pgevents.subscriptions to %I', p_role);
+  execute format('grant update (transaction_id, "position", state, types, tables, attempts, last_error, '
+                 'error_transaction_id, error_position, runner, updated_at, checkpoint_at) '
+                 'on pgevents.subscriptions to %I', p_role);
+  execute format('grant execute on function pgevents.create_subscription(text, text, text[]), '
+                 'pgevents.define_async_projection(text, text[], text[]), '
+                 'pgevents.start_subscription_run(text, text), pgevents.stop_subscription_run(text), '
+                 'pgevents.save_subscription_checkpoint(text, xid8, bigint, xid8, bigint), '
+                 'pgevents.record_subscription_failure(text, xid8, bigint, xid8, bigint, text, int), '
+                 'pgevents.check_subscription_name(text), pgevents.check_subscription_manager(text, name), '
+                 'pgevents.raise_unknown_subscription(text), '
+                 'pgevents.register_listener(uuid), pgevents.unregister_listener(uuid) to %I', p_role);
+  insert into roles (role_name, access) values (p_role, 'subscriber')
+  on conflict (role_name, access) do nothing;
+end;
+$function$;
+revoke execute on function pgevents.grant_subscriber(name) from public;
 
 CREATE OR REPLACE FUNCTION pgevents.grant_writer(p_role name)
  RETURNS void
@@ -1365,16 +1546,32 @@ CREATE OR REPLACE FUNCTION pgevents.grant_writer(p_role name)
  SET search_path TO 'pgevents', 'pg_temp'
 AS $function$
 begin
-  perform grant_reader(p_role);
+  perform grant_read_access(p_role);
   -- Not id, inserted_at or transaction_id: a writer's events get their position, time and
   -- transaction from the store.
   execute format('grant insert (uuid, version, type, body, metadata, event_id) on pgevents.events to %I', p_role);
   execute format('grant execute on function pgevents.append_events(uuid, jsonb, text), '
                  'pgevents.import_events(regclass), pgevents.lock_streams(uuid[]), pgevents.uuid_v7() to %I', p_role);
-  update roles set access = 'writer' where role_name = p_role;
+  insert into roles (role_name, access) values (p_role, 'writer')
+  on conflict (role_name, access) do nothing;
 end;
 $function$;
 revoke execute on function pgevents.grant_writer(name) from public;
+
+CREATE OR REPLACE FUNCTION pgevents.has_store_access(p_role name, p_access text)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+  select exists (select 1 from pg_namespace n
+                  where n.nspname = 'pgevents' and pg_has_role(p_role, n.nspowner, 'usage'))
+      or exists (select 1 from roles r
+                  where r.access = p_access
+                    and to_regrole(quote_ident(r.role_name)) is not null
+                    and pg_has_role(p_role, to_regrole(quote_ident(r.role_name)), 'usage'));
+$function$;
+revoke execute on function pgevents.has_store_access(name,text) from public;
 
 CREATE OR REPLACE FUNCTION pgevents.import_events(p_source regclass)
  RETURNS TABLE(imported bigint, skipped bigint, streams bigint, first_position bigint, last_position bigint)
@@ -1416,6 +1613,16 @@ end;
 $function$;
 revoke execute on function pgevents.import_events(regclass) from public;
 
+CREATE OR REPLACE FUNCTION pgevents.json_limit_broken(p_value jsonb, p_max_bytes integer)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE STRICT
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select pg_column_size(p_value || '{}') > p_max_bytes or jsonb_path_exists(p_value, 'strict $.**{1001}')
+$function$;
+revoke execute on function pgevents.json_limit_broken(jsonb,integer) from public;
+
 CREATE OR REPLACE FUNCTION pgevents.lock_streams(p_streams uuid[])
  RETURNS TABLE(stream uuid, version bigint)
  LANGUAGE plpgsql
@@ -1431,6 +1638,20 @@ begin
 end;
 $function$;
 revoke execute on function pgevents.lock_streams(uuid[]) from public;
+
+CREATE OR REPLACE FUNCTION pgevents.may_manage_subscription(p_role name, p_owner name)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+  select has_store_access(p_role, 'operator')
+      or (p_owner is not null
+          and to_regrole(quote_ident(p_owner)) is not null
+          and pg_has_role(p_role, to_regrole(quote_ident(p_owner)), 'usage')
+          and has_store_access(p_role, 'subscriber'));
+$function$;
+revoke execute on function pgevents.may_manage_subscription(name,name) from public;
 
 CREATE OR REPLACE FUNCTION pgevents.parse_cursor(p_cursor text, OUT transaction_id xid8, OUT "position" bigint)
  RETURNS record
@@ -1653,6 +1874,43 @@ begin
 end;
 $function$;
 revoke execute on function pgevents.raise_foreign_transaction(uuid) from public;
+
+CREATE OR REPLACE FUNCTION pgevents.raise_json_limit(p_field text, p_value jsonb, p_max_bytes integer, p_event text, p_context text, p_detail jsonb)
+ RETURNS void
+ LANGUAGE plpgsql
+ STRICT
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+  v_size int := pg_column_size(p_value || '{}');
+  v_depth int := 1001;
+  v_max_depth int := v_size / 8;
+  v_level int;
+begin
+  if v_size > p_max_bytes then
+    raise exception 'Invalid event%: % is % bytes, more than the limit of % (%)', p_event, p_field, v_size, p_max_bytes, p_context
+      using errcode = 'PE003',
+            detail = (p_detail || jsonb_build_object('field', p_field, 'limit', p_max_bytes, 'value', v_size))::text,
+            hint = 'Store large payloads elsewhere and put a reference in the event.';
+  end if;
+  if not jsonb_path_exists(p_value, 'strict $.**{1001}') then
+    return;
+  end if;
+  while v_depth < v_max_depth loop
+    v_level := (v_depth + v_max_depth + 1) / 2;
+    if jsonb_path_exists(p_value, format('strict $.**{%s}', v_level)::jsonpath) then
+      v_depth := v_level;
+    else
+      v_max_depth := v_level - 1;
+    end if;
+  end loop;
+  raise exception 'Invalid event%: % is nested % levels deep, more than the limit of 1000 (%)', p_event, p_field, v_depth, p_context
+    using errcode = 'PE003',
+          detail = (p_detail || jsonb_build_object('field', p_field, 'limit', 1000, 'value', v_depth))::text,
+          hint = 'Flatten the JSON: at most 1000 levels of objects and arrays.';
+end;
+$function$;
+revoke execute on function pgevents.raise_json_limit(text,jsonb,integer,text,text,jsonb) from public;
 
 CREATE OR REPLACE FUNCTION pgevents.raise_no_rebuild(p_name text, p_reason text, p_hint text)
  RETURNS void
@@ -2279,6 +2537,7 @@ revoke execute on function pgevents.refresh_materialized_view(text) from public;
 CREATE OR REPLACE FUNCTION pgevents.register_listener(p_id uuid)
  RETURNS void
  LANGUAGE plpgsql
+ SECURITY DEFINER
  SET search_path TO 'pgevents', 'pg_temp'
 AS $function$
 begin
@@ -2354,10 +2613,7 @@ begin
 
   if p_types is null and p_from_position is null then
     if p_stream is null then
-      if cardinality(v_projection.tables) > 0 then
-        execute 'truncate ' || (select string_agg(to_regclass(t)::text, ', ') from unnest(v_projection.tables) t)
-                || ' restart identity';
-      end if;
+      perform clear_projection_tables(v_projection.tables);
     else
       foreach v_table in array v_projection.tables loop
         execute format('delete from %s where %I = $1', to_regclass(v_table), v_projection.stream_column)
@@ -2409,6 +2665,7 @@ AS $function$
 declare
   v_subscription subscriptions;
   v_to record;
+  v_restart boolean;
 begin
   select * into v_subscription from subscriptions where name = p_name for update;
   if not found then
@@ -2421,8 +2678,16 @@ begin
   end if;
   select r.transaction_id, r."position" into v_to from resolve_cursor(p_to) r;
   if v_subscription.kind = 'projection' and cardinality(v_subscription.tables) > 0 then
+    -- Restarting the tables' identity columns and serials takes owning their sequences, which an
+    -- operator emptying an application's tables does not: then the numbers go on.
+    v_restart := not exists (
+      select 1 from unnest(v_subscription.tables) t
+        join pg_depend d on d.refclassid = 'pg_class'::regclass and d.refobjid = to_regclass(t)
+                        and d.classid = 'pg_class'::regclass and d.deptype in ('a', 'i')
+        join pg_class s on s.oid = d.objid and s.relkind = 'S'
+       where not pg_has_role(s.relowner, 'usage'));
     execute 'truncate ' || (select string_agg(to_regclass(t)::text, ', ') from unnest(v_subscription.tables) t)
-            || ' restart identity';
+            || case when v_restart then ' restart identity' else '' end;
   end if;
   update subscriptions
      set transaction_id = v_to.transaction_id, "position" = v_to."position",
@@ -2684,6 +2949,11 @@ begin
    where name = p_name
   returning * into v_subscription;
   if not found then
+    -- Row-level security hides another role's subscription from the update, not from reading.
+    select * into v_subscription from subscriptions where name = p_name;
+    if found then
+      perform check_subscription_manager(p_name, v_subscription.owner);
+    end if;
     perform raise_unknown_subscription(p_name);
   end if;
   return v_subscription;
@@ -2774,10 +3044,28 @@ begin
     from (select min(n.uuid::text) as first_stream, max(n.uuid::text) as last_stream,
                  min(n.version) as first_version, max(n.version) as last_version, count(*) as events,
                  min(n.id) as first_id, max(n.id) as last_id,
-                 bool_and(n.transaction_id = pg_current_xact_id()) as own_transaction
+                 bool_and(n.transaction_id = pg_current_xact_id()) as own_transaction,
+                 bool_and(pg_column_size(n.body) < 8000 and pg_column_compression(n.body) is null
+                          and pg_column_size(n.metadata) < 8000 and pg_column_compression(n.metadata) is null) as small
             from new_events n) a;
   if v.events = 0 then
     return null;
+  end if;
+
+  if not v.small then
+    select n.uuid, n.version, l.field, l.value, l.max_bytes
+      into v_bad
+      from new_events n,
+           lateral (values ('body', n.body, 1048576, 1), ('metadata', n.metadata, 65536, 2)) l(field, value, max_bytes, ordinal)
+     where not (pg_column_size(l.value) < 8000 and pg_column_compression(l.value) is null)
+       and json_limit_broken(l.value, l.max_bytes)
+     order by n.id, l.ordinal
+     limit 1;
+    if found then
+      perform raise_json_limit(v_bad.field, v_bad.value, v_bad.max_bytes, '',
+                               format('Stream: %s, Version: %s', v_bad.uuid, v_bad.version),
+                               jsonb_build_object('stream', v_bad.uuid, 'version', v_bad.version));
+    end if;
   end if;
 
   if v.first_stream = v.last_stream and not v.ahead_of_sequence and v.own_transaction then
@@ -2915,12 +3203,35 @@ end;
 $function$;
 revoke execute on function pgevents.tg_events__reject_change() from public;
 
+CREATE OR REPLACE FUNCTION pgevents.tg_subscriptions__check_change()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+begin
+  if ((old.state = 'failed'
+       and (new.state <> 'failed'
+            or (new.transaction_id, new."position") <> (old.transaction_id, old."position")))
+      or (new.transaction_id, new."position") < (old.transaction_id, old."position")
+      or new.owner is distinct from old.owner)
+     and not has_store_access(current_user, 'operator') then
+    raise exception 'Role % may not reset, skip, resume or hand over subscription %: only operators may', current_user, old.name
+      using errcode = '42501',
+            detail = json_build_object('subscription', old.name, 'role', current_user)::text,
+            hint = 'Ask an operator (a role given pgevents grant --operator) or the store''s owner.';
+  end if;
+  return new;
+end;
+$function$;
+revoke execute on function pgevents.tg_subscriptions__check_change() from public;
+
 CREATE OR REPLACE FUNCTION pgevents.unregister_listener(p_id uuid)
  RETURNS void
  LANGUAGE sql
+ SECURITY DEFINER
  SET search_path TO 'pgevents', 'pg_temp'
 AS $function$
-  delete from listeners where id = p_id;
+  delete from listeners where id = p_id and pid = pg_backend_pid();
 $function$;
 revoke execute on function pgevents.unregister_listener(uuid) from public;
 

@@ -200,12 +200,16 @@ describe.skipIf(server.unavailable !== null)('hostile input through the CLI (ser
     expect(await store.query('select 1 as one')).toEqual([{ one: 1 }]);
   });
 
-  it('appends what the documentation says for JSON the CLI parses: last duplicate key, -0 as 0', async () => {
+  it('refuses JSON the CLI parses that names a key twice, naming the key, and stores -0 as 0', async () => {
     const stream = randomUUID();
-    const run = await runCli(['append', stream, 'hostile', '{"a": 1, "a": 2, "z": -0}']);
+    const refused = await runCli(['append', stream, 'hostile', '{"a": 1, "a": 2}']);
+    expect(refused.code).toBe(2);
+    expect(JSON.parse(refused.stdout).error.message).toContain('"a"');
+    expect(await store.readStream(stream)).toEqual([]);
+    const run = await runCli(['append', stream, 'hostile', '{"z": -0}']);
     expect(run.code).toBe(0);
     const [event] = await store.readStream(stream);
-    expect(event?.body).toEqual({ a: 2, z: 0 });
+    expect(event?.body).toEqual({ z: 0 });
   });
 
   it('refuses a role name longer than 63 bytes, even when its first 63 bytes name a role', async () => {
