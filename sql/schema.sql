@@ -720,6 +720,67 @@ end;
 $function$;
 revoke execute on function pgevents.clear_projection_tables(text[]) from public;
 
+CREATE OR REPLACE FUNCTION pgevents.create_apply_function(p_function text, p_parameters text, p_security_definer boolean, p_filters text, p_arguments text, p_name text, p_types text[], p_batch boolean, p_dispatch text)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+begin
+  execute format($f$
+create or replace function %s(
+  p_after bigint, p_limit int, %s,
+  out applied bigint, out last_position bigint)
+language plpgsql
+%s
+set search_path = pgevents, pg_temp
+as %L
+$f$, p_function, p_parameters, case when p_security_definer then 'security definer' else 'security invoker' end,
+    case when not p_batch then format($code$
+declare
+  v_event pgevents.events;
+  v_state text; v_message text; v_detail text; v_hint text;
+begin
+  applied := 0;
+  last_position := p_after;
+  for v_event in execute
+    'select * from pgevents.events e where e.id > $1 and e.type = any($2)'
+    || %1$s
+    || ' order by e.id limit $5'
+    using p_after, %2$L::text[], %3$s, p_limit
+  loop
+    %4$s
+    applied := applied + 1;
+    last_position := v_event.id;
+  end loop;
+%5$s
+end;
+$code$, p_filters, p_types, p_arguments, p_dispatch, projection_error_handler(p_name))
+    else format($code$
+declare
+  v_events pgevents.events[];
+  v_part pgevents.events[];
+  v_state text; v_message text; v_detail text; v_hint text;
+begin
+  execute
+    'select array(select %6$s from pgevents.events e where e.id > $1 and e.type = any($2)'
+    || %1$s
+    || ' order by e.id limit $5)'
+    into v_events
+    using p_after, %2$L::text[], %3$s, p_limit;
+  applied := coalesce(cardinality(v_events), 0);
+  last_position := p_after;
+  if applied > 0 then
+    %4$s
+    last_position := v_events[applied].id;
+  end if;
+%5$s
+end;
+$code$, p_filters, p_types, p_arguments, p_dispatch, projection_batch_error_handler(p_name), event_row_code('e'))
+    end);
+end;
+$function$;
+revoke execute on function pgevents.create_apply_function(text,text,boolean,text,text,text,text[],boolean,text) from public;
+
 CREATE OR REPLACE FUNCTION pgevents.create_shadow(p_name text, p_schema name, p_for_swap boolean)
  RETURNS void
  LANGUAGE plpgsql
@@ -904,70 +965,13 @@ begin
                                            from jsonb_each_text(v_clones) c));
 
   -- The events of a rebuild round: handled events after p_after, visible in p_cur (all committed
-  -- ones when null) and not in p_prev, in position order. Dynamic SQL, so that each call is
-  -- planned for its own range (the primary key for round 0, the transaction index after).
-  if not v_code.batch then
-    execute format($f$
-create function %I.apply_events(
-  p_after bigint, p_limit int, p_prev pg_snapshot, p_cur pg_snapshot,
-  out applied bigint, out last_position bigint)
-language plpgsql
-set search_path = pgevents, pg_temp
-as $body$
-declare
-  v_event pgevents.events;
-  v_state text; v_message text; v_detail text; v_hint text;
-begin
-  applied := 0;
-  last_position := p_after;
-  for v_event in execute
-    'select * from pgevents.events e where e.id > $1 and e.type = any($2)'
-    || case when p_cur is null then '' else ' and pg_visible_in_snapshot(e.transaction_id, $3)' end
+  -- ones when null) and not in p_prev, in position order (the primary key for round 0, the
+  -- transaction index after).
+  perform create_apply_function(format('%I.apply_events', p_schema), 'p_prev pg_snapshot, p_cur pg_snapshot', false,
+    $filters$case when p_cur is null then '' else ' and pg_visible_in_snapshot(e.transaction_id, $3)' end
     || case when p_prev is null then ''
-            else ' and e.transaction_id >= pg_snapshot_xmin($4) and not pg_visible_in_snapshot(e.transaction_id, $4)' end
-    || ' order by e.id limit $5'
-    using p_after, %L::text[], p_cur, p_prev, p_limit
-  loop
-    %s
-    applied := applied + 1;
-    last_position := v_event.id;
-  end loop;
-%s
-end;
-$body$;
-$f$, p_schema, v_code.types, v_code.dispatch, projection_error_handler(p_name));
-  else
-    execute format($f$
-create function %I.apply_events(
-  p_after bigint, p_limit int, p_prev pg_snapshot, p_cur pg_snapshot,
-  out applied bigint, out last_position bigint)
-language plpgsql
-set search_path = pgevents, pg_temp
-as $body$
-declare
-  v_events pgevents.events[];
-  v_part pgevents.events[];
-  v_state text; v_message text; v_detail text; v_hint text;
-begin
-  execute
-    'select array(select %s from pgevents.events e where e.id > $1 and e.type = any($2)'
-    || case when p_cur is null then '' else ' and pg_visible_in_snapshot(e.transaction_id, $3)' end
-    || case when p_prev is null then ''
-            else ' and e.transaction_id >= pg_snapshot_xmin($4) and not pg_visible_in_snapshot(e.transaction_id, $4)' end
-    || ' order by e.id limit $5)'
-    into v_events
-    using p_after, %L::text[], p_cur, p_prev, p_limit;
-  applied := coalesce(cardinality(v_events), 0);
-  last_position := p_after;
-  if applied > 0 then
-    %s
-    last_position := v_events[applied].id;
-  end if;
-%s
-end;
-$body$;
-$f$, p_schema, event_row_code('e'), v_code.types, v_code.dispatch, projection_batch_error_handler(p_name));
-  end if;
+            else ' and e.transaction_id >= pg_snapshot_xmin($4) and not pg_visible_in_snapshot(e.transaction_id, $4)' end$filters$,
+    'p_cur, p_prev', p_name, v_code.types, v_code.batch, v_code.dispatch);
   execute format('revoke all on function %I.apply_events(bigint, int, pg_snapshot, pg_snapshot) from public', p_schema);
 end;
 $function$;
@@ -1271,146 +1275,21 @@ CREATE OR REPLACE FUNCTION pgevents.generate_projection_code(p_name text)
 AS $function$
 declare
   v_code record;
-  v_lock text;
 begin
   select * into v_code from projection_apply_code(p_name);
-  -- The shared lock keeps replays out, but a REPEATABLE READ or SERIALIZABLE append can still hold a
-  -- snapshot taken before a replay committed: its handlers would see the read model as it was (rows
-  -- the replay deleted, or, where it truncated, an empty table), and an UPDATE of a row would
-  -- silently match nothing or fail. Every
-  -- replay updates the projection's registry row, so locking that row raises a serialization
-  -- failure (40001) for such an append instead, which the caller retries.
-  v_lock := format($l$perform pg_advisory_xact_lock_shared(1885824374, %s);
-    if current_setting('transaction_isolation') <> 'read committed' then
-      perform 1 from pgevents.projections where name = %L for share;
-    end if;$l$, projection_lock_key(p_name), p_name);
 
-  if not v_code.batch then
-    execute format($f$
+  execute format($f$
 create or replace function pgevents.%I() returns trigger
 language plpgsql
 security definer
 set search_path = pgevents, pg_temp
-as $body$
-declare
-  v_event pgevents.events;
-  v_locked boolean := false;
-  v_state text; v_message text; v_detail text; v_hint text;
-begin
-  for v_event in
-    select * from new_events where type = any(%L::text[]) order by id
-  loop
-    if not v_locked then
-      %s
-      v_locked := true;
-    end if;
-    %s
-  end loop;
-  return null;
-%s
-end;
-$body$;
-$f$, 'tg_events__project_' || p_name, v_code.types, v_lock, v_code.dispatch, projection_error_handler(p_name));
+as %L
+$f$, 'tg_events__project_' || p_name, projection_trigger_body(p_name, v_code.types, v_code.batch, v_code.dispatch));
 
-    execute format($f$
-create or replace function pgevents.%I(
-  p_after bigint, p_limit int, p_stream uuid, p_types text[],
-  out applied bigint, out last_position bigint)
-language plpgsql
-security definer
-set search_path = pgevents, pg_temp
-as $body$
-declare
-  v_event pgevents.events;
-  v_state text; v_message text; v_detail text; v_hint text;
-begin
-  applied := 0;
-  last_position := p_after;
-  for v_event in execute
-    'select * from pgevents.events where id > $1 and type = any($2)'
-    || case when p_stream is null then '' else ' and uuid = $3' end
-    || case when p_types is null then '' else ' and type = any($4)' end
-    || ' order by id limit $5'
-    using p_after, %L::text[], p_stream, p_types, p_limit
-  loop
-    %s
-    applied := applied + 1;
-    last_position := v_event.id;
-  end loop;
-%s
-end;
-$body$;
-$f$, 'projection_apply__' || p_name, v_code.types, v_code.dispatch, projection_error_handler(p_name));
-  else
-    -- A statement's events go to the handlers in batches of at most 10,000 (one batch for all but
-    -- bulk loads), so that a batch's array stays far below PostgreSQL's 1 GB limit.
-    execute format($f$
-create or replace function pgevents.%I() returns trigger
-language plpgsql
-security definer
-set search_path = pgevents, pg_temp
-as $body$
-declare
-  v_events pgevents.events[];
-  v_part pgevents.events[];
-  v_state text; v_message text; v_detail text; v_hint text;
-begin
-  v_events := array(select %6$s from new_events n where n.type = any(%2$L::text[]) order by n.id limit 10001);
-  if cardinality(v_events) = 0 then
-    return null;
-  end if;
-  %3$s
-  if cardinality(v_events) <= 10000 then
-    %4$s
-    return null;
-  end if;
-  for v_events in
-    select array_agg(c.event order by (c.event).id)
-      from (select %6$s as event, (row_number() over (order by n.id) - 1) / 10000 as chunk
-              from new_events n where n.type = any(%2$L::text[])) c
-     group by c.chunk
-     order by c.chunk
-  loop
-    %4$s
-  end loop;
-  return null;
-%5$s
-end;
-$body$;
-$f$, 'tg_events__project_' || p_name, v_code.types, v_lock, v_code.dispatch, projection_batch_error_handler(p_name),
-       event_row_code('n'));
-
-    execute format($f$
-create or replace function pgevents.%I(
-  p_after bigint, p_limit int, p_stream uuid, p_types text[],
-  out applied bigint, out last_position bigint)
-language plpgsql
-security definer
-set search_path = pgevents, pg_temp
-as $body$
-declare
-  v_events pgevents.events[];
-  v_part pgevents.events[];
-  v_state text; v_message text; v_detail text; v_hint text;
-begin
-  execute
-    'select array(select %s from pgevents.events e where e.id > $1 and e.type = any($2)'
-    || case when p_stream is null then '' else ' and e.uuid = $3' end
-    || case when p_types is null then '' else ' and e.type = any($4)' end
-    || ' order by e.id limit $5)'
-    into v_events
-    using p_after, %L::text[], p_stream, p_types, p_limit;
-  applied := coalesce(cardinality(v_events), 0);
-  last_position := p_after;
-  if applied > 0 then
-    %s
-    last_position := v_events[applied].id;
-  end if;
-%s
-end;
-$body$;
-$f$, 'projection_apply__' || p_name, event_row_code('e'), v_code.types, v_code.dispatch, projection_batch_error_handler(p_name));
-  end if;
+  perform create_apply_function(format('pgevents.%I', 'projection_apply__' || p_name), 'p_stream uuid, p_types text[]', true,
+    $filters$case when p_stream is null then '' else ' and e.uuid = $3' end
+    || case when p_types is null then '' else ' and e.type = any($4)' end$filters$,
+    'p_stream, p_types', p_name, v_code.types, v_code.batch, v_code.dispatch);
 
   execute format('revoke all on function pgevents.%I() from public', 'tg_events__project_' || p_name);
   execute format('revoke all on function pgevents.%I(bigint, int, uuid, text[]) from public', 'projection_apply__' || p_name);
@@ -1806,6 +1685,19 @@ AS $function$
 $function$;
 revoke execute on function pgevents.projection_fingerprint(text) from public;
 
+CREATE OR REPLACE FUNCTION pgevents.projection_lock_code(p_name text)
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+  select format($l$perform pg_advisory_xact_lock_shared(1885824374, %s);
+    if current_setting('transaction_isolation') <> 'read committed' then
+      perform 1 from pgevents.projections where name = %L for share;
+    end if;$l$, projection_lock_key(p_name), p_name);
+$function$;
+revoke execute on function pgevents.projection_lock_code(text) from public;
+
 CREATE OR REPLACE FUNCTION pgevents.projection_lock_key(p_name text)
  RETURNS integer
  LANGUAGE sql
@@ -1846,6 +1738,63 @@ begin
 end;
 $function$;
 revoke execute on function pgevents.projection_rows(text) from public;
+
+CREATE OR REPLACE FUNCTION pgevents.projection_trigger_body(p_name text, p_types text[], p_batch boolean, p_dispatch text)
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+  select case when not p_batch then format($code$
+declare
+  v_event pgevents.events;
+  v_locked boolean := false;
+  v_state text; v_message text; v_detail text; v_hint text;
+begin
+  for v_event in
+    select * from new_events where type = any(%1$L::text[]) order by id
+  loop
+    if not v_locked then
+      %2$s
+      v_locked := true;
+    end if;
+    %3$s
+  end loop;
+  return null;
+%4$s
+end;
+$code$, p_types, projection_lock_code(p_name), p_dispatch, projection_error_handler(p_name))
+  else format($code$
+declare
+  v_events pgevents.events[];
+  v_part pgevents.events[];
+  v_state text; v_message text; v_detail text; v_hint text;
+begin
+  v_events := array(select %5$s from new_events n where n.type = any(%1$L::text[]) order by n.id limit 10001);
+  if cardinality(v_events) = 0 then
+    return null;
+  end if;
+  %2$s
+  if cardinality(v_events) <= 10000 then
+    %3$s
+    return null;
+  end if;
+  for v_events in
+    select array_agg(c.event order by (c.event).id)
+      from (select %5$s as event, (row_number() over (order by n.id) - 1) / 10000 as chunk
+              from new_events n where n.type = any(%1$L::text[])) c
+     group by c.chunk
+     order by c.chunk
+  loop
+    %3$s
+  end loop;
+  return null;
+%4$s
+end;
+$code$, p_types, projection_lock_code(p_name), p_dispatch, projection_batch_error_handler(p_name), event_row_code('n'))
+  end;
+$function$;
+revoke execute on function pgevents.projection_trigger_body(text,text[],boolean,text) from public;
 
 CREATE OR REPLACE FUNCTION pgevents.raise_explicit_position(p_stream uuid, p_version bigint)
  RETURNS void

@@ -7,146 +7,21 @@ set search_path = {{schema}}, pg_temp
 as $$
 declare
   v_code record;
-  v_lock text;
 begin
   select * into v_code from projection_apply_code(p_name);
-  -- The shared lock keeps replays out, but a REPEATABLE READ or SERIALIZABLE append can still hold a
-  -- snapshot taken before a replay committed: its handlers would see the read model as it was (rows
-  -- the replay deleted, or, where it truncated, an empty table), and an UPDATE of a row would
-  -- silently match nothing or fail. Every
-  -- replay updates the projection's registry row, so locking that row raises a serialization
-  -- failure (40001) for such an append instead, which the caller retries.
-  v_lock := format($l$perform pg_advisory_xact_lock_shared(1885824374, %s);
-    if current_setting('transaction_isolation') <> 'read committed' then
-      perform 1 from {{schema}}.projections where name = %L for share;
-    end if;$l$, projection_lock_key(p_name), p_name);
 
-  if not v_code.batch then
-    execute format($f$
+  execute format($f$
 create or replace function {{schema}}.%I() returns trigger
 language plpgsql
 security definer
 set search_path = {{schema}}, pg_temp
-as $body$
-declare
-  v_event {{schema}}.events;
-  v_locked boolean := false;
-  v_state text; v_message text; v_detail text; v_hint text;
-begin
-  for v_event in
-    select * from new_events where type = any(%L::text[]) order by id
-  loop
-    if not v_locked then
-      %s
-      v_locked := true;
-    end if;
-    %s
-  end loop;
-  return null;
-%s
-end;
-$body$;
-$f$, 'tg_events__project_' || p_name, v_code.types, v_lock, v_code.dispatch, projection_error_handler(p_name));
+as %L
+$f$, 'tg_events__project_' || p_name, projection_trigger_body(p_name, v_code.types, v_code.batch, v_code.dispatch));
 
-    execute format($f$
-create or replace function {{schema}}.%I(
-  p_after bigint, p_limit int, p_stream uuid, p_types text[],
-  out applied bigint, out last_position bigint)
-language plpgsql
-security definer
-set search_path = {{schema}}, pg_temp
-as $body$
-declare
-  v_event {{schema}}.events;
-  v_state text; v_message text; v_detail text; v_hint text;
-begin
-  applied := 0;
-  last_position := p_after;
-  for v_event in execute
-    'select * from {{schema}}.events where id > $1 and type = any($2)'
-    || case when p_stream is null then '' else ' and uuid = $3' end
-    || case when p_types is null then '' else ' and type = any($4)' end
-    || ' order by id limit $5'
-    using p_after, %L::text[], p_stream, p_types, p_limit
-  loop
-    %s
-    applied := applied + 1;
-    last_position := v_event.id;
-  end loop;
-%s
-end;
-$body$;
-$f$, 'projection_apply__' || p_name, v_code.types, v_code.dispatch, projection_error_handler(p_name));
-  else
-    -- A statement's events go to the handlers in batches of at most 10,000 (one batch for all but
-    -- bulk loads), so that a batch's array stays far below PostgreSQL's 1 GB limit.
-    execute format($f$
-create or replace function {{schema}}.%I() returns trigger
-language plpgsql
-security definer
-set search_path = {{schema}}, pg_temp
-as $body$
-declare
-  v_events {{schema}}.events[];
-  v_part {{schema}}.events[];
-  v_state text; v_message text; v_detail text; v_hint text;
-begin
-  v_events := array(select %6$s from new_events n where n.type = any(%2$L::text[]) order by n.id limit 10001);
-  if cardinality(v_events) = 0 then
-    return null;
-  end if;
-  %3$s
-  if cardinality(v_events) <= 10000 then
-    %4$s
-    return null;
-  end if;
-  for v_events in
-    select array_agg(c.event order by (c.event).id)
-      from (select %6$s as event, (row_number() over (order by n.id) - 1) / 10000 as chunk
-              from new_events n where n.type = any(%2$L::text[])) c
-     group by c.chunk
-     order by c.chunk
-  loop
-    %4$s
-  end loop;
-  return null;
-%5$s
-end;
-$body$;
-$f$, 'tg_events__project_' || p_name, v_code.types, v_lock, v_code.dispatch, projection_batch_error_handler(p_name),
-       event_row_code('n'));
-
-    execute format($f$
-create or replace function {{schema}}.%I(
-  p_after bigint, p_limit int, p_stream uuid, p_types text[],
-  out applied bigint, out last_position bigint)
-language plpgsql
-security definer
-set search_path = {{schema}}, pg_temp
-as $body$
-declare
-  v_events {{schema}}.events[];
-  v_part {{schema}}.events[];
-  v_state text; v_message text; v_detail text; v_hint text;
-begin
-  execute
-    'select array(select %s from {{schema}}.events e where e.id > $1 and e.type = any($2)'
-    || case when p_stream is null then '' else ' and e.uuid = $3' end
-    || case when p_types is null then '' else ' and e.type = any($4)' end
-    || ' order by e.id limit $5)'
-    into v_events
-    using p_after, %L::text[], p_stream, p_types, p_limit;
-  applied := coalesce(cardinality(v_events), 0);
-  last_position := p_after;
-  if applied > 0 then
-    %s
-    last_position := v_events[applied].id;
-  end if;
-%s
-end;
-$body$;
-$f$, 'projection_apply__' || p_name, event_row_code('e'), v_code.types, v_code.dispatch, projection_batch_error_handler(p_name));
-  end if;
+  perform create_apply_function(format('{{schema}}.%I', 'projection_apply__' || p_name), 'p_stream uuid, p_types text[]', true,
+    $filters$case when p_stream is null then '' else ' and e.uuid = $3' end
+    || case when p_types is null then '' else ' and e.type = any($4)' end$filters$,
+    'p_stream, p_types', p_name, v_code.types, v_code.batch, v_code.dispatch);
 
   execute format('revoke all on function {{schema}}.%I() from public', 'tg_events__project_' || p_name);
   execute format('revoke all on function {{schema}}.%I(bigint, int, uuid, text[]) from public', 'projection_apply__' || p_name);
@@ -159,6 +34,149 @@ referencing new table as new_events
 for each statement
 execute function {{schema}}.%I()
 $f$, 'project_' || p_name, 'tg_events__project_' || p_name);
+end;
+$$;
+
+-- The body of a projection's trigger function: its events of the statement, in position order, to
+-- the handlers (per-event handlers one event at a time; batch handlers in batches of at most 10,000,
+-- one batch for all but bulk loads, so that a batch's array stays far below PostgreSQL's 1 GB limit).
+create or replace function {{schema}}.projection_trigger_body(p_name text, p_types text[], p_batch boolean, p_dispatch text)
+returns text
+language sql
+stable
+set search_path = {{schema}}, pg_temp
+as $$
+  select case when not p_batch then format($code$
+declare
+  v_event {{schema}}.events;
+  v_locked boolean := false;
+  v_state text; v_message text; v_detail text; v_hint text;
+begin
+  for v_event in
+    select * from new_events where type = any(%1$L::text[]) order by id
+  loop
+    if not v_locked then
+      %2$s
+      v_locked := true;
+    end if;
+    %3$s
+  end loop;
+  return null;
+%4$s
+end;
+$code$, p_types, projection_lock_code(p_name), p_dispatch, projection_error_handler(p_name))
+  else format($code$
+declare
+  v_events {{schema}}.events[];
+  v_part {{schema}}.events[];
+  v_state text; v_message text; v_detail text; v_hint text;
+begin
+  v_events := array(select %5$s from new_events n where n.type = any(%1$L::text[]) order by n.id limit 10001);
+  if cardinality(v_events) = 0 then
+    return null;
+  end if;
+  %2$s
+  if cardinality(v_events) <= 10000 then
+    %3$s
+    return null;
+  end if;
+  for v_events in
+    select array_agg(c.event order by (c.event).id)
+      from (select %5$s as event, (row_number() over (order by n.id) - 1) / 10000 as chunk
+              from new_events n where n.type = any(%1$L::text[])) c
+     group by c.chunk
+     order by c.chunk
+  loop
+    %3$s
+  end loop;
+  return null;
+%4$s
+end;
+$code$, p_types, projection_lock_code(p_name), p_dispatch, projection_batch_error_handler(p_name), event_row_code('n'))
+  end;
+$$;
+
+-- What an append does before its first event reaches a projection's handlers. The shared lock keeps
+-- replays out, but a REPEATABLE READ or SERIALIZABLE append can still hold a snapshot taken before
+-- a replay committed: its handlers would see the read model as it was (rows the replay deleted, or,
+-- where it truncated, an empty table), and an UPDATE of a row would silently match nothing or
+-- fail. Every replay updates the projection's registry row, so locking that row raises a
+-- serialization failure (40001) for such an append instead, which the caller retries.
+create or replace function {{schema}}.projection_lock_code(p_name text) returns text
+language sql
+stable
+set search_path = {{schema}}, pg_temp
+as $$
+  select format($l$perform pg_advisory_xact_lock_shared(1885824374, %s);
+    if current_setting('transaction_isolation') <> 'read committed' then
+      perform 1 from {{schema}}.projections where name = %L for share;
+    end if;$l$, projection_lock_key(p_name), p_name);
+$$;
+
+-- Creates p_function(p_after bigint, p_limit int, <p_parameters>, out applied, out last_position):
+-- a projection's handlers applied to at most p_limit of its events after position p_after, in
+-- position order, that also pass p_filters (a plpgsql text expression adding conditions on the
+-- events row e, whose $3 and $4 are bound to p_arguments). A projection's replay function and a
+-- rebuild's apply_events are both made here. Dynamic SQL, so that each call is planned for its own
+-- range and filters.
+create or replace function {{schema}}.create_apply_function(p_function text, p_parameters text, p_security_definer boolean,
+  p_filters text, p_arguments text, p_name text, p_types text[], p_batch boolean, p_dispatch text)
+returns void
+language plpgsql
+set search_path = {{schema}}, pg_temp
+as $$
+begin
+  execute format($f$
+create or replace function %s(
+  p_after bigint, p_limit int, %s,
+  out applied bigint, out last_position bigint)
+language plpgsql
+%s
+set search_path = {{schema}}, pg_temp
+as %L
+$f$, p_function, p_parameters, case when p_security_definer then 'security definer' else 'security invoker' end,
+    case when not p_batch then format($code$
+declare
+  v_event {{schema}}.events;
+  v_state text; v_message text; v_detail text; v_hint text;
+begin
+  applied := 0;
+  last_position := p_after;
+  for v_event in execute
+    'select * from {{schema}}.events e where e.id > $1 and e.type = any($2)'
+    || %1$s
+    || ' order by e.id limit $5'
+    using p_after, %2$L::text[], %3$s, p_limit
+  loop
+    %4$s
+    applied := applied + 1;
+    last_position := v_event.id;
+  end loop;
+%5$s
+end;
+$code$, p_filters, p_types, p_arguments, p_dispatch, projection_error_handler(p_name))
+    else format($code$
+declare
+  v_events {{schema}}.events[];
+  v_part {{schema}}.events[];
+  v_state text; v_message text; v_detail text; v_hint text;
+begin
+  execute
+    'select array(select %6$s from {{schema}}.events e where e.id > $1 and e.type = any($2)'
+    || %1$s
+    || ' order by e.id limit $5)'
+    into v_events
+    using p_after, %2$L::text[], %3$s, p_limit;
+  applied := coalesce(cardinality(v_events), 0);
+  last_position := p_after;
+  if applied > 0 then
+    %4$s
+    last_position := v_events[applied].id;
+  end if;
+%5$s
+end;
+$code$, p_filters, p_types, p_arguments, p_dispatch, projection_batch_error_handler(p_name), event_row_code('e'))
+    end);
 end;
 $$;
 

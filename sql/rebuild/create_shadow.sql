@@ -186,70 +186,13 @@ begin
                                            from jsonb_each_text(v_clones) c));
 
   -- The events of a rebuild round: handled events after p_after, visible in p_cur (all committed
-  -- ones when null) and not in p_prev, in position order. Dynamic SQL, so that each call is
-  -- planned for its own range (the primary key for round 0, the transaction index after).
-  if not v_code.batch then
-    execute format($f$
-create function %I.apply_events(
-  p_after bigint, p_limit int, p_prev pg_snapshot, p_cur pg_snapshot,
-  out applied bigint, out last_position bigint)
-language plpgsql
-set search_path = {{schema}}, pg_temp
-as $body$
-declare
-  v_event {{schema}}.events;
-  v_state text; v_message text; v_detail text; v_hint text;
-begin
-  applied := 0;
-  last_position := p_after;
-  for v_event in execute
-    'select * from {{schema}}.events e where e.id > $1 and e.type = any($2)'
-    || case when p_cur is null then '' else ' and pg_visible_in_snapshot(e.transaction_id, $3)' end
+  -- ones when null) and not in p_prev, in position order (the primary key for round 0, the
+  -- transaction index after).
+  perform create_apply_function(format('%I.apply_events', p_schema), 'p_prev pg_snapshot, p_cur pg_snapshot', false,
+    $filters$case when p_cur is null then '' else ' and pg_visible_in_snapshot(e.transaction_id, $3)' end
     || case when p_prev is null then ''
-            else ' and e.transaction_id >= pg_snapshot_xmin($4) and not pg_visible_in_snapshot(e.transaction_id, $4)' end
-    || ' order by e.id limit $5'
-    using p_after, %L::text[], p_cur, p_prev, p_limit
-  loop
-    %s
-    applied := applied + 1;
-    last_position := v_event.id;
-  end loop;
-%s
-end;
-$body$;
-$f$, p_schema, v_code.types, v_code.dispatch, projection_error_handler(p_name));
-  else
-    execute format($f$
-create function %I.apply_events(
-  p_after bigint, p_limit int, p_prev pg_snapshot, p_cur pg_snapshot,
-  out applied bigint, out last_position bigint)
-language plpgsql
-set search_path = {{schema}}, pg_temp
-as $body$
-declare
-  v_events {{schema}}.events[];
-  v_part {{schema}}.events[];
-  v_state text; v_message text; v_detail text; v_hint text;
-begin
-  execute
-    'select array(select %s from {{schema}}.events e where e.id > $1 and e.type = any($2)'
-    || case when p_cur is null then '' else ' and pg_visible_in_snapshot(e.transaction_id, $3)' end
-    || case when p_prev is null then ''
-            else ' and e.transaction_id >= pg_snapshot_xmin($4) and not pg_visible_in_snapshot(e.transaction_id, $4)' end
-    || ' order by e.id limit $5)'
-    into v_events
-    using p_after, %L::text[], p_cur, p_prev, p_limit;
-  applied := coalesce(cardinality(v_events), 0);
-  last_position := p_after;
-  if applied > 0 then
-    %s
-    last_position := v_events[applied].id;
-  end if;
-%s
-end;
-$body$;
-$f$, p_schema, event_row_code('e'), v_code.types, v_code.dispatch, projection_batch_error_handler(p_name));
-  end if;
+            else ' and e.transaction_id >= pg_snapshot_xmin($4) and not pg_visible_in_snapshot(e.transaction_id, $4)' end$filters$,
+    'p_cur, p_prev', p_name, v_code.types, v_code.batch, v_code.dispatch);
   execute format('revoke all on function %I.apply_events(bigint, int, pg_snapshot, pg_snapshot) from public', p_schema);
 end;
 $$;
