@@ -1477,7 +1477,8 @@ begin
     ), fresh as (
       select s.* from %s s
        where s.event_id is null
-          or not exists (select 1 from pgevents.events e where e.event_id = s.event_id and e.uuid = s.uuid)
+          or not exists (select 1 from pgevents.events e where e.event_id = s.event_id and e.uuid = s.uuid
+                                                          and e.transaction_id <> pg_current_xact_id())
     ), inserted as (
       insert into pgevents.events (uuid, version, type, body, metadata, event_id)
       select f.uuid, l.version + row_number() over (partition by f.uuid order by f.ord),

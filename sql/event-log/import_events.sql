@@ -23,9 +23,11 @@ $$;
 --   uuid uuid, type text, body jsonb, metadata jsonb (null: {}), event_id uuid (null: a new one),
 -- to their streams, after each stream's current version, in one INSERT … SELECT: the event-log
 -- checks and the projections' triggers run once for the whole import (batch handlers see it in
--- batches of 10,000). Rows whose event_id is already stored in the same stream are skipped, so
--- that an import can be run again after a failure or with more lines; an event_id stored in
--- another stream fails the import. Runs with the caller's rights (a writer's).
+-- batches of 10,000). Rows whose event_id an earlier transaction stored in the same stream are
+-- skipped, so that an import can be run again after a failure or with more lines; an event_id
+-- stored in another stream, or stored by this transaction (an import loaded in parts, which calls
+-- this once a part, meeting an id it already stored: a repeated line), fails the import. Runs
+-- with the caller's rights (a writer's).
 create or replace function {{schema}}.import_events(p_source regclass)
 returns table (imported bigint, skipped bigint, streams bigint, first_position bigint, last_position bigint)
 language plpgsql
@@ -51,7 +53,8 @@ begin
     ), fresh as (
       select s.* from %s s
        where s.event_id is null
-          or not exists (select 1 from {{schema}}.events e where e.event_id = s.event_id and e.uuid = s.uuid)
+          or not exists (select 1 from {{schema}}.events e where e.event_id = s.event_id and e.uuid = s.uuid
+                                                          and e.transaction_id <> pg_current_xact_id())
     ), inserted as (
       insert into {{schema}}.events (uuid, version, type, body, metadata, event_id)
       select f.uuid, l.version + row_number() over (partition by f.uuid order by f.ord),

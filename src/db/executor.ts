@@ -17,10 +17,10 @@ export interface Queryable {
 }
 
 /**
- * An open transaction of the store's own: statements, and bulk loads with COPY. Used only inside
+ * An open transaction of the store's own: statements, scripts, and bulk loads with COPY. Used only inside
  * the callback it was handed to.
  */
-export interface Transaction extends Queryable {
+export interface Transaction extends Scriptable {
   /**
    * Loads COPY text-format data (tab-separated columns, one row a line, `\N` for null) into
    * `target`, a table and its column list, e.g. `pg_temp.load (a, b)`. `target` is SQL: it must

@@ -118,23 +118,34 @@ async function assertInstalled(executor: Executor, schema: string): Promise<void
 }
 
 /**
- * A duplicate event id fails the whole import; the rows still in `table` tell which line has it:
- * one whose id is stored in another stream, or one that repeats an earlier line's id.
+ * A duplicate event id fails the whole import; the rows of the part being stored (still in
+ * `table`) tell which line has it: one whose id another transaction stored in another stream, one
+ * whose id an earlier part of this import stored, or one that repeats an earlier line's id.
  */
 async function explainDuplicate(tx: Queryable, schema: string, table: string, cause: DuplicateEventError): Promise<DuplicateEventError> {
-  const [elsewhere] = await tx.query<{ line: unknown; event_id: string; stream: string; stored_stream: string }>(
-    `select t.ord as line, t.event_id, t.uuid as stream, e.uuid as stored_stream
+  const [stored] = await tx.query<{ line: unknown; event_id: string; stream: string; stored_stream: string; this_import: boolean }>(
+    `select t.ord as line, t.event_id, t.uuid as stream, e.uuid as stored_stream,
+            e.transaction_id = pg_current_xact_id() as this_import
        from ${table} t join ${schema}.events e on e.event_id = t.event_id
-      where e.uuid <> t.uuid
+      where e.uuid <> t.uuid or e.transaction_id = pg_current_xact_id()
       order by t.ord limit 1`,
   );
-  if (elsewhere) {
-    const line = toInteger(elsewhere.line);
+  if (stored?.this_import === true) {
+    const line = toInteger(stored.line);
+    return new DuplicateEventError(`Duplicate event id on line ${line}: an earlier line has the same event id ${stored.event_id}`, {
+      stream: String(stored.stream),
+      line,
+      hint: 'Give each event an id of its own (or none). Nothing was imported.',
+      cause,
+    });
+  }
+  if (stored) {
+    const line = toInteger(stored.line);
     return new DuplicateEventError(
-      `Duplicate event id on line ${line}: event ${elsewhere.event_id} is already stored in stream ${elsewhere.stored_stream}, ` +
-        `not in ${elsewhere.stream}`,
+      `Duplicate event id on line ${line}: event ${stored.event_id} is already stored in stream ${stored.stored_stream}, ` +
+        `not in ${stored.stream}`,
       {
-        stream: String(elsewhere.stream),
+        stream: String(stored.stream),
         line,
         hint: 'An event id belongs to one stream: give the event a new id (or none). Nothing was imported.',
         cause,
@@ -158,10 +169,40 @@ async function explainDuplicate(tx: Queryable, schema: string, table: string, ca
   return cause;
 }
 
+interface PartResult {
+  imported: number;
+  skipped: number;
+  firstPosition: number | null;
+  lastPosition: number | null;
+}
+
 /**
- * Imports events from NDJSON or CSV: every line is checked, loaded by COPY into a temporary table
- * and appended to its stream (after its current version, in file order) by one call of
- * import_events, all in one transaction. Bad input stores nothing.
+ * Stores the part of an import loaded into `table` with one call of import_events. A savepoint
+ * first, so that after a duplicate id the part's rows are still there to say which line has it.
+ */
+async function storePart(tx: Queryable, schema: string, table: string): Promise<PartResult> {
+  await tx.query('savepoint pgevents_import');
+  let row: Record<string, unknown> | undefined;
+  try {
+    [row] = await tx.query(`select * from ${schema}.import_events($1::regclass)`, [table]);
+  } catch (error) {
+    if (!(error instanceof DuplicateEventError)) throw error;
+    await tx.query('rollback to savepoint pgevents_import');
+    throw await explainDuplicate(tx, schema, table, error);
+  }
+  return {
+    imported: toInteger(row?.imported),
+    skipped: toInteger(row?.skipped),
+    firstPosition: toIntegerOrNull(row?.first_position),
+    lastPosition: toIntegerOrNull(row?.last_position),
+  };
+}
+
+/**
+ * Imports events from NDJSON or CSV, all in one transaction: every line is checked and the lines
+ * are loaded in parts of `batchSize` by COPY into a temporary table, each part appended to its
+ * streams (after their current versions, in file order) by one call of import_events. The server
+ * stores a part while the next one is read and checked here. Bad input stores nothing.
  */
 export async function importEvents(
   executor: Executor,
@@ -182,36 +223,55 @@ export async function importEvents(
     });
     const rows = format === 'csv' ? csvRows(lines) : ndjsonRows(lines);
     return await executor.transaction(async (tx) => {
-      const name = `pgevents_import_${randomBytes(8).toString('hex')}`;
-      const table = `pg_temp.${name}`;
-      await tx.query(`create temp table ${name} (ord bigint, uuid uuid, type text, body jsonb, metadata jsonb, event_id uuid) on commit drop`);
-      await tx.copyFrom(
-        `${table} (${IMPORT_COLUMNS})`,
-        copyChunks(rows, batchSize, (loaded) => {
+      const suffix = randomBytes(8).toString('hex');
+      const table = `pg_temp.pgevents_import_${suffix}`;
+      const named = `pg_temp.pgevents_import_streams_${suffix}`;
+      await tx.script(
+        `create temp table pgevents_import_${suffix} (ord bigint, uuid uuid, type text, body jsonb, metadata jsonb, event_id uuid) on commit drop;
+         create temp table pgevents_import_streams_${suffix} (uuid uuid) on commit drop`,
+      );
+      const total: PartResult = { imported: 0, skipped: 0, firstPosition: null, lastPosition: null };
+      const add = (part: PartResult) => {
+        total.imported += part.imported;
+        total.skipped += part.skipped;
+        total.firstPosition ??= part.firstPosition;
+        total.lastPosition = part.lastPosition ?? total.lastPosition;
+      };
+      // The part being stored; its failure is seen when the next part is loaded, or at the end.
+      let storing: Promise<void> | null = null;
+      const settle = async () => {
+        const part = storing;
+        storing = null;
+        if (part) await part;
+      };
+      try {
+        for await (const part of copyChunks(rows, batchSize, (loaded) => {
           events = loaded;
           report('loading');
-        }),
-      );
-      report('importing');
-      // A savepoint, so that the rows are still there to say which line a duplicate id is on.
-      await tx.query('savepoint pgevents_import');
-      let row: Record<string, unknown> | undefined;
-      try {
-        [row] = await tx.query(`select * from ${schema}.import_events($1::regclass)`, [table]);
-      } catch (error) {
-        if (!(error instanceof DuplicateEventError)) throw error;
-        await tx.query('rollback to savepoint pgevents_import');
-        throw await explainDuplicate(tx, schema, table, error);
+        })) {
+          await settle();
+          await tx.script(`insert into ${named} select distinct uuid from ${table}; truncate ${table}`);
+          await tx.copyFrom(`${table} (${IMPORT_COLUMNS})`, single(part));
+          const stored: Promise<void> = storePart(tx, schema, table).then(add);
+          stored.catch(() => undefined);
+          storing = stored;
+        }
+        report('importing');
+        await settle();
+      } finally {
+        // A failed read leaves a part perhaps still being stored: wait for it before the rollback.
+        await (storing as Promise<void> | null)?.catch(() => undefined);
       }
-      return {
-        imported: toInteger(row?.imported),
-        skipped: toInteger(row?.skipped),
-        streams: toInteger(row?.streams),
-        firstPosition: toIntegerOrNull(row?.first_position),
-        lastPosition: toIntegerOrNull(row?.last_position),
-      };
+      const [counted] = await tx.query<{ streams: unknown }>(
+        `select count(distinct uuid) as streams from (select uuid from ${named} union all select uuid from ${table}) s`,
+      );
+      return { ...total, streams: toInteger(counted?.streams) };
     });
   } finally {
     await input.close();
   }
+}
+
+async function* single(text: string): AsyncGenerator<string> {
+  yield text;
 }

@@ -414,6 +414,41 @@ export default function importContract(engine: TestEngine): void {
         expect(error).toMatchObject({ line: 3, message: `Duplicate event id on line 3: line 1 has the same event id ${id}` });
         expect(await countEvents(t.store)).toBe(before);
       });
+
+      it('fails on an event id repeated in a later part of the input (a part already stored), and stores nothing', async () => {
+        const id = randomUUID();
+        const stream = randomUUID();
+        const before = await countEvents(t.store);
+        const path = file(
+          'repeated-parts.ndjson',
+          ndjson([
+            { stream, type: 'imp_a', body: {}, id },
+            { stream, type: 'imp_a', body: {} },
+            { stream, type: 'imp_a', body: {} },
+            { stream, type: 'imp_a', body: {}, id },
+          ]),
+        );
+        const error = await rejectionOf(t.store.importEvents(path, { batchSize: 2 }));
+        expect(error).toBeInstanceOf(DuplicateEventError);
+        expect(error).toMatchObject({ line: 4, stream, message: `Duplicate event id on line 4: an earlier line has the same event id ${id}` });
+        expect(await countEvents(t.store)).toBe(before);
+        expect(await t.store.readStream(stream)).toEqual([]);
+      });
+
+      it('skips, part by part, the events an earlier run stored, and counts each stream once', async () => {
+        const streams = [randomUUID(), randomUUID()];
+        const lines = Array.from({ length: 10 }, (_, index) => ({ stream: streams[index % 2], type: 'imp_a', body: { index }, id: randomUUID() }));
+        const first = await t.store.importEvents(file('first-half.ndjson', ndjson(lines.slice(0, 5))), { batchSize: 2 });
+        expect(first).toMatchObject({ imported: 5, skipped: 0, streams: 2 });
+        const again = await t.store.importEvents(file('all.ndjson', ndjson(lines)), { batchSize: 3 });
+        expect(again).toMatchObject({ imported: 5, skipped: 5, streams: 2 });
+        expect(again.firstPosition).not.toBeNull();
+        const stored = [...(await t.store.readStream(streams[0]!)), ...(await t.store.readStream(streams[1]!))];
+        expect(stored.map((event) => (event.body as { index: number }).index).sort((a, b) => a - b)).toEqual(
+          Array.from({ length: 10 }, (_, index) => index),
+        );
+        expect((await t.store.readStream(streams[0]!)).map((event) => event.version)).toEqual([1, 2, 3, 4, 5]);
+      });
     });
 
     describe('bad input', () => {
