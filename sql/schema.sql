@@ -47,13 +47,14 @@ CREATE TRIGGER events_immutable BEFORE DELETE OR UPDATE ON pgevents.events FOR E
 CREATE TRIGGER events_immutable_truncate BEFORE TRUNCATE ON pgevents.events FOR EACH STATEMENT EXECUTE FUNCTION pgevents.tg_events__reject_change();
 comment on table pgevents.events is 'The append-only event log. id is the store-wide position, (uuid, version) the place of the event in its stream.';
 
-create table pgevents.listeners (
+create unlogged table pgevents.listeners (
   id uuid not null,
   pid integer not null,
-  listening_since timestamp with time zone default statement_timestamp() not null
+  listening_since timestamp with time zone default statement_timestamp() not null,
+  awake boolean default false not null
 );
 alter table pgevents.listeners add constraint listeners_pkey PRIMARY KEY (id);
-comment on table pgevents.listeners is 'Sessions LISTENing on pgevents_<schema>; appends notify only while one is registered.';
+comment on table pgevents.listeners is 'Sessions LISTENing on pgevents_<schema>; appends notify only while one of them is registered and not awake.';
 
 create table pgevents.migrations (
   id integer not null,
@@ -1268,6 +1269,21 @@ AS $function$
 $function$;
 revoke execute on function pgevents.event_row_code(text) from public;
 
+CREATE OR REPLACE FUNCTION pgevents.events_writers_active()
+ RETURNS boolean
+ LANGUAGE sql
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+  select exists (
+    select 1 from pg_locks l
+     where l.locktype = 'relation'
+       and l.database = (select d.oid from pg_database d where d.datname = current_database())
+       and l.relation = 'pgevents.events'::regclass
+       and l.mode = 'RowExclusiveLock'
+       and l.pid <> pg_backend_pid());
+$function$;
+revoke execute on function pgevents.events_writers_active() from public;
+
 CREATE OR REPLACE FUNCTION pgevents.generate_projection_code(p_name text)
  RETURNS void
  LANGUAGE plpgsql
@@ -1412,7 +1428,8 @@ begin
                  'pgevents.record_subscription_failure(text, xid8, bigint, xid8, bigint, text, int), '
                  'pgevents.check_subscription_name(text), pgevents.check_subscription_manager(text, name), '
                  'pgevents.raise_unknown_subscription(text), '
-                 'pgevents.register_listener(uuid), pgevents.unregister_listener(uuid) to %I', p_role);
+                 'pgevents.register_listener(uuid), pgevents.unregister_listener(uuid), '
+                 'pgevents.set_listener_awake(uuid, boolean), pgevents.events_writers_active() to %I', p_role);
   insert into roles (role_name, access) values (p_role, 'subscriber')
   on conflict (role_name, access) do nothing;
 end;
@@ -2493,7 +2510,7 @@ AS $function$
 begin
   delete from listeners l where not exists (select 1 from pg_stat_activity a where a.pid = l.pid);
   insert into listeners (id, pid) values (p_id, pg_backend_pid())
-  on conflict (id) do update set pid = excluded.pid, listening_since = excluded.listening_since;
+  on conflict (id) do update set pid = excluded.pid, listening_since = excluded.listening_since, awake = false;
 end;
 $function$;
 revoke execute on function pgevents.register_listener(uuid) from public;
@@ -2854,6 +2871,16 @@ end;
 $function$;
 revoke execute on function pgevents.save_subscription_checkpoint(text,xid8,bigint,xid8,bigint) from public;
 
+CREATE OR REPLACE FUNCTION pgevents.set_listener_awake(p_id uuid, p_awake boolean)
+ RETURNS void
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+  update listeners set awake = p_awake where id = p_id and pid = pg_backend_pid() and awake <> p_awake;
+$function$;
+revoke execute on function pgevents.set_listener_awake(uuid,boolean) from public;
+
 CREATE OR REPLACE FUNCTION pgevents.skip_subscription_event(p_name text)
  RETURNS pgevents.subscriptions
  LANGUAGE plpgsql
@@ -2989,7 +3016,10 @@ begin
            (select s.version from streams s where s.stream = a.first_stream::uuid) end as recorded,
          case when a.first_stream = a.last_stream and a.first_version > 1 then
            (select e.id from events e where e.uuid = a.first_stream::uuid and e.version = a.first_version - 1) end as previous_id,
-         exists (select 1 from listeners) as listening
+         -- A REPEATABLE READ or SERIALIZABLE writer would read the listeners as they were when its
+         -- transaction began, perhaps before the insert's lock was held: it notifies all listeners.
+         exists (select 1 from listeners l
+                  where not l.awake or current_setting('transaction_isolation') <> 'read committed') as listening
     into v
     from (select min(n.uuid::text) as first_stream, max(n.uuid::text) as last_stream,
                  min(n.version) as first_version, max(n.version) as last_version, count(*) as events,

@@ -1,5 +1,5 @@
 -- After each INSERT/COPY statement: the rules the rows must keep, the streams' recorded versions,
--- and the wake-up for listeners. Every row's body and metadata keep the limits of json_limits.sql
+-- and the wake-up for listeners that sleep (sql/subscriptions/listeners.sql). Every row's body and metadata keep the limits of json_limits.sql
 -- (only a value of 8,000 bytes or more, or a compressed one, is measured). Per stream of the statement:
 -- * the writing transaction is the real one (gap-safe readers rely on it);
 -- * versions above the stream's recorded one continue it without a gap (rows at or below it were
@@ -25,7 +25,10 @@ begin
            (select s.version from streams s where s.stream = a.first_stream::uuid) end as recorded,
          case when a.first_stream = a.last_stream and a.first_version > 1 then
            (select e.id from events e where e.uuid = a.first_stream::uuid and e.version = a.first_version - 1) end as previous_id,
-         exists (select 1 from listeners) as listening
+         -- A REPEATABLE READ or SERIALIZABLE writer would read the listeners as they were when its
+         -- transaction began, perhaps before the insert's lock was held: it notifies all listeners.
+         exists (select 1 from listeners l
+                  where not l.awake or current_setting('transaction_isolation') <> 'read committed') as listening
     into v
     from (select min(n.uuid::text) as first_stream, max(n.uuid::text) as last_stream,
                  min(n.version) as first_version, max(n.version) as last_version, count(*) as events,

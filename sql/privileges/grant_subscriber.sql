@@ -24,7 +24,8 @@ begin
                  '{{schema}}.record_subscription_failure(text, xid8, bigint, xid8, bigint, text, int), '
                  '{{schema}}.check_subscription_name(text), {{schema}}.check_subscription_manager(text, name), '
                  '{{schema}}.raise_unknown_subscription(text), '
-                 '{{schema}}.register_listener(uuid), {{schema}}.unregister_listener(uuid) to %I', p_role);
+                 '{{schema}}.register_listener(uuid), {{schema}}.unregister_listener(uuid), '
+                 '{{schema}}.set_listener_awake(uuid, boolean), {{schema}}.events_writers_active() to %I', p_role);
   insert into roles (role_name, access) values (p_role, 'subscriber')
   on conflict (role_name, access) do nothing;
 end;

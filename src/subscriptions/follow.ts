@@ -7,7 +7,7 @@ import { CatchUpWaiters } from './catch-up.js';
 import { ReaderLink } from './link.js';
 import { assertHandler, readerSettings, type ReaderSettings } from './options.js';
 import { committedHead, compareCursors, readPage } from './read-page.js';
-import { Wakeup } from './wakeup.js';
+import { BusyPoll, Wakeup } from './wakeup.js';
 
 const HELD_BACK_POLL_FIRST_MS = 50;
 const HELD_BACK_POLL_MAX_MS = 1000;
@@ -94,6 +94,9 @@ export class LogFollower implements Follower {
   async #run(): Promise<void> {
     const settings = this.#settings;
     let heldBackDelay = HELD_BACK_POLL_FIRST_MS;
+    const busyPoll = new BusyPoll();
+    // Whether the last read found nothing new: the next read is then asked about writers first.
+    let caughtUp = false;
     let failures = 0;
     while (!this.#stopping) {
       try {
@@ -104,6 +107,7 @@ export class LogFollower implements Follower {
           if (settings.listen) await this.#link.listen();
           continue;
         }
+        const writersActive = caughtUp ? await this.#link.writersActive() : null;
         const page = await readPage(this.#link.session, this.#schema, this.#cursor, settings.batchSize, settings.types);
         if (page.events.length > 0) {
           this.#state = page.events.length === settings.batchSize ? 'catching-up' : 'live';
@@ -113,9 +117,17 @@ export class LogFollower implements Follower {
         const moved = compareCursors(page.next, this.#cursor) > 0;
         this.#cursor = page.next;
         this.#waiters.advance(page.next);
-        if (moved) continue;
+        caughtUp = !moved;
+        if (moved) {
+          busyPoll.reset();
+          continue;
+        }
         this.#state = 'live';
-        if (page.heldBack) {
+        const next = await this.#link.afterIdleRead(writersActive);
+        if (next === 'read-again') continue;
+        if (next === 'busy') {
+          await this.#wakeup.wait(busyPoll.next());
+        } else if (page.heldBack) {
           await this.#wakeup.wait(heldBackDelay);
           heldBackDelay = Math.min(HELD_BACK_POLL_MAX_MS, heldBackDelay * 2);
         } else {

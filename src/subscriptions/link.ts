@@ -20,6 +20,7 @@ export class ReaderLink {
   #session: DedicatedSession | undefined;
   #lost = false;
   #listening = false;
+  #awake = false;
 
   constructor(executor: Executor, schema: string, handlers: { onNotify: (payload: string) => void; onLost: () => void }) {
     this.#executor = executor;
@@ -49,6 +50,7 @@ export class ReaderLink {
     this.#session = session;
     this.#lost = false;
     this.#listening = false;
+    this.#awake = false;
     void session.lost.then(() => {
       if (this.#session !== session) return;
       this.#lost = true;
@@ -62,6 +64,43 @@ export class ReaderLink {
     await session.listen(channelOf(this.#schema), this.#onNotify);
     await session.query(`select ${this.#schema}.register_listener($1::uuid)`, [this.#listenerId]);
     this.#listening = true;
+    this.#awake = false;
+  }
+
+  /**
+   * Whether another session is writing events now, asked before a read that may find nothing new
+   * (null when not listening: nothing depends on it then).
+   */
+  async writersActive(): Promise<boolean | null> {
+    if (!this.#listening) return null;
+    const [row] = await this.session.query<{ active: boolean }>(`select ${this.#schema}.events_writers_active() as active`);
+    return row?.active === true;
+  }
+
+  /**
+   * What a reader whose read found nothing new does next, given what writersActive() said before
+   * that read. `busy`: writers are at work, so the reader stays awake (appends do not notify it)
+   * and reads again soon. `read-again`: ask and read once more first (the reader has just gone to
+   * sleep, or did not ask before its read). `asleep`: appends notify it; it may wait. The order
+   * asleep, ask, read is what loses no wake-up (see set_listener_awake in
+   * sql/subscriptions/listeners.sql).
+   */
+  async afterIdleRead(writersActive: boolean | null): Promise<'busy' | 'read-again' | 'asleep'> {
+    if (!this.#listening) return 'asleep';
+    if (writersActive === null) return 'read-again';
+    if (writersActive) {
+      await this.#setAwake(true);
+      return 'busy';
+    }
+    if (!this.#awake) return 'asleep';
+    await this.#setAwake(false);
+    return 'read-again';
+  }
+
+  async #setAwake(awake: boolean): Promise<void> {
+    if (this.#awake === awake) return;
+    await this.session.query(`select ${this.#schema}.set_listener_awake($1::uuid, $2)`, [this.#listenerId, awake]);
+    this.#awake = awake;
   }
 
   /** Whether the session still answers. */

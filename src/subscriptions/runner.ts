@@ -8,7 +8,7 @@ import { CatchUpWaiters } from './catch-up.js';
 import { ReaderLink } from './link.js';
 import { backoffDelay, type ReaderSettings, type RetrySettings } from './options.js';
 import { committedHead, compareCursors, cursorOf, type Page, readPage } from './read-page.js';
-import { Wakeup } from './wakeup.js';
+import { BusyPoll, Wakeup } from './wakeup.js';
 
 /** Namespace (first key) of the session advisory locks that keep one runner per subscription. */
 export const SUBSCRIPTION_LOCK_NAMESPACE = 1885824376;
@@ -205,6 +205,9 @@ export class SubscriptionRunner implements Subscription {
   async #run(): Promise<void> {
     const { settings } = this.#definition;
     let heldBackDelay = HELD_BACK_POLL_FIRST_MS;
+    const busyPoll = new BusyPoll();
+    // Whether the last read found nothing new: the next read is then asked about writers first.
+    let caughtUp = false;
     let failures = 0;
     while (!this.#stopping) {
       try {
@@ -218,16 +221,27 @@ export class SubscriptionRunner implements Subscription {
           await this.#control.wait(this.#definition.takeoverIntervalMs);
           continue;
         }
+        const writersActive = caughtUp ? await this.#link.writersActive() : null;
         const step = await this.#step();
         failures = 0;
-        if (step === 'held-back') {
-          await this.#wakeup.wait(heldBackDelay);
-          heldBackDelay = Math.min(HELD_BACK_POLL_MAX_MS, heldBackDelay * 2);
+        caughtUp = step === 'held-back' || step === 'idle';
+        if (caughtUp) {
+          const next = await this.#link.afterIdleRead(writersActive);
+          if (next === 'read-again') continue;
+          if (next === 'busy') {
+            await this.#wakeup.wait(busyPoll.next());
+          } else if (step === 'held-back') {
+            await this.#wakeup.wait(heldBackDelay);
+            heldBackDelay = Math.min(HELD_BACK_POLL_MAX_MS, heldBackDelay * 2);
+          } else {
+            heldBackDelay = HELD_BACK_POLL_FIRST_MS;
+            await this.#wakeup.wait(settings.pollIntervalMs);
+          }
           continue;
         }
         heldBackDelay = HELD_BACK_POLL_FIRST_MS;
-        if (step === 'idle') await this.#wakeup.wait(settings.pollIntervalMs);
-        else if (step === 'failed') await this.#control.wait(settings.pollIntervalMs);
+        busyPoll.reset();
+        if (step === 'failed') await this.#control.wait(settings.pollIntervalMs);
       } catch (error) {
         // pgevents' own statements failed: a lost connection (reconnect), or a database error
         // (try again after a while). Neither counts as a failed delivery.

@@ -214,10 +214,12 @@ describe.skipIf(isolatedServer.unavailable !== null)('security: subscribers, ope
         'define_async_projection(text,text[],text[])',
         'raise_unknown_subscription(text)',
         'record_subscription_failure(text,xid8,bigint,xid8,bigint,text,integer)',
+        'events_writers_active()',
         'register_listener(uuid)',
         'save_subscription_checkpoint(text,xid8,bigint,xid8,bigint)',
         'start_subscription_run(text,text)',
         'stop_subscription_run(text)',
+        'set_listener_awake(uuid,boolean)',
         'unregister_listener(uuid)',
       ].sort(),
     );
