@@ -87,7 +87,7 @@ const unusual = fc.constantFrom<() => unknown>(
   () => Object.assign(new Number(2), { hidden: '\ud800' }),
   () => ({ '\u0000': undefined }),
   () => ({ '\ud800': () => 1 }),
-  () => [1, , 3], // eslint-disable-line no-sparse-arrays
+  () => [1, , 3],
   () => [undefined, Number.NaN],
   () => ({
     get broken(): never {
