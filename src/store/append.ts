@@ -1,9 +1,23 @@
-import { v7 as timeOrderedUuid } from 'uuid';
 import type { Queryable } from '../db/executor.js';
 import { toInteger } from '../db/normalize.js';
 import { DuplicateEventError, InvalidArgumentError } from '../errors.js';
 import { type AppendResult, type ExpectedVersion, isExpectedVersion, type NewEvent } from '../types.js';
-import { assertEvents, assertStream } from './validate.js';
+import { newEventId } from './event-id.js';
+import { assertStream, type CheckedEvent, checkEvents } from './validate.js';
+
+/**
+ * The JSON array append_events takes, written from the events' JSON texts as they were checked
+ * (nothing is written twice); an event without an id gets a fresh one ({@link newEventId}). Types
+ * and ids hold no character JSON escapes (their formats are checked), so they go in as they are.
+ */
+export function appendRequest(events: readonly CheckedEvent[]): string {
+  let request = '[';
+  for (const [index, event] of events.entries()) {
+    const metadata = event.metadata === undefined ? '' : `,"metadata":${event.metadata}`;
+    request += `${index === 0 ? '' : ','}{"type":"${event.type}","body":${event.body}${metadata},"id":"${event.id ?? newEventId()}"}`;
+  }
+  return `${request}]`;
+}
 
 /**
  * Appends a batch to one stream in one round trip (one call of the SQL function append_events).
@@ -24,23 +38,17 @@ export async function appendEvents(
   expectedVersion: ExpectedVersion | undefined,
 ): Promise<AppendResult> {
   assertStream(stream);
-  assertEvents(events);
+  const checked = checkEvents(events);
   const expected: unknown = expectedVersion === undefined ? 'any' : expectedVersion;
   if (!isExpectedVersion(expected)) {
     throw new InvalidArgumentError('expectedVersion', `Invalid expected version: ${JSON.stringify(expected)}`, {
       hint: "Use 'any', 'no_stream', 'stream_exists' or a non-negative integer.",
     });
   }
-  const payload = events.map((event) => ({
-    type: event.type,
-    body: event.body,
-    ...(event.metadata === undefined ? {} : { metadata: event.metadata }),
-    id: event.id ?? timeOrderedUuid(),
-  }));
   const rows = await db
     .query<{ event_id: string; version: unknown; position: unknown }>(
       `select event_id, version, "position" from ${schema}.append_events($1::uuid, $2::jsonb, $3)`,
-      [stream, JSON.stringify(payload), String(expected)],
+      [stream, appendRequest(checked), String(expected)],
       { prepareAs: `pgevents_append_${schema}` },
     )
     .catch((error: unknown) => {

@@ -1,5 +1,4 @@
 import { InvalidArgumentError, InvalidEventError } from '../errors.js';
-import type { NewEvent } from '../types.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const EVENT_TYPE = /^[A-Za-z_][A-Za-z0-9_.:/-]{0,199}$/;
@@ -157,31 +156,59 @@ export interface JsonProblem {
   cause?: unknown;
 }
 
-/**
- * Checks a body or metadata that is an object against what PostgreSQL can store and the limits
- * (nesting depth, size as stored); returns its compact JSON text, or what is wrong with it, worded
- * as SQL words it (`body is 1048577 bytes, more than the limit of 1048576`).
- */
-export function checkJsonObject(value: object, field: 'body' | 'metadata', maxBytes: number): { json: string } | JsonProblem {
-  // Getters and toJSON methods run below: they may throw, or return what JSON cannot say (a BigInt).
-  let unstorable: string | undefined;
-  let json: string;
-  try {
-    unstorable = findUnstorableText(value);
-    if (unstorable !== undefined && unstorable !== TOO_DEEP) {
-      return { problem: `${field} contains ${unstorable}, which PostgreSQL cannot store` };
+// Whether JSON.stringify writes a value exactly as the walk above sees it, and the walk finds nothing
+// in it: plain objects and arrays (no holes) of strings, finite numbers, booleans and null, nested at
+// most MAX_JSON_DEPTH levels. Anything else (undefined, a function such as a toJSON, a symbol, a
+// BigInt, NaN, a Date, a class instance, a cycle, a getter that throws) answers false, and the value
+// is then checked by the walk, as before. The strings are checked in the JSON text.
+function isPlainData(container: object, level: number): boolean {
+  if (level >= MAX_JSON_DEPTH) return false;
+  if (Array.isArray(container)) {
+    if (Object.getPrototypeOf(container) !== Array.prototype) return false;
+    for (let index = 0; index < container.length; index++) {
+      if (!isPlainItem(container[index], level)) return false;
     }
-    json = JSON.stringify(value);
-  } catch (error) {
-    return { problem: `${field} cannot be written as JSON`, cause: error };
+    return true;
   }
-  if (!json.startsWith('{')) return { problem: `${field} must be a JSON object, but its toJSON returns something else` };
-  if (unstorable === TOO_DEEP) {
-    return {
-      problem: `${field} is nested ${jsonDepth(JSON.parse(json))} levels deep, more than the limit of ${MAX_JSON_DEPTH}`,
-      hint: `Flatten the JSON: at most ${MAX_JSON_DEPTH} levels of objects and arrays.`,
-    };
+  const prototype = Object.getPrototypeOf(container);
+  if (prototype !== Object.prototype && prototype !== null) return false;
+  for (const key of Object.keys(container)) {
+    if (!isPlainItem((container as Record<string, unknown>)[key], level)) return false;
   }
+  return true;
+}
+
+function isPlainItem(item: unknown, level: number): boolean {
+  switch (typeof item) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isFinite(item);
+    case 'object':
+      return item === null || isPlainData(item, level + 1);
+    default:
+      return false;
+  }
+}
+
+/**
+ * The compact JSON text of a value that is plain JSON data whose strings PostgreSQL can store, or
+ * undefined when that takes the walk to tell. JSON.stringify writes U+0000, a lone surrogate (and
+ * other control characters) as a `\u` escape, so a text without one has neither, in no key or value.
+ */
+function plainJson(value: object): string | undefined {
+  if ('toJSON' in Object.prototype || 'toJSON' in Array.prototype) return undefined;
+  try {
+    if (!isPlainData(value, 0)) return undefined;
+    const json = JSON.stringify(value);
+    return json.includes('\\u') ? undefined : json;
+  } catch {
+    return undefined;
+  }
+}
+
+function checkStoredSize(json: string, field: 'body' | 'metadata', maxBytes: number): { json: string } | JsonProblem {
   const bytes = storedSizeIfLarge(json, maxBytes);
   if (bytes !== null && bytes > maxBytes) {
     return {
@@ -192,7 +219,38 @@ export function checkJsonObject(value: object, field: 'body' | 'metadata', maxBy
   return { json };
 }
 
-function assertJsonObject(value: unknown, field: 'body' | 'metadata', index: number, maxBytes: number): void {
+/**
+ * Checks a body or metadata that is an object against what PostgreSQL can store and the limits
+ * (nesting depth, size as stored); returns its compact JSON text, or what is wrong with it, worded
+ * as SQL words it (`body is 1048577 bytes, more than the limit of 1048576`). Plain JSON data is
+ * written once and its text checked; anything else is walked first ({@link findUnstorableText}).
+ */
+export function checkJsonObject(value: object, field: 'body' | 'metadata', maxBytes: number): { json: string } | JsonProblem {
+  const json = plainJson(value);
+  if (json !== undefined) return checkStoredSize(json, field, maxBytes);
+  // Getters and toJSON methods run below: they may throw, or return what JSON cannot say (a BigInt).
+  let unstorable: string | undefined;
+  let written: string;
+  try {
+    unstorable = findUnstorableText(value);
+    if (unstorable !== undefined && unstorable !== TOO_DEEP) {
+      return { problem: `${field} contains ${unstorable}, which PostgreSQL cannot store` };
+    }
+    written = JSON.stringify(value);
+  } catch (error) {
+    return { problem: `${field} cannot be written as JSON`, cause: error };
+  }
+  if (!written.startsWith('{')) return { problem: `${field} must be a JSON object, but its toJSON returns something else` };
+  if (unstorable === TOO_DEEP) {
+    return {
+      problem: `${field} is nested ${jsonDepth(JSON.parse(written))} levels deep, more than the limit of ${MAX_JSON_DEPTH}`,
+      hint: `Flatten the JSON: at most ${MAX_JSON_DEPTH} levels of objects and arrays.`,
+    };
+  }
+  return checkStoredSize(written, field, maxBytes);
+}
+
+function assertJsonObject(value: unknown, field: 'body' | 'metadata', index: number, maxBytes: number): string {
   if (!isPlainObject(value)) {
     throw new InvalidEventError(`Invalid event at index ${index}: ${field} must be a JSON object`, {
       field,
@@ -209,13 +267,23 @@ function assertJsonObject(value: unknown, field: 'body' | 'metadata', index: num
       ...(checked.cause === undefined ? {} : { cause: checked.cause }),
     });
   }
+  return checked.json;
+}
+
+/** An event as {@link checkEvents} passes it: its type and id as given, its body and metadata as compact JSON text. */
+export interface CheckedEvent {
+  type: string;
+  body: string;
+  metadata: string | undefined;
+  id: string | undefined;
 }
 
 /**
- * Checks a batch before it is sent, so that bad input gets a precise error and nothing is written.
+ * Checks a batch before it is sent, so that bad input gets a precise error and nothing is written;
+ * returns its events with each body and metadata written as JSON, once, to be sent as they are.
  * @throws {InvalidEventError}
  */
-export function assertEvents(events: unknown): asserts events is NewEvent[] {
+export function checkEvents(events: unknown): CheckedEvent[] {
   if (!Array.isArray(events) || events.length === 0) {
     throw new InvalidEventError('Invalid events: expected a non-empty array of events', { field: 'events' });
   }
@@ -225,7 +293,7 @@ export function assertEvents(events: unknown): asserts events is NewEvent[] {
       hint: 'Split the batch, or use bulk import.',
     });
   }
-  events.forEach((event: unknown, index) => {
+  return events.map((event: unknown, index): CheckedEvent => {
     if (!isPlainObject(event)) {
       throw new InvalidEventError(`Invalid event at index ${index}: an event must be an object`, { index });
     }
@@ -240,11 +308,12 @@ export function assertEvents(events: unknown): asserts events is NewEvent[] {
         },
       );
     }
-    assertJsonObject(body, 'body', index, MAX_BODY_BYTES);
-    if (metadata !== undefined) assertJsonObject(metadata, 'metadata', index, MAX_METADATA_BYTES);
+    const bodyJson = assertJsonObject(body, 'body', index, MAX_BODY_BYTES);
+    const metadataJson = metadata === undefined ? undefined : assertJsonObject(metadata, 'metadata', index, MAX_METADATA_BYTES);
     if (id !== undefined && !isUuid(id)) {
       throw new InvalidEventError(`Invalid event at index ${index}: id must be a uuid`, { field: 'id', index });
     }
+    return { type, body: bodyJson, metadata: metadataJson, id };
   });
 }
 
