@@ -180,7 +180,11 @@ function horizonAcrossDatabases(engine: TestEngine): void {
       expect(await store.heldBackEvents()).toBe(0);
       // The cursor of the newest event is a place safe to read from (resolve_cursor).
       const { cursor } = await store.readAll({ after });
-      expect(await store.query(`select transaction_id::text || '-' || "position" as cursor from ${store.schema}.resolve_cursor($1)`, [cursor])).toEqual([{ cursor }]);
+      const resolved = await store.query(
+        `select transaction_id::text || '-' || "position" as cursor from ${store.schema}.resolve_cursor($1)`,
+        [cursor],
+      );
+      expect(resolved).toEqual([{ cursor }]);
       await subscription.caughtUp();
       expect((await store.listSubscriptions()).find((candidate) => candidate.name === 'past-foreign')).toMatchObject({
         lagEvents: 0,
@@ -224,6 +228,26 @@ function horizonAcrossDatabases(engine: TestEngine): void {
       expect(await store.heldBackEvents()).toBe(0);
       await foreign.client.query('rollback');
       await subscription.stop();
+    });
+
+    it("holds back, in a transaction that has an id, its own uncommitted events and those committed after it took its id", async () => {
+      const after = await endCursor();
+      const own = await openLocalTransaction('own_uncommitted');
+      const later = await appendEach(store, ['after_own']);
+      const [transactionId, position] = after.split('-');
+      const { rows } = await own.client.query<{ event_id: string }>(
+        `select event_id from ${store.schema}.read_all($1::xid8, $2::bigint)
+          union all
+         select event_id from ${store.schema}.safe_events where (transaction_id, id) > ($1::xid8, $2::bigint)`,
+        [transactionId, position],
+      );
+      expect(rows).toEqual([]);
+      const [horizon] = (await own.client.query<{ horizon: string }>(`select ${store.schema}.safe_horizon()::text as horizon`)).rows;
+      expect(BigInt(horizon!.horizon)).toBeLessThanOrEqual(own.xid);
+
+      await own.client.query('commit');
+      const expected = [own.eventId, ...later];
+      expect(await readEverywhere(after)).toEqual({ readAll: expected, readAllAfter: expected, safeEvents: expected });
     });
 
     it('treats a transaction prepared in another database as foreign, and one prepared in this database as holding back', async (context) => {
