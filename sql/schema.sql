@@ -278,7 +278,7 @@ create view pgevents.safe_events as
     transaction_id,
     (transaction_id::text || '-'::text) || id::text AS cursor
    FROM pgevents.events e
-  WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot());
+  WHERE transaction_id < (( SELECT pgevents.safe_horizon() AS safe_horizon));
 comment on view pgevents.safe_events is 'Events of finished transactions only. Order by (transaction_id, id) and resume after the cursor of the last row read.';
 
 create view pgevents.subscription_status as
@@ -311,7 +311,7 @@ create view pgevents.subscription_status as
    FROM pgevents.subscriptions s
      CROSS JOIN LATERAL ( SELECT count(*) AS events,
             min(e.inserted_at) AS oldest,
-            count(*) FILTER (WHERE e.transaction_id >= pg_snapshot_xmin(pg_current_snapshot())) AS held_back
+            count(*) FILTER (WHERE e.transaction_id >= (( SELECT pgevents.safe_horizon() AS safe_horizon))) AS held_back
            FROM pgevents.events e
           WHERE ((ROW(e.transaction_id, e.id) > ROW(s.transaction_id, s."position"))) AND (s.types IS NULL OR (e.type = ANY (s.types)))) lag
      LEFT JOIN pgevents.events fe ON fe.id = s.error_position;
@@ -1381,7 +1381,7 @@ begin
   -- The functions behind the views above run with the reading role's rights.
   execute format('grant execute on function pgevents.read_stream(uuid, bigint, int), '
                  'pgevents.read_all(xid8, bigint, int, text[]), pgevents.read_all_after(text, int, text[]), '
-                 'pgevents.parse_cursor(text), pgevents.resolve_cursor(text), '
+                 'pgevents.safe_horizon(), pgevents.parse_cursor(text), pgevents.resolve_cursor(text), '
                  'pgevents.subscription_lock_key(text), pgevents.subscription_is_locked(text), '
                  'pgevents.projection_rows(text), pgevents.rebuild_progress_of(text), '
                  'pgevents.has_store_access(name, text), pgevents.may_manage_subscription(name, name) to %I', p_role);
@@ -1975,7 +1975,7 @@ CREATE OR REPLACE FUNCTION pgevents.read_all(p_after_transaction_id xid8 DEFAULT
 AS $function$
   select * from events
    where (transaction_id, id) > (p_after_transaction_id, p_after_position)
-     and transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+     and transaction_id < (select safe_horizon())
      and (p_types is null or type = any(p_types))
    order by transaction_id, id
    limit p_limit;
@@ -2676,7 +2676,7 @@ CREATE OR REPLACE FUNCTION pgevents.resolve_cursor(p_from text, OUT transaction_
  SET search_path TO 'pgevents', 'pg_temp'
 AS $function$
 declare
-  v_xmin xid8 := pg_snapshot_xmin(pg_current_snapshot());
+  v_horizon xid8 := safe_horizon();
   v_cursor record;
 begin
   transaction_id := '0';
@@ -2687,7 +2687,7 @@ begin
   if p_from = 'end' then
     select e.transaction_id, e.id into v_cursor
       from events e
-     where e.transaction_id < v_xmin
+     where e.transaction_id < v_horizon
      order by e.transaction_id desc, e.id desc
      limit 1;
     if found then
@@ -2702,7 +2702,7 @@ begin
   end if;
   if not exists (select 1 from events e
                   where e.transaction_id = v_cursor.transaction_id and e.id = v_cursor."position"
-                    and e.transaction_id < v_xmin) then
+                    and e.transaction_id < v_horizon) then
     raise exception 'Unknown cursor: % is not the place of an event in this store', p_from
       using errcode = 'PE009',
             detail = json_build_object('cursor', p_from, 'reason', 'unknown')::text,
@@ -2853,6 +2853,47 @@ begin
 end;
 $function$;
 revoke execute on function pgevents.run_rebuild_sql(text,name) from public;
+
+CREATE OR REPLACE FUNCTION pgevents.safe_horizon()
+ RETURNS xid8
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+declare
+  v_snapshot pg_snapshot := pg_current_snapshot();
+  v_horizon xid8 := pg_snapshot_xmax(v_snapshot);
+  v_own xid8 := pg_current_xact_id_if_assigned();
+  v_oldest xid8;
+begin
+  if pg_is_in_recovery() then
+    return pg_snapshot_xmin(v_snapshot);
+  end if;
+  -- A snapshot does not list its own transaction among the running ones.
+  if v_own < v_horizon then
+    v_horizon := v_own;
+  end if;
+  -- No running transaction below: nothing to look up (xmin is the oldest running one, or xmax).
+  if pg_snapshot_xmin(v_snapshot) >= v_horizon then
+    return v_horizon;
+  end if;
+  perform pg_stat_clear_snapshot();
+  select min(x.xid) into v_oldest
+    from pg_snapshot_xip(v_snapshot) x(xid)
+   where x.xid < v_horizon
+     and x.xid::xid not in (
+           select a.backend_xid from pg_stat_get_activity(null) a
+            where a.backend_xid is not null and a.datid is not null
+              and a.datid <> (select d.oid from pg_database d where d.datname = current_database())
+           union all
+           select p.transaction from pg_prepared_xact() p
+            where p.transaction is not null
+              and p.dbid <> (select d.oid from pg_database d where d.datname = current_database()));
+  return coalesce(v_oldest, v_horizon);
+end;
+$function$;
+comment on function pgevents.safe_horizon() is 'The gap-safe read horizon: events with transaction_id below it are final. The oldest running transaction that might write this database (not proven to belong to another one), else the snapshot''s xmax.';
+revoke execute on function pgevents.safe_horizon() from public;
 
 CREATE OR REPLACE FUNCTION pgevents.save_subscription_checkpoint(p_name text, p_from_transaction_id xid8, p_from_position bigint, p_to_transaction_id xid8, p_to_position bigint)
  RETURNS boolean

@@ -212,8 +212,9 @@ export class EventStore {
 
   /**
    * How many committed events readAll (and every subscription) holds back right now, because a
-   * transaction that began before theirs is still open somewhere in the cluster; counted up to
-   * `max` (default 10,000).
+   * transaction that took its id before theirs and might write this database's events is still
+   * open (transactions of other databases of the cluster do not count); counted up to `max`
+   * (default 10,000).
    * @throws {InvalidArgumentError} for a `max` that is not a positive integer.
    */
   heldBackEvents(options: { max?: number } = {}): Promise<number> {

@@ -30,7 +30,7 @@ stable
 set search_path = {{schema}}, pg_temp
 as $$
 declare
-  v_xmin xid8 := pg_snapshot_xmin(pg_current_snapshot());
+  v_horizon xid8 := safe_horizon();
   v_cursor record;
 begin
   transaction_id := '0';
@@ -41,7 +41,7 @@ begin
   if p_from = 'end' then
     select e.transaction_id, e.id into v_cursor
       from events e
-     where e.transaction_id < v_xmin
+     where e.transaction_id < v_horizon
      order by e.transaction_id desc, e.id desc
      limit 1;
     if found then
@@ -56,7 +56,7 @@ begin
   end if;
   if not exists (select 1 from events e
                   where e.transaction_id = v_cursor.transaction_id and e.id = v_cursor."position"
-                    and e.transaction_id < v_xmin) then
+                    and e.transaction_id < v_horizon) then
     raise exception 'Unknown cursor: % is not the place of an event in this store', p_from
       using errcode = 'PE009',
             detail = json_build_object('cursor', p_from, 'reason', 'unknown')::text,

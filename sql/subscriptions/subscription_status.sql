@@ -3,7 +3,7 @@
 -- lag_events: events after the checkpoint it has yet to handle (of its types);
 -- lag_seconds: how long the oldest of them has waited;
 -- held_back_events: those of them already committed but not yet safe to read, because an older
--- transaction somewhere in the cluster is still open.
+-- transaction that might write this database's events is still open (safe_horizon).
 -- owner: the role that created it (null: created before pgevents 0008).
 create or replace view {{schema}}.subscription_status as
   select s.name,
@@ -34,7 +34,7 @@ create or replace view {{schema}}.subscription_status as
    cross join lateral (
      select count(*) as events,
             min(e.inserted_at) as oldest,
-            count(*) filter (where e.transaction_id >= pg_snapshot_xmin(pg_current_snapshot())) as held_back
+            count(*) filter (where e.transaction_id >= (select {{schema}}.safe_horizon())) as held_back
        from {{schema}}.events e
       where (e.transaction_id, e.id) > (s.transaction_id, s."position")
         and (s.types is null or e.type = any(s.types))

@@ -32,7 +32,7 @@ export async function readAllBackward(db: Queryable, schema: string, options: Re
           order by e.transaction_id desc, e.id desc
           limit $3`
       : `select ${EVENT_TABLE_COLUMNS} from ${schema}.events e
-          where e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+          where e.transaction_id < (select ${schema}.safe_horizon())
           order by e.transaction_id desc, e.id desc
           limit $1`,
     before ? [before.transactionId, before.position, limit] : [limit],

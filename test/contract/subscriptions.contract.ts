@@ -88,7 +88,7 @@ export async function appendEach(store: EventStore, types: string[]): Promise<st
 export async function settled(store: EventStore): Promise<void> {
   await waitFor(async () => {
     const [row] = await store.query<{ held: boolean }>(
-      `select exists (select 1 from ${store.schema}.events where transaction_id >= pg_snapshot_xmin(pg_current_snapshot())) as held`,
+      `select exists (select 1 from ${store.schema}.events where transaction_id >= (select ${store.schema}.safe_horizon())) as held`,
     );
     return row?.held === false;
   }, 'every committed event to be safe to read', 60_000);

@@ -66,6 +66,7 @@ const READ_FUNCTIONS = [
   'read_stream(uuid,bigint,integer)',
   'rebuild_progress_of(text)',
   'resolve_cursor(text)',
+  'safe_horizon()',
   'subscription_is_locked(text)',
   'subscription_lock_key(text)',
 ];

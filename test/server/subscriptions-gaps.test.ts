@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventStore, Subscription } from '../../src/index.js';
 import { appendEach, checkpointOf, engineLabel, isolatedServer, recorder, runCli, settled, waitFor } from '../contract/subscriptions.contract.js';
 import { asApplicationRoles, type TestEngine, type TestStore } from '../support/engines.js';
+import { runnerReadTwiceSince, serverNow } from '../support/subscription-runner.js';
 
 /** How long a wait for a state may take on a loaded machine before the test fails: a safety net. */
 const WAIT_MS = 60_000;
@@ -45,43 +46,6 @@ function subscriptionsAndOpenTransactions(engine: TestEngine): void {
       return ids;
     }
 
-    /** The server's clock: what the runner's statements are compared with. */
-    async function serverNow(): Promise<string> {
-      const [row] = await store.query<{ now: string }>('select clock_timestamp()::text as now');
-      return row!.now;
-    }
-
-    /**
-     * Waits until the runner of subscription `name` has read the log twice since `since` (a server
-     * timestamp): once in a statement that began after it, and once more after that read, so the
-     * runner has also handed over whatever the first read gave it. What holds then, while an open
-     * transaction stays open, holds for good: no clock decides when to look. The runner is the backend
-     * that holds the subscription's lock; pg_stat_activity has its last statement and when it began.
-     */
-    async function runnerReadTwiceSince(name: string, since: string): Promise<void> {
-      let first: string | undefined;
-      await waitFor(
-        async () => {
-          const [row] = await store.query<{ started: string }>(
-            `select a.query_start::text as started
-               from pg_locks l join pg_stat_activity a on a.pid = l.pid
-              where l.locktype = 'advisory' and l.granted and l.classid = 1885824376
-                and l.objid = ${store.schema}.subscription_lock_key($1)::oid
-                and a.query like '%read_all(%' and a.query_start > $2::timestamptz`,
-            [name, first ?? since],
-          );
-          if (!row) return false;
-          if (first === undefined) {
-            first = row.started;
-            return false;
-          }
-          return true;
-        },
-        `the runner of ${name} to read the log twice`,
-        WAIT_MS,
-      );
-    }
-
     beforeAll(async () => {
       t = await engine.createStore();
       store = t.store;
@@ -110,7 +74,7 @@ function subscriptionsAndOpenTransactions(engine: TestEngine): void {
 
         // Once the runner has read (and handed over) what the log holds after the 100 commits, it
         // has had every chance to pass the held append: it must not have.
-        await runnerReadTwiceSince(name, await serverNow());
+        await runnerReadTwiceSince(store, name, await serverNow(store), WAIT_MS);
         const [transactionId] = (await checkpointOf(store, name)).split('-');
         expect(BigInt(transactionId!)).toBeLessThan(heldXid);
         expect(others.filter((id) => seen.counts.has(id))).toEqual([]);
@@ -161,7 +125,7 @@ function subscriptionsAndOpenTransactions(engine: TestEngine): void {
       await idle.query('begin');
       await idle.query('select pg_current_xact_id()');
       const ids = await appendEach(store, ['blocked_1', 'blocked_2', 'blocked_3', 'blocked_4', 'blocked_5']);
-      await runnerReadTwiceSince('idle-blocked', await serverNow());
+      await runnerReadTwiceSince(store, 'idle-blocked', await serverNow(store), WAIT_MS);
       expect(ids.filter((id) => seen.counts.has(id))).toEqual([]);
       // The lag in seconds is the age of the oldest event not handled: wait until they are a second old.
       await waitFor(async () => {
