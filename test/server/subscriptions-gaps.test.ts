@@ -1,9 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventStore, Subscription } from '../../src/index.js';
 import { appendEach, checkpointOf, engineLabel, isolatedServer, recorder, runCli, settled, waitFor } from '../contract/subscriptions.contract.js';
 import { asApplicationRoles, type TestEngine, type TestStore } from '../support/engines.js';
+import { appendOn as appendOnClient, TestClients } from '../support/sql-clients.js';
 import { runnerReadTwiceSince, serverNow } from '../support/subscription-runner.js';
 
 /** How long a wait for a state may take on a loaded machine before the test fails: a safety net. */
@@ -13,23 +13,11 @@ function subscriptionsAndOpenTransactions(engine: TestEngine): void {
   describe.skipIf(engine.unavailable !== null)(`subscriptions and open transactions (${engineLabel(engine)})`, { timeout: 180_000 }, () => {
     let t: TestStore;
     let store: EventStore;
-    const clients: pg.Client[] = [];
+    const clients = new TestClients();
     const running: Subscription[] = [];
 
-    async function connect(): Promise<pg.Client> {
-      const client = new pg.Client({ connectionString: t.url });
-      await client.connect();
-      clients.push(client);
-      return client;
-    }
-
-    async function appendOn(client: pg.Client, type: string): Promise<string> {
-      const { rows } = await client.query<{ event_id: string }>(
-        `select event_id from ${store.schema}.append_events($1::uuid, $2::jsonb)`,
-        [randomUUID(), JSON.stringify([{ type, body: {} }])],
-      );
-      return rows[0]!.event_id;
-    }
+    const connect = () => clients.connect(t.url);
+    const appendOn = (client: pg.Client, type: string) => appendOnClient(client, store.schema, type);
 
     /** Appends count events, eight at a time, each in its own transaction. */
     async function appendConcurrently(count: number, type: string): Promise<string[]> {
@@ -52,7 +40,7 @@ function subscriptionsAndOpenTransactions(engine: TestEngine): void {
     });
     afterAll(async () => {
       await Promise.all(running.map((subscription) => subscription.stop()));
-      await Promise.all(clients.map((client) => client.end().catch(() => undefined)));
+      await clients.endAll();
       await t?.dispose();
     });
 

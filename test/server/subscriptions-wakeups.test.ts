@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventStore, Subscription } from '../../src/index.js';
 import { appendEach, engineLabel, isolatedServer, recorder, waitFor } from '../contract/subscriptions.contract.js';
 import { asApplicationRoles, type TestEngine, type TestStore } from '../support/engines.js';
+import { appendOn as appendOnClient, TestClients } from '../support/sql-clients.js';
 
 /** How long a wait for a state may take on a loaded machine before the test fails: a safety net. */
 const WAIT_MS = 60_000;
@@ -15,23 +16,11 @@ function wakeups(engine: TestEngine): void {
     let t: TestStore;
     let store: EventStore;
     let owner: EventStore;
-    const clients: pg.Client[] = [];
+    const clients = new TestClients();
     const running: Subscription[] = [];
 
-    async function connect(): Promise<pg.Client> {
-      const client = new pg.Client({ connectionString: t.url });
-      await client.connect();
-      clients.push(client);
-      return client;
-    }
-
-    async function appendOn(client: pg.Client, type: string): Promise<string> {
-      const { rows } = await client.query<{ event_id: string }>(
-        `select event_id from ${store.schema}.append_events($1::uuid, $2::jsonb)`,
-        [randomUUID(), JSON.stringify([{ type, body: {} }])],
-      );
-      return rows[0]!.event_id;
-    }
+    const connect = () => clients.connect(t.url);
+    const appendOn = (client: pg.Client, type: string) => appendOnClient(client, store.schema, type);
 
     /**
      * A session that LISTENs as the runners do (without registering as a listener): the payloads
@@ -67,7 +56,7 @@ function wakeups(engine: TestEngine): void {
     });
     afterAll(async () => {
       await Promise.all(running.map((subscription) => subscription.stop()));
-      await Promise.all(clients.map((client) => client.end().catch(() => undefined)));
+      await clients.endAll();
       await t?.dispose();
     });
 
