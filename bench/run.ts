@@ -12,7 +12,7 @@ import { median } from './lib/stats.js';
 import { HELP, parseArgs, type BenchConfig } from './lib/config.js';
 import pg from 'pg';
 import { benchDatabaseName, dropDatabase, ignoreIdleErrors, recreateDatabase, serverInfo, serverUrl } from './lib/db.js';
-import { measureGrowth } from './lib/growth.js';
+import { dropGrowthDatabases, measureGrowth } from './lib/growth.js';
 import { growthConsole, growthMarkdown, growthReport } from './lib/growth-report.js';
 import { fmtCount } from './lib/format.js';
 import { loadApi } from './lib/pgevents-api.js';
@@ -60,6 +60,7 @@ async function close(live: Live): Promise<void> {
 
 async function cleanup(): Promise<void> {
   for (const live of [...opened]) await close(live);
+  await dropGrowthDatabases();
   rmSync(scratch, { recursive: true, force: true });
 }
 

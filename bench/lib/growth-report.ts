@@ -10,6 +10,8 @@ export interface GrowthRatios {
   /** Append throughput: events/s here / events/s there (issue 13: ≥ 0.9). */
   appendSeq1: number | null;
   appendConc8: number | null;
+  /** Server CPU per appended event here / there, sequential (less disturbed by other load than events/s). */
+  appendCpuSeq1: number | null;
   /** readStream p99 here / there (flat: about 1). */
   readP99: number | null;
   /** Catch-up events/s here / there (flat: about 1). */
@@ -33,6 +35,10 @@ function median(cell: Cell | undefined): number | null {
   return cell?.kind === 'measured' ? cell.summary.median : null;
 }
 
+function serverCpu(cell: Cell | undefined): number | null {
+  return cell?.kind === 'measured' ? (cell.cpu?.server ?? null) : null;
+}
+
 export function microsPerEvent(t: GrowthTimed | null): number | null {
   return t && t.events > 0 ? (t.seconds * 1e6) / t.events : null;
 }
@@ -47,6 +53,7 @@ export function growthReport(stores: GrowthStore[]): GrowthReport {
     size: s.size,
     appendSeq1: ratio(median(s.append?.seq1), median(base?.append?.seq1)),
     appendConc8: ratio(median(s.append?.conc8), median(base?.append?.conc8)),
+    appendCpuSeq1: ratio(serverCpu(s.append?.seq1), serverCpu(base?.append?.seq1)),
     readP99: ratio(s.readStream?.p99Ms, base?.readStream?.p99Ms),
     catchUp: ratio(rate(s.catchUp), rate(base?.catchUp ?? null)),
     replayPerEvent: ratio(microsPerEvent(s.replay), microsPerEvent(base?.replay ?? null)),
@@ -68,6 +75,11 @@ function ms(n: number): string {
 function appendText(cell: Cell | undefined): string {
   if (!cell) return DASH;
   return cell.kind === 'measured' ? fmtRate(cell.summary.median) : 'ERROR';
+}
+
+function cpuText(cell: Cell | undefined): string {
+  const cpu = serverCpu(cell);
+  return cpu === null ? '?' : Math.round(cpu).toString();
 }
 
 function fillText(s: GrowthStore): string {
@@ -93,6 +105,7 @@ function mainRows(report: GrowthReport): string[][] {
       'fill + VACUUM',
       'append 1/tx seq, ev/s',
       'append 1/tx 8 conn, ev/s',
+      'server CPU µs/append seq / 8 conn',
       'readStream p50 / p99 ms',
       'catch-up ev/s',
       'replay µs/event',
@@ -105,6 +118,7 @@ function mainRows(report: GrowthReport): string[][] {
       fillText(s),
       appendText(s.append?.seq1),
       appendText(s.append?.conc8),
+      `${cpuText(s.append?.seq1)} / ${cpuText(s.append?.conc8)}`,
       s.readStream ? `${ms(s.readStream.p50Ms)} / ${ms(s.readStream.p99Ms)}` : DASH,
       s.catchUp ? `${fmtRate(rate(s.catchUp)!)} (${fmtCount(s.catchUp.events)})` : DASH,
       timedText(s.replay),
@@ -117,11 +131,12 @@ function mainRows(report: GrowthReport): string[][] {
 
 function ratioRows(report: GrowthReport): string[][] {
   return [
-    ['events stored', 'append 1/tx seq', 'append 1/tx 8 conn', 'readStream p99', 'catch-up ev/s', 'replay µs/event', 'rebuild µs/event'],
+    ['events stored', 'append 1/tx seq', 'append 1/tx 8 conn', 'server CPU/append seq', 'readStream p99', 'catch-up ev/s', 'replay µs/event', 'rebuild µs/event'],
     ...report.ratios.map((r) => [
       fmtCount(r.size),
       fmtRatio(r.appendSeq1),
       fmtRatio(r.appendConc8),
+      fmtRatio(r.appendCpuSeq1),
       fmtRatio(r.readP99),
       fmtRatio(r.catchUp),
       fmtRatio(r.replayPerEvent),

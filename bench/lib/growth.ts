@@ -19,12 +19,19 @@ import { AppendEventsWriter, connect } from './pg-writer.js';
 import { countsPgevents, onlineRebuildPgevents, replayPgevents, SCHEMA, setupPgevents } from './pgevents-server.js';
 import type { Cell } from './results.js';
 import { Ledger, runAppendMode, verify, type Log } from './runner.js';
+import { fmtCount } from './format.js';
 import { quantile } from './stats.js';
 import { now } from './time.js';
 import { MODE_INFO, type SystemUnderTest, type Timed } from './types.js';
 
 /** Events per `import_events` call while filling: one transaction each. */
 const FILL_CHUNK_EVENTS = 100_000;
+/**
+ * Streams interleaved in the log while filling, as in the bulk load (bench/lib/workload.ts): each
+ * block's creates, then their first updates, and so on. It matters to the replay: a batch of
+ * 10,000 events then touches 1,000 users, as in the replay mode.
+ */
+const INTERLEAVED_STREAMS = 1000;
 
 export interface GrowthOptions {
   runs: number;
@@ -60,7 +67,8 @@ export interface GrowthStore {
   streams: number;
   fill: { seconds: number; vacuumSeconds: number } | null;
   bytes: GrowthBytes | null;
-  append: { seq1: Cell; conc8: Cell } | null;
+  /** The seq1 and conc8 modes' cells (events/s of the runs, CPU per event). */
+  append: Partial<Record<'seq1' | 'conc8', Cell>>;
   readStream: { reads: number; streams: number; p50Ms: number; p99Ms: number; maxMs: number } | null;
   catchUp: GrowthTimed | null;
   replay: GrowthTimed | null;
@@ -76,7 +84,7 @@ const STAGING = 'pg_temp.growth_staging';
 
 /**
  * Append `total` events to the store through `import_events`, FILL_CHUNK_EVENTS at a time: new
- * streams of `perStream` events (a user_create, then user_updates), the streams of a chunk
+ * streams of `perStream` events (a user_create, then user_updates), INTERLEAVED_STREAMS at a time
  * interleaved in the log the way a live log would interleave them.
  */
 async function fill(client: pg.Client, total: number, perStream: number, log: Log, label: string): Promise<void> {
@@ -91,12 +99,12 @@ async function fill(client: pg.Client, total: number, perStream: number, log: Lo
     await client.query(`truncate ${STAGING}`);
     await client.query(
       `insert into ${STAGING} (ord, uuid, type, body)
-       select k * $1::bigint + s.g, s.u,
+       select (s.g / $4) * $4 * $2 + k * $4 + s.g % $4, s.u,
               case when k = 0 then 'user_create' else 'user_update' end,
-              jsonb_build_object('name', 'user ' || ($3::bigint + k * $1::bigint + s.g))
-         from (select g, gen_random_uuid() as u from generate_series(1, $1::bigint) g offset 0) s
+              jsonb_build_object('name', 'user ' || ($3::bigint + s.g * $2 + k))
+         from (select g, gen_random_uuid() as u from generate_series(0, $1::bigint - 1) g offset 0) s
         cross join generate_series(0, $2::int - 1) k`,
-      [streams, perStream, done],
+      [streams, perStream, done, INTERLEAVED_STREAMS],
     );
     const r = await client.query<{ imported: string; streams: string }>(
       `select imported, streams from ${SCHEMA}.import_events($1::regclass)`,
@@ -136,16 +144,16 @@ async function measureBytes(client: pg.Client): Promise<GrowthBytes> {
   };
 }
 
-/** The growth store as a system for the append modes' runner (append_events, its counts). */
-function appendSystem(url: string): SystemUnderTest {
+/** A growth store as a system for the append modes' runner: append_events, and its counts. */
+function appendSystem(id: string, label: string, url: () => string): SystemUnderTest {
   return {
-    id: 'pgevents_append',
-    label: 'pgevents append_events',
+    id,
+    label,
     projects: true,
     unsupported: {},
     setup: async () => undefined,
-    openWriter: async () => new AppendEventsWriter(await connect(url)),
-    counts: () => countsPgevents(url),
+    openWriter: async () => new AppendEventsWriter(await connect(url())),
+    counts: () => countsPgevents(url()),
     close: async () => undefined,
   };
 }
@@ -155,175 +163,191 @@ async function checked(system: SystemUnderTest, ledger: Ledger, what: string): P
   if (problem) throw new Error(`${what}: ${problem}`);
 }
 
+/**
+ * Wait until every stored event is below the server's oldest running transaction: readers see
+ * events (and accept cursors) only there, and a transaction open elsewhere on the server — another
+ * database's, too — holds them back. The catch-up is timed from there, so that it measures reading,
+ * not someone else's transaction.
+ */
+async function untilSafe(client: pg.Client, timeoutMs: number): Promise<void> {
+  const deadline = now() + timeoutMs;
+  for (;;) {
+    const r = await client.query<{ safe: boolean }>(
+      `select coalesce(max(transaction_id) < pg_snapshot_xmin(pg_current_snapshot()), true) as safe from ${SCHEMA}.events`,
+    );
+    if (r.rows[0]?.safe) return;
+    if (now() > deadline) throw new Error(`events still held back by an open transaction on the server after ${timeoutMs / 1000} s`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 function perEvent(t: Timed): GrowthTimed {
   return { events: t.events, seconds: t.seconds };
 }
 
-/** Measures one store size on a database of its own, dropped at the end. */
-export async function measureGrowthStore(size: number, options: GrowthOptions): Promise<GrowthStore> {
-  const { log, eventsPerStream: perStream } = options;
-  const result: GrowthStore = {
-    size,
-    streams: size / perStream,
-    fill: null,
-    bytes: null,
-    append: null,
-    readStream: null,
-    catchUp: null,
-    replay: null,
-    rebuild: null,
-    errors: [],
-  };
-  const database = benchDatabaseName('growth');
-  const label = `${size.toLocaleString('en-US')}-event store`;
-  const url = await recreateDatabase(database);
-  const admin = ignoreIdleErrors(new pg.Client({ connectionString: url }));
-  let pool: pg.Pool | null = null;
-  let store: Awaited<ReturnType<Awaited<ReturnType<typeof loadApi>>>> | null = null;
-  const step = async (what: string, fn: () => Promise<void>): Promise<boolean> => {
+type Store = Awaited<ReturnType<Awaited<ReturnType<typeof loadApi>>>>;
+
+/** The databases of the growth stores still on the server, for the interrupted run's cleanup. */
+const openDatabases = new Set<string>();
+
+/** Drops the growth stores' databases that are still there (after Ctrl-C). */
+export async function dropGrowthDatabases(): Promise<void> {
+  for (const database of [...openDatabases]) {
+    await dropDatabase(database).catch(() => undefined);
+    openDatabases.delete(database);
+  }
+}
+
+/** One store of the growth mode: its database, connections, expected contents and results. */
+class GrowthDatabase {
+  readonly label: string;
+  readonly database: string;
+  readonly system: SystemUnderTest;
+  readonly ledger = new Ledger();
+  readonly result: GrowthStore;
+  url = '';
+  admin: pg.Client | null = null;
+  pool: pg.Pool | null = null;
+  store: Store | null = null;
+
+  constructor(
+    readonly size: number,
+    private readonly perStream: number,
+    private readonly log: Log,
+  ) {
+    this.label = `${fmtCount(size)}-event store`;
+    this.database = benchDatabaseName(`growth_${size}`);
+    this.result = {
+      size,
+      streams: size / perStream,
+      fill: null,
+      bytes: null,
+      append: {},
+      readStream: null,
+      catchUp: null,
+      replay: null,
+      rebuild: null,
+      errors: [],
+    };
+    this.system = appendSystem(`growth_${size}`, this.label, () => this.url);
+  }
+
+  get failed(): boolean {
+    return this.result.errors.length > 0 && this.result.fill === null;
+  }
+
+  /** Runs `fn`; a failure is recorded as this store's error for `what` (and returns false). */
+  async step(what: string, fn: () => Promise<void>): Promise<boolean> {
     try {
       await fn();
       return true;
     } catch (error) {
-      const message = `${label}: ${what}: ${errorMessage(error)}`;
-      result.errors.push(message);
-      log(`  ${message}`);
+      const message = `${this.label}: ${what}: ${errorMessage(error)}`;
+      this.result.errors.push(message);
+      this.log(`  ${message}`);
       return false;
     }
-  };
-  try {
+  }
+
+  /** A fresh database with pgevents and the users projection, filled to `size` events, vacuumed. */
+  async open(): Promise<void> {
+    openDatabases.add(this.database);
+    this.url = await recreateDatabase(this.database);
+    const url = this.url;
     await setupPgevents(url);
-    await admin.connect();
-    const system = appendSystem(url);
-    const ledger = new Ledger();
-    const id = system.id;
-
-    const filled = await step('fill', async () => {
-      const start = now();
-      await fill(admin, size, perStream, log, label);
-      const fillSeconds = (now() - start) / 1000;
-      const vacuumStart = now();
-      await admin.query('vacuum analyze');
-      result.fill = { seconds: fillSeconds, vacuumSeconds: (now() - vacuumStart) / 1000 };
-      ledger.events = size;
-      ledger.users = size / perStream;
-      await checked(system, ledger, 'after the fill');
-      result.bytes = await measureBytes(admin);
-      const rate = fillSeconds > 0 ? Math.round(size / fillSeconds).toLocaleString('en-US') : '–';
-      log(`  ${label}: filled in ${fillSeconds.toFixed(1)} s (${rate} events/s), VACUUM ANALYZE ${result.fill.vacuumSeconds.toFixed(1)} s; events table ${mib(result.bytes.table)}, its indexes ${mib(result.bytes.indexes)}`);
-    });
-    if (!filled) return result;
-
-    await step('appends', async () => {
-      const cells: Partial<Record<'seq1' | 'conc8', Cell>> = {};
-      for (const mode of ['seq1', 'conc8'] as const) {
-        log(`  ${label}: ${MODE_INFO[mode].title}, warm-up ${options.warmupMs / 1000} s, ${options.runs} × ${options.runMs / 1000} s`);
-        const row = await runAppendMode({
-          mode: MODE_INFO[mode],
-          systems: [system],
-          ledgers: new Map([[id, ledger]]),
-          databases: new Map([[id, database]]),
-          runs: options.runs,
-          runMs: options.runMs,
-          warmupMs: options.warmupMs,
-          eventsPerStream: perStream,
-          log,
-        });
-        const cell = row[id]!;
-        if (cell.kind === 'error') throw new Error(`${mode}: ${cell.message}`);
-        cells[mode] = cell;
-      }
-      result.append = { seq1: cells.seq1!, conc8: cells.conc8! };
-    });
-
+    this.admin = ignoreIdleErrors(new pg.Client({ connectionString: url }));
+    await this.admin.connect();
+    const start = now();
+    await fill(this.admin, this.size, this.perStream, this.log, this.label);
+    const fillSeconds = (now() - start) / 1000;
+    const vacuumStart = now();
+    await this.admin.query('vacuum analyze');
+    this.result.fill = { seconds: fillSeconds, vacuumSeconds: (now() - vacuumStart) / 1000 };
+    this.ledger.events = this.size;
+    this.ledger.users = this.size / this.perStream;
+    await checked(this.system, this.ledger, 'after the fill');
+    const bytes = await measureBytes(this.admin);
+    this.result.bytes = bytes;
+    const rate = fillSeconds > 0 ? `${Math.round(this.size / fillSeconds).toLocaleString('en-US')} events/s` : '–';
+    this.log(`  ${this.label}: filled in ${fillSeconds.toFixed(1)} s (${rate}), VACUUM ANALYZE ${this.result.fill.vacuumSeconds.toFixed(1)} s; events table ${mib(bytes.table)}, its indexes ${mib(bytes.indexes)}`);
     const openEventStore = await loadApi();
-    pool = ignoreIdleErrors(new pg.Pool({ connectionString: url, max: 4 }));
-    store = await openEventStore({ pool });
-    const api = store;
+    this.pool = ignoreIdleErrors(new pg.Pool({ connectionString: url, max: 4 }));
+    this.store = await openEventStore({ pool: this.pool });
+  }
 
-    await step('readStream', async () => {
-      const sample = await admin.query<{ stream: string }>(
-        `select stream::text as stream from ${SCHEMA}.streams where version = $1 order by random() limit $2`,
-        [perStream, options.reads],
-      );
-      const streams = sample.rows.map((r) => r.stream);
-      if (streams.length === 0) throw new Error(`no stream of ${perStream} events to read`);
-      const read = async (stream: string): Promise<number> => {
-        const t0 = now();
-        const events = await api.readStream(stream);
-        const ms = now() - t0;
-        if (events.length !== perStream || events.some((e, i) => e.version !== i + 1 || e.stream !== stream)) {
-          throw new Error(`readStream(${stream}) returned ${events.length} events (versions ${events.map((e) => e.version).join(',')}), ${perStream} stored`);
-        }
-        return ms;
-      };
-      // Unrecorded warm-up (connections, plans), on the sample taken from its end.
-      for (let i = 0; i < Math.min(100, options.reads); i++) await read(streams[streams.length - 1 - (i % streams.length)]!);
-      const latencies: number[] = [];
-      for (let i = 0; i < options.reads; i++) latencies.push(await read(streams[i % streams.length]!));
-      latencies.sort((a, b) => a - b);
-      result.readStream = {
-        reads: latencies.length,
-        streams: streams.length,
-        p50Ms: quantile(latencies, 0.5),
-        p99Ms: quantile(latencies, 0.99),
-        maxMs: latencies.at(-1)!,
-      };
-      log(`  ${label}: readStream of ${perStream}-event streams, ${latencies.length} reads of ${streams.length} streams: p50 ${result.readStream.p50Ms.toFixed(2)} ms, p99 ${result.readStream.p99Ms.toFixed(2)} ms, max ${result.readStream.maxMs.toFixed(1)} ms`);
-    });
+  async close(): Promise<void> {
+    await this.store?.close().catch(() => undefined);
+    await this.pool?.end().catch(() => undefined);
+    await this.admin?.end().catch(() => undefined);
+    await dropDatabase(this.database).catch((e: unknown) => this.log(`  dropping ${this.database}: ${errorMessage(e)}`));
+    openDatabases.delete(this.database);
+  }
 
-    await step('catch-up', async () => {
-      const last = await admin.query<{ cursor: string | null }>(
-        `select transaction_id::text || '-' || id as cursor from ${SCHEMA}.events order by transaction_id desc, id desc limit 1`,
-      );
-      const from = last.rows[0]?.cursor ?? 'start';
-      await fill(admin, options.catchUpEvents, perStream, log, `${label}, catch-up events`);
-      ledger.events += options.catchUpEvents;
-      ledger.users += options.catchUpEvents / perStream;
-      let delivered = 0;
-      await checkpoint();
-      const started = now();
-      const reader = await api.subscribe({
-        name: 'growth-catch-up',
-        from,
-        batchSize: 1000,
-        handler: (events) => {
-          delivered += events.length;
-        },
-      });
-      await reader.caughtUp();
-      const seconds = (now() - started) / 1000;
-      await reader.stop();
-      if (delivered !== options.catchUpEvents) throw new Error(`delivered ${delivered} events, ${options.catchUpEvents} stored after the cursor`);
-      result.catchUp = { events: delivered, seconds };
-      log(`  ${label}: subscription catch-up over the last ${delivered.toLocaleString('en-US')} events in ${seconds.toFixed(2)} s: ${Math.round(delivered / seconds).toLocaleString('en-US')} events/s`);
-    });
+  /** `count` streams of `perStream` events, chosen at random among all of them. */
+  async sampleStreams(count: number): Promise<string[]> {
+    const sample = await this.admin!.query<{ stream: string }>(
+      `select stream::text as stream from ${SCHEMA}.streams where version = $1 order by random() limit $2`,
+      [this.perStream, count],
+    );
+    if (sample.rows.length === 0) throw new Error(`no stream of ${this.perStream} events to read`);
+    return sample.rows.map((r) => r.stream);
+  }
 
-    await step('replay', async () => {
-      await checkpoint();
-      const t = await replayPgevents(url);
-      await checked(system, ledger, 'after the replay');
-      result.replay = perEvent(t);
-      log(`  ${label}: replay of ${t.events.toLocaleString('en-US')} events in ${t.seconds.toFixed(1)} s: ${((t.seconds * 1e6) / t.events).toFixed(2)} µs/event`);
-    });
+  /** One timed readStream, checked: the stream's events, versions 1 to perStream. */
+  async read(stream: string): Promise<number> {
+    const t0 = now();
+    const events = await this.store!.readStream(stream);
+    const ms = now() - t0;
+    if (events.length !== this.perStream || events.some((e, i) => e.version !== i + 1 || e.stream !== stream)) {
+      throw new Error(`readStream(${stream}) returned ${events.length} events (versions ${events.map((e) => e.version).join(',')}), ${this.perStream} stored`);
+    }
+    return ms;
+  }
 
-    await step('rebuild', async () => {
-      await checkpoint();
-      const t = await onlineRebuildPgevents(url);
-      await checked(system, ledger, 'after the rebuild');
-      result.rebuild = perEvent(t);
-      log(`  ${label}: online rebuild (set-based statement) of ${t.events.toLocaleString('en-US')} events in ${t.seconds.toFixed(1)} s: ${((t.seconds * 1e6) / t.events).toFixed(2)} µs/event`);
+  /** Imports `events` more, then times a new subscription from before them until it has caught up. */
+  async catchUp(events: number): Promise<void> {
+    const admin = this.admin!;
+    const last = await admin.query<{ cursor: string | null }>(
+      `select transaction_id::text || '-' || id as cursor from ${SCHEMA}.events order by transaction_id desc, id desc limit 1`,
+    );
+    const from = last.rows[0]?.cursor ?? 'start';
+    await fill(admin, events, this.perStream, this.log, `${this.label}, catch-up events`);
+    this.ledger.events += events;
+    this.ledger.users += events / this.perStream;
+    await untilSafe(admin, 60_000);
+    await checkpoint();
+    let delivered = 0;
+    const started = now();
+    const reader = await this.store!.subscribe({
+      name: 'growth-catch-up',
+      from,
+      batchSize: 1000,
+      handler: (batch) => {
+        delivered += batch.length;
+      },
     });
-    return result;
-  } catch (error) {
-    result.errors.push(`${label}: ${errorMessage(error)}`);
-    log(`  ${label}: ${errorMessage(error)}`);
-    return result;
-  } finally {
-    await store?.close().catch(() => undefined);
-    await pool?.end().catch(() => undefined);
-    await admin.end().catch(() => undefined);
-    await dropDatabase(database).catch((e: unknown) => log(`  dropping ${database}: ${errorMessage(e)}`));
+    await reader.caughtUp();
+    const seconds = (now() - started) / 1000;
+    await reader.stop();
+    if (delivered !== events) throw new Error(`delivered ${delivered} events, ${events} stored after the cursor`);
+    this.result.catchUp = { events: delivered, seconds };
+    this.log(`  ${this.label}: subscription catch-up over the last ${delivered.toLocaleString('en-US')} events in ${seconds.toFixed(2)} s: ${Math.round(delivered / seconds).toLocaleString('en-US')} events/s`);
+  }
+
+  async replay(): Promise<void> {
+    await checkpoint();
+    const t = await replayPgevents(this.url);
+    await checked(this.system, this.ledger, 'after the replay');
+    this.result.replay = perEvent(t);
+    this.log(`  ${this.label}: replay of ${t.events.toLocaleString('en-US')} events in ${t.seconds.toFixed(1)} s: ${((t.seconds * 1e6) / t.events).toFixed(2)} µs/event`);
+  }
+
+  async rebuild(): Promise<void> {
+    await checkpoint();
+    const t = await onlineRebuildPgevents(this.url);
+    await checked(this.system, this.ledger, 'after the rebuild');
+    this.result.rebuild = perEvent(t);
+    this.log(`  ${this.label}: online rebuild (set-based statement) of ${t.events.toLocaleString('en-US')} events in ${t.seconds.toFixed(1)} s: ${((t.seconds * 1e6) / t.events).toFixed(2)} µs/event`);
   }
 }
 
@@ -331,12 +355,75 @@ function mib(bytes: number): string {
   return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 }
 
-/** The growth mode: one store per size, smallest first, one at a time. */
+/**
+ * The growth mode: every store filled first (one at a time, each on a database of its own), then
+ * each measurement on all of them, interleaved where it is repeated (the append runs, the reads) so
+ * that other load on the machine falls on every store alike; the ratios compare stores of one run.
+ */
 export async function measureGrowth(sizes: number[], options: GrowthOptions): Promise<GrowthStore[]> {
-  const out: GrowthStore[] = [];
-  for (const size of sizes) {
-    options.log(`\n== growth: a store of ${size.toLocaleString('en-US')} events`);
-    out.push(await measureGrowthStore(size, options));
+  const { log, eventsPerStream: perStream } = options;
+  const all = sizes.map((size) => new GrowthDatabase(size, perStream, log));
+  try {
+    log(`\n== growth: filling stores of ${sizes.map(fmtCount).join(', ')} events (import_events, ${fmtCount(FILL_CHUNK_EVENTS)} a transaction), VACUUM ANALYZE`);
+    for (const g of all) await g.step('fill', () => g.open());
+    const live = all.filter((g) => !g.failed);
+
+    for (const mode of ['seq1', 'conc8'] as const) {
+      log(`\n== growth: ${MODE_INFO[mode].title}: warm-up ${options.warmupMs / 1000} s, ${options.runs} × ${options.runMs / 1000} s per store`);
+      const row = await runAppendMode({
+        mode: MODE_INFO[mode],
+        systems: live.map((g) => g.system),
+        ledgers: new Map(live.map((g) => [g.system.id, g.ledger])),
+        databases: new Map(live.map((g) => [g.system.id, g.database])),
+        runs: options.runs,
+        runMs: options.runMs,
+        warmupMs: options.warmupMs,
+        eventsPerStream: perStream,
+        log,
+      });
+      for (const g of live) {
+        const cell = row[g.system.id]!;
+        if (cell.kind === 'error') g.result.errors.push(`${g.label}: ${mode}: ${cell.message}`);
+        g.result.append[mode] = cell;
+      }
+    }
+
+    log(`\n== growth: readStream of random ${perStream}-event streams, ${options.reads} per store, interleaved`);
+    const samples = new Map<GrowthDatabase, string[]>();
+    for (const g of live) await g.step('readStream', async () => void samples.set(g, await g.sampleStreams(options.reads)));
+    const readers = live.filter((g) => samples.has(g));
+    const latencies = new Map(readers.map((g) => [g, [] as number[]]));
+    const failed = new Set<GrowthDatabase>();
+    // An unrecorded warm-up (connections, plans) on the end of each sample, then the timed reads.
+    const warmup = Math.min(100, options.reads);
+    for (let i = -warmup; i < options.reads; i++) {
+      for (const g of readers) {
+        if (failed.has(g)) continue;
+        const streams = samples.get(g)!;
+        const stream = i < 0 ? streams[streams.length - 1 - ((-i - 1) % streams.length)]! : streams[i % streams.length]!;
+        const ok = await g.step('readStream', async () => {
+          const ms = await g.read(stream);
+          if (i >= 0) latencies.get(g)!.push(ms);
+        });
+        if (!ok) failed.add(g);
+      }
+    }
+    for (const g of readers) {
+      if (failed.has(g)) continue;
+      const sorted = latencies.get(g)!.sort((a, b) => a - b);
+      const r = { reads: sorted.length, streams: samples.get(g)!.length, p50Ms: quantile(sorted, 0.5), p99Ms: quantile(sorted, 0.99), maxMs: sorted.at(-1)! };
+      g.result.readStream = r;
+      log(`  ${g.label}: ${r.reads} reads of ${r.streams} streams: p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, max ${r.maxMs.toFixed(1)} ms`);
+    }
+
+    log(`\n== growth: a new subscription catching up with the last ${options.catchUpEvents.toLocaleString('en-US')} events (imported first)`);
+    for (const g of live) await g.step('catch-up', () => g.catchUp(options.catchUpEvents));
+
+    log('\n== growth: replay_projection and the online rebuild (set-based statement) over all stored events');
+    for (const g of live) await g.step('replay', () => g.replay());
+    for (const g of live) await g.step('rebuild', () => g.rebuild());
+    return all.map((g) => g.result);
+  } finally {
+    for (const g of all) await g.close();
   }
-  return out;
 }
