@@ -240,8 +240,9 @@ async function main(): Promise<number> {
     for (const s of stores) results.errors.push(...s.errors.map((e) => `growth: ${e}`));
   }
 
-  // Subscriptions: catch-up and live delivery through the API, on each engine's own store.
-  if (config.subscriptionEvents > 0) {
+  // Subscriptions: catch-up and live delivery through the API, on each engine's own store (not in
+  // a growth-only run: it measures the catch-up in its own stores, and leaves the side-by-side results alone).
+  if (config.subscriptionEvents > 0 && config.modes.some((m) => m !== 'growth')) {
     log(`\n== subscriptions: catch-up over ${config.subscriptionEvents.toLocaleString('en-US')} events, ${config.liveEvents} live appends`);
     for (const engine of ['server', 'embedded'] as const) {
       try {

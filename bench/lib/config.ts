@@ -49,7 +49,7 @@ const HELP = `Usage: npm run bench -- [options]
   --embedded-events N     events for the embedded engine's replay (default 100000)
   --subscription-events N stored events a new subscription catches up with (default 200000)
   --live-events N         appends timed from the append call to a live subscription's handler (default 2000)
-  --no-subscriptions      skip the subscription measurements
+  --no-subscriptions      skip the subscription measurements (so does --modes growth alone)
   --modes a,b             only these modes: ${MODES.join(', ')} (default: all but growth)
   --growth-sizes a,b      growth: stores filled to these numbers of events first (default 0,1000000,10000000)
   --growth-catch-up-events N  growth: events a new subscription catches up with in each store (default 100000)
