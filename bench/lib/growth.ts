@@ -273,7 +273,8 @@ class GrowthDatabase {
     const bytes = await measureBytes(this.admin);
     this.result.bytes = bytes;
     const rate = fillSeconds > 0 ? `${Math.round(this.size / fillSeconds).toLocaleString('en-US')} events/s` : '–';
-    this.log(`  ${this.label}: filled in ${fillSeconds.toFixed(1)} s (${rate}), VACUUM ANALYZE ${this.result.fill.vacuumSeconds.toFixed(1)} s; events table ${mib(bytes.table)}, its indexes ${mib(bytes.indexes)}`);
+    if (this.size === 0) this.log(`  ${this.label}: empty, not vacuumed`);
+    else this.log(`  ${this.label}: filled in ${fillSeconds.toFixed(1)} s (${rate}), VACUUM ANALYZE ${this.result.fill.vacuumSeconds.toFixed(1)} s; events table ${mib(bytes.table)}, its indexes ${mib(bytes.indexes)}`);
     const openEventStore = await loadApi();
     this.pool = ignoreIdleErrors(new pg.Pool({ connectionString: url, max: 4 }));
     this.store = await openEventStore({ pool: this.pool });
