@@ -12,6 +12,9 @@ import { median } from './lib/stats.js';
 import { HELP, parseArgs, type BenchConfig } from './lib/config.js';
 import pg from 'pg';
 import { benchDatabaseName, dropDatabase, ignoreIdleErrors, recreateDatabase, serverInfo, serverUrl } from './lib/db.js';
+import { dropGrowthDatabases, measureGrowth } from './lib/growth.js';
+import { growthConsole, growthMarkdown, growthReport } from './lib/growth-report.js';
+import { fmtCount } from './lib/format.js';
 import { loadApi } from './lib/pgevents-api.js';
 import { measureSubscriptions, type SubscriptionMeasurement } from './lib/subscriptions.js';
 import { consoleReport, markdownReport, updateReadme, writeJson } from './lib/output.js';
@@ -57,6 +60,7 @@ async function close(live: Live): Promise<void> {
 
 async function cleanup(): Promise<void> {
   for (const live of [...opened]) await close(live);
+  await dropGrowthDatabases();
   rmSync(scratch, { recursive: true, force: true });
 }
 
@@ -146,7 +150,7 @@ async function main(): Promise<number> {
   };
 
   const appendModes = config.modes.filter((m) => MODE_INFO[m].batchSize !== undefined);
-  const loadModes = config.modes.filter((m) => MODE_INFO[m].batchSize === undefined);
+  const loadModes = config.modes.filter((m) => MODE_INFO[m].batchSize === undefined && m !== 'growth');
 
   // Append modes: every system on its own database, all open at once, runs interleaved.
   if (appendModes.length > 0) {
@@ -220,8 +224,25 @@ async function main(): Promise<number> {
     for (const mode of loadModes) results.modes.push({ id: mode, title: MODE_INFO[mode].title, events: serverEvents });
   }
 
-  // Subscriptions: catch-up and live delivery through the API, on each engine's own store.
-  if (config.subscriptionEvents > 0) {
+  // Growth: pgevents in stores already holding N events, one size at a time, each on a fresh database.
+  if (config.modes.includes('growth')) {
+    results.modes.push({ id: 'growth', title: MODE_INFO.growth.title });
+    const stores = await measureGrowth(config.growthSizes, {
+      runs: config.runs,
+      runMs: config.runMs,
+      warmupMs: config.warmupMs,
+      eventsPerStream: config.eventsPerStream,
+      catchUpEvents: config.growthCatchUpEvents,
+      reads: config.growthReads,
+      log,
+    });
+    results.growth = growthReport(stores);
+    for (const s of stores) results.errors.push(...s.errors.map((e) => `growth: ${e}`));
+  }
+
+  // Subscriptions: catch-up and live delivery through the API, on each engine's own store (not in
+  // a growth-only run: it measures the catch-up in its own stores, and leaves the side-by-side results alone).
+  if (config.subscriptionEvents > 0 && config.modes.some((m) => m !== 'growth')) {
     log(`\n== subscriptions: catch-up over ${config.subscriptionEvents.toLocaleString('en-US')} events, ${config.liveEvents} live appends`);
     for (const engine of ['server', 'embedded'] as const) {
       try {
@@ -252,18 +273,42 @@ async function main(): Promise<number> {
   results.finishedAt = finished.toISOString();
   results.durationSeconds = Math.round((finished.getTime() - started.getTime()) / 1000);
 
-  process.stdout.write('\n' + consoleReport(results) + '\n');
+  // A growth-only run leaves the side-by-side results (JSON, chart, README section) of the full run alone.
+  const sideBySide = Object.keys(results.cells).length > 0 || results.subscriptions.length > 0;
+  if (sideBySide) process.stdout.write('\n' + consoleReport(results) + '\n');
+  if (results.growth) process.stdout.write('\n' + growthConsole(results.growth) + '\n');
 
   const outDir = config.outDir ?? join(os.tmpdir(), 'pgevents-bench-results');
-  const jsonFile = writeJson(results, outDir);
-  const svgFile = join(outDir, 'latest.svg');
-  writeFileSync(svgFile, ratioChart(results));
-  log(`\nwrote ${jsonFile} and ${svgFile} (${results.durationSeconds} s in all)`);
+  const jsonFile = writeJson(results, outDir, sideBySide ? '' : '-growth');
+  const written = [jsonFile];
+  if (sideBySide) {
+    const svgFile = join(outDir, 'latest.svg');
+    writeFileSync(svgFile, ratioChart(results));
+    written.push(svgFile);
+  }
+  log(`\nwrote ${written.join(' and ')} (${results.durationSeconds} s in all)`);
   if (config.writeReadme) {
     const readme = new URL('./README.md', import.meta.url).pathname;
-    if (updateReadme(readme, markdownReport(results))) log(`updated ${readme}`);
+    if (sideBySide && updateReadme(readme, markdownReport(results))) log(`updated ${readme}`);
+    if (results.growth && updateReadme(readme, growthMarkdown(results.growth, growthContext(results, jsonFile)), 'growth')) {
+      log(`updated the growth section of ${readme}`);
+    }
   }
   return results.errors.length > 0 ? 1 : 0;
+}
+
+/** The line above the growth tables: the run, the machine and how busy it was. */
+function growthContext(results: BenchResults, jsonFile: string): string {
+  const m = results.machine;
+  const g = results.growth!;
+  const catchUp = g.stores[0]?.catchUp?.events;
+  return (
+    `Run of ${results.startedAt.slice(0, 10)} at commit ${m.commit}, ${results.durationSeconds} s in all: stores of ${g.stores.map((s) => fmtCount(s.size)).join(', ')} events; ` +
+    `appends ${results.config.runs} × ${Number(results.config.runMs) / 1000} s per mode after a ${Number(results.config.warmupMs) / 1000} s warm-up; ` +
+    `${results.config.growthReads} readStream calls; catch-up over ${catchUp === undefined ? '?' : fmtCount(catchUp)} events. ` +
+    `${m.cpus} × ${m.cpuModel}, ${results.server.version.split(' on ')[0]}; 1-minute load average during the run: median ${results.load.median.toFixed(1)}, max ${results.load.max.toFixed(1)}. ` +
+    `Results: \`bench/results/${jsonFile.split('/').at(-1)}\`.`
+  );
 }
 
 let interrupted = false;

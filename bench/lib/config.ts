@@ -1,5 +1,5 @@
 /** Command-line options of `npm run bench`. */
-import { MODES, type ModeId } from './types.js';
+import { DEFAULT_MODES, MODES, type ModeId } from './types.js';
 
 export interface BenchConfig {
   quick: boolean;
@@ -22,6 +22,12 @@ export interface BenchConfig {
   /** Stored events a new subscription catches up with, and appends timed to a live one (0: skip). */
   subscriptionEvents: number;
   liveEvents: number;
+  /** Stores the growth mode fills first (events already stored when it measures). */
+  growthSizes: number[];
+  /** Events imported after the fill that a new subscription then catches up with (growth mode). */
+  growthCatchUpEvents: number;
+  /** readStream calls timed per store (growth mode). */
+  growthReads: number;
   modes: ModeId[];
   /** Only these system ids (all when empty). */
   systems: string[];
@@ -43,8 +49,11 @@ const HELP = `Usage: npm run bench -- [options]
   --embedded-events N     events for the embedded engine's replay (default 100000)
   --subscription-events N stored events a new subscription catches up with (default 200000)
   --live-events N         appends timed from the append call to a live subscription's handler (default 2000)
-  --no-subscriptions      skip the subscription measurements
-  --modes a,b             only these modes: ${MODES.join(', ')}
+  --no-subscriptions      skip the subscription measurements (so does --modes growth alone)
+  --modes a,b             only these modes: ${MODES.join(', ')} (default: all but growth)
+  --growth-sizes a,b      growth: stores filled to these numbers of events first (default 0,1000000,10000000)
+  --growth-catch-up-events N  growth: events a new subscription catches up with in each store (default 100000)
+  --growth-reads N        growth: readStream calls of 10-event streams timed in each store (default 2000)
   --systems a,b           only these systems (ids as in the JSON; raw and seed are always kept for the ratios)
   --out DIR               where to write <date>.json and latest.svg (default bench/results; --quick: a temp dir)
   --no-readme             do not rewrite the results section of bench/README.md
@@ -71,7 +80,10 @@ export function parseArgs(argv: string[]): BenchConfig | 'help' {
         embeddedReplayEvents: 500,
         subscriptionEvents: 1_000,
         liveEvents: 20,
-        modes: [...MODES],
+        growthSizes: [0, 20_000],
+        growthCatchUpEvents: 2_000,
+        growthReads: 200,
+        modes: [...DEFAULT_MODES],
         systems: [],
         outDir: null,
         writeReadme: false,
@@ -88,7 +100,10 @@ export function parseArgs(argv: string[]): BenchConfig | 'help' {
         embeddedReplayEvents: 100_000,
         subscriptionEvents: 200_000,
         liveEvents: 2_000,
-        modes: [...MODES],
+        growthSizes: [0, 1_000_000, 10_000_000],
+        growthCatchUpEvents: 100_000,
+        growthReads: 2_000,
+        modes: [...DEFAULT_MODES],
         systems: [],
         outDir: 'bench/results',
         writeReadme: true,
@@ -145,6 +160,20 @@ export function parseArgs(argv: string[]): BenchConfig | 'help' {
       case '--live-events':
         config.liveEvents = Math.round(positive(arg, value()));
         break;
+      case '--growth-sizes': {
+        const sizes = value().split(',').filter(Boolean).map((v) => Number(v));
+        if (sizes.length === 0 || sizes.some((n) => !Number.isInteger(n) || n < 0)) {
+          throw new Error(`${arg} needs a comma list of event counts (0 or more), got ${argv[i]}`);
+        }
+        config.growthSizes = [...new Set(sizes)].sort((a, b) => a - b);
+        break;
+      }
+      case '--growth-catch-up-events':
+        config.growthCatchUpEvents = Math.round(positive(arg, value()));
+        break;
+      case '--growth-reads':
+        config.growthReads = Math.round(positive(arg, value()));
+        break;
       case '--no-subscriptions':
         config.subscriptionEvents = 0;
         break;
@@ -157,6 +186,8 @@ export function parseArgs(argv: string[]): BenchConfig | 'help' {
   }
   const unit = config.eventsPerStream;
   config.bulkEvents = Math.max(unit, Math.round(config.bulkEvents / unit) * unit);
+  config.growthSizes = config.growthSizes.map((n) => Math.round(n / unit) * unit);
+  config.growthCatchUpEvents = Math.max(unit, Math.round(config.growthCatchUpEvents / unit) * unit);
   config.embeddedReplayEvents = Math.max(100, Math.round(config.embeddedReplayEvents / 100) * 100);
   return config;
 }

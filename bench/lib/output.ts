@@ -12,6 +12,7 @@ const SHORT: Record<ModeId, string> = {
   bulk: 'COPY',
   replay: 'replay',
   rebuild: 'set-based rebuild',
+  growth: 'growth',
 };
 
 function modeEvents(results: BenchResults, mode: ModeId): number | undefined {
@@ -225,18 +226,21 @@ export function markdownReport(results: BenchResults): string {
   return out.join('\n');
 }
 
-export function writeJson(results: BenchResults, dir: string): string {
+/** Writes `<date><suffix>.json` into `dir` (a growth-only run: suffix `-growth`, beside the full run's file). */
+export function writeJson(results: BenchResults, dir: string, suffix = ''): string {
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, `${results.startedAt.slice(0, 10)}.json`);
+  const file = join(dir, `${results.startedAt.slice(0, 10)}${suffix}.json`);
   writeFileSync(file, JSON.stringify(results, null, 2) + '\n');
   return file;
 }
 
-const START = '<!-- bench:results:start -->';
-const END = '<!-- bench:results:end -->';
-
-/** Replace the marked results section of a README; returns false when it has no markers. */
-export function updateReadme(file: string, markdown: string): boolean {
+/**
+ * Replace a marked section of a README (`<!-- bench:<section>:start -->` … `<!-- bench:<section>:end -->`);
+ * returns false when it has no such markers.
+ */
+export function updateReadme(file: string, markdown: string, section: 'results' | 'growth' = 'results'): boolean {
+  const START = `<!-- bench:${section}:start -->`;
+  const END = `<!-- bench:${section}:end -->`;
   let text: string;
   try {
     text = readFileSync(file, 'utf8');

@@ -1,4 +1,5 @@
 /** The shape of a benchmark run's results (also the JSON written to bench/results/). */
+import type { GrowthReport } from './growth-report.js';
 import type { Summary } from './stats.js';
 import type { SubscriptionMeasurement } from './subscriptions.js';
 import type { ModeId } from './types.js';
@@ -69,5 +70,7 @@ export interface BenchResults {
   goals: Goal[];
   /** pgevents subscriptions: catch-up rate and live delivery latency, per engine. */
   subscriptions: SubscriptionMeasurement[];
+  /** The growth mode (issue 13): each store size's measurements and their ratios to the smallest store. */
+  growth?: GrowthReport;
   errors: string[];
 }

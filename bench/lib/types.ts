@@ -16,8 +16,11 @@ export interface Batch {
 }
 
 /** The measured modes, in the order they run and are reported. */
-export const MODES = ['seq1', 'conc8', 'batch100', 'bulk', 'replay', 'rebuild'] as const;
+export const MODES = ['seq1', 'conc8', 'batch100', 'bulk', 'replay', 'rebuild', 'growth'] as const;
 export type ModeId = (typeof MODES)[number];
+
+/** What `npm run bench` measures without --modes: every mode but growth (minutes per 10M events). */
+export const DEFAULT_MODES: ModeId[] = MODES.filter((m) => m !== 'growth');
 
 export interface ModeInfo {
   id: ModeId;
@@ -35,6 +38,7 @@ export const MODE_INFO: Record<ModeId, ModeInfo> = {
   bulk: { id: 'bulk', title: 'bulk load (COPY)' },
   replay: { id: 'replay', title: "replay through the projection's handlers" },
   rebuild: { id: 'rebuild', title: 'set-based rebuild (INSERT … SELECT DISTINCT ON)' },
+  growth: { id: 'growth', title: 'growth: appends, reads, catch-up, replay and rebuild in stores already holding N events' },
 };
 
 /** One connection's way to append: one call is one transaction. */

@@ -2,32 +2,9 @@
  * pgevents through its SQL function: `select … from pgevents.append_events(stream, events, 'any')`,
  * one call (one transaction) per batch, events without ids.
  */
-import type pg from 'pg';
-import { connect } from '../lib/pg-writer.js';
-import {
-  bulkLoadPgevents,
-  countsPgevents,
-  onlineRebuildPgevents,
-  SCHEMA,
-  setupPgevents,
-} from '../lib/pgevents-server.js';
-import type { Batch, BulkSource, Counts, SystemContext, SystemDescriptor, SystemUnderTest, Timed, Writer } from '../lib/types.js';
-
-class AppendEventsWriter implements Writer {
-  constructor(private readonly client: pg.Client) {}
-
-  async append(batch: Batch): Promise<void> {
-    await this.client.query({
-      name: 'append_events',
-      text: `select count(*) from ${SCHEMA}.append_events($1::uuid, $2::jsonb, 'any')`,
-      values: [batch.stream, JSON.stringify(batch.events)],
-    });
-  }
-
-  close(): Promise<void> {
-    return this.client.end();
-  }
-}
+import { AppendEventsWriter, connect } from '../lib/pg-writer.js';
+import { bulkLoadPgevents, countsPgevents, onlineRebuildPgevents, setupPgevents } from '../lib/pgevents-server.js';
+import type { BulkSource, Counts, SystemContext, SystemDescriptor, SystemUnderTest, Timed, Writer } from '../lib/types.js';
 
 class PgeventsAppendSystem implements SystemUnderTest {
   readonly id = 'pgevents_append';
