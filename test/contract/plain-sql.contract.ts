@@ -75,6 +75,24 @@ export default function plainSqlContract(engine: TestEngine): void {
         expect((await t.store.readStream(second)).map((event) => event.version)).toEqual([1]);
       });
 
+      it('takes one position per row of a plain insert: the sequence moves by the rows stored, no more', async () => {
+        const position = async () => {
+          const [row] = await t.store.query<{ last: unknown }>(`select pg_sequence_last_value('${schema}.events_id_seq') as last`);
+          return Number(row!.last);
+        };
+        const stream = randomUUID();
+        await t.store.execScript(seedInsert('user_create', stream, '{"name":"p0"}'));
+        const before = await position();
+        for (let i = 1; i <= 5; i++) await t.store.execScript(seedInsert('user_update', stream, `{"name":"p${i}"}`));
+        await t.store.execScript(seedInsert('user_create', randomUUID(), '{"name":"other"}'));
+        await t.store.execScript(`
+          insert into events (type, uuid, body) values
+            ('user_update', '${stream}', '{"name":"p6"}'), ('user_update', '${stream}', '{"name":"p7"}')`);
+        expect((await position()) - before).toBe(8);
+        const positions = (await t.store.readStream(stream)).map((event) => event.position);
+        expect(positions.slice(1).map((value, index) => value - positions[index]!)).toEqual([1, 1, 1, 1, 1, 2, 1]);
+      });
+
       it('fires the trigger projections', async () => {
         const stream = randomUUID();
         await t.store.execScript(seedInsert('user_create', stream, '{"name":"x"}'));
