@@ -32,7 +32,10 @@ export interface Page {
  * Reads one page of the log after a cursor, with the gap-safe rule of read_all. The events, the
  * last safe event and the held-back check come from one statement and one horizon (safe_horizon(),
  * computed once in the statement; two calls could differ): the page may skip to that last safe
- * event only because nothing of its types was missed before it.
+ * event only because nothing of its types was missed before it. The held-back check is an ordered
+ * LIMIT 1, not EXISTS: the planner cannot see the horizon and, for EXISTS, estimates that a
+ * sequential scan finds a row soon; it reads the whole table when there is none (15 ms per page at
+ * 200k events, measured).
  */
 export async function readPage(db: Queryable, schema: string, after: Cursor, limit: number, types: string[] | null): Promise<Page> {
   const rows = await db.query(
@@ -52,10 +55,12 @@ export async function readPage(db: Queryable, schema: string, after: Cursor, lim
               limit 1) h
      union all
      select 'held', null, null, null, null, null, null, null, null, null
-      where exists (select 1 from ${schema}.events e
-                     where e.transaction_id >= (select horizon from safe)
-                       and (e.transaction_id, e.id) > ($1::xid8, $2::bigint)
-                       and ($4::text[] is null or e.type = any($4::text[])))`,
+       from (select 1 from ${schema}.events e
+              where e.transaction_id >= (select horizon from safe)
+                and (e.transaction_id, e.id) > ($1::xid8, $2::bigint)
+                and ($4::text[] is null or e.type = any($4::text[]))
+              order by e.transaction_id, e.id
+              limit 1) held`,
     [after.transactionId, after.position, limit, types],
   );
   const events: StoredEvent[] = [];
