@@ -3,7 +3,7 @@
  * transaction (append_events) for a few seconds with nobody listening, then with one subscription
  * live (LISTEN, wake-ups), in alternating rounds on one throwaway database of the server.
  *
- *   node --import tsx bench/listening.ts [--rounds 3] [--seconds 5] [--connections 8]
+ *   node --import tsx bench/listening.ts [--rounds 6] [--seconds 5] [--connections 8]
  */
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
@@ -12,7 +12,7 @@ import { openEventStore } from '../src/index.js';
 import { benchDatabaseName, databaseUrl, ignoreIdleErrors, serverUrl, withClient } from './lib/db.js';
 
 const { values } = parseArgs({
-  options: { rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '5' }, connections: { type: 'string', default: '8' } },
+  options: { rounds: { type: 'string', default: '6' }, seconds: { type: 'string', default: '5' }, connections: { type: 'string', default: '8' } },
 });
 const rounds = Number(values.rounds);
 const seconds = Number(values.seconds);
@@ -41,6 +41,42 @@ async function appendRate(url: string): Promise<number> {
   return appended / seconds;
 }
 
+/** Counts the notifications appends send, on a session that LISTENs without registering as a listener. */
+async function countNotifications(url: string): Promise<{ stop(): Promise<number> }> {
+  const client = ignoreIdleErrors(new pg.Client({ connectionString: url }));
+  await client.connect();
+  let count = 0;
+  client.on('notification', () => void (count += 1));
+  await client.query('listen pgevents_pgevents');
+  return {
+    async stop() {
+      await client.end();
+      return count;
+    },
+  };
+}
+
+/** The append rate while one subscription listens, and what it did meanwhile. */
+async function listeningRate(round: number): Promise<{ rate: number; delivered: number; batches: number; notified: number }> {
+  let delivered = 0;
+  let batches = 0;
+  const subscription = await store.subscribe({
+    name: `listening_${round}`,
+    from: 'end',
+    handler: (events) => {
+      delivered += events.length;
+      batches += 1;
+    },
+  });
+  await subscription.caughtUp();
+  const notifications = await countNotifications(url);
+  const rate = await appendRate(url);
+  await subscription.caughtUp();
+  await subscription.stop();
+  const notified = await notifications.stop();
+  return { rate, delivered, batches, notified };
+}
+
 const database = benchDatabaseName(`listening_${process.pid}`);
 await withClient(serverUrl(), (client) => client.query(`create database ${database}`));
 const url = databaseUrl(database);
@@ -49,20 +85,20 @@ try {
   console.log(`${connections} connections, one event per transaction, ${seconds} s each`);
   const ratios: number[] = [];
   for (let round = 1; round <= rounds; round++) {
-    const quiet = await appendRate(url);
-    let delivered = 0;
-    const subscription = await store.subscribe({ name: `listening_${round}`, from: 'end', handler: (events) => void (delivered += events.length) });
-    await subscription.caughtUp();
-    const live = await appendRate(url);
-    await subscription.caughtUp();
-    await subscription.stop();
-    ratios.push(live / quiet);
+    // Alternate which comes first, so that a store growing through the run favours neither.
+    const quietFirst = round % 2 === 1;
+    const quiet1 = quietFirst ? await appendRate(url) : 0;
+    const live = await listeningRate(round);
+    const quiet = quietFirst ? quiet1 : await appendRate(url);
+    ratios.push(live.rate / quiet);
     console.log(
-      `round ${round}: nobody listening ${quiet.toFixed(0)} appends/s; one subscription live ${live.toFixed(0)} appends/s ` +
-        `(${(live / quiet).toFixed(2)}×); it delivered ${delivered} events`,
+      `round ${round}: nobody listening ${quiet.toFixed(0)} appends/s; one subscription live ${live.rate.toFixed(0)} appends/s ` +
+        `(${(live.rate / quiet).toFixed(2)}×); it delivered ${live.delivered} events in ${live.batches} batches; appends notified ${live.notified} times`,
     );
   }
-  console.log(`with a subscription live / without: ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}×`);
+  const sorted = [...ratios].sort((a, b) => a - b);
+  const median = sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
+  console.log(`with a subscription live / without: median ${median.toFixed(2)}×, ${sorted[0]!.toFixed(2)}–${sorted.at(-1)!.toFixed(2)}× over ${rounds} rounds`);
 } finally {
   await store.close();
   await withClient(serverUrl(), (client) => client.query(`drop database ${database} with (force)`));

@@ -1397,6 +1397,7 @@ begin
   -- The functions behind the views above run with the reading role's rights.
   execute format('grant execute on function pgevents.read_stream(uuid, bigint, int), '
                  'pgevents.read_all(xid8, bigint, int, text[]), pgevents.read_all_after(text, int, text[]), '
+                 'pgevents.read_page(xid8, bigint, int, text[]), '
                  'pgevents.safe_horizon(), pgevents.parse_cursor(text), pgevents.resolve_cursor(text), '
                  'pgevents.subscription_lock_key(text), pgevents.subscription_is_locked(text), '
                  'pgevents.projection_rows(text), pgevents.rebuild_progress_of(text), '
@@ -2026,6 +2027,57 @@ begin
 end;
 $function$;
 revoke execute on function pgevents.read_all_after(text,integer,text[]) from public;
+
+CREATE OR REPLACE FUNCTION pgevents.read_page(p_after_transaction_id xid8, p_after_position bigint, p_limit integer, p_types text[] DEFAULT NULL::text[])
+ RETURNS TABLE(kind text, id bigint, uuid uuid, version bigint, type text, body jsonb, metadata jsonb, event_id uuid, inserted_at timestamp with time zone, transaction_id text)
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+#variable_conflict use_column
+declare
+  v_horizon xid8 := safe_horizon();
+  v_count bigint;
+begin
+  if p_limit is null or p_limit < 1 then
+    raise exception 'Invalid limit: % (it must be at least 1)', coalesce(p_limit::text, 'null')
+      using errcode = 'PE003', detail = json_build_object('field', 'limit')::text;
+  end if;
+  return query
+    select 'event', e.id, e.uuid, e.version, e.type, e.body, e.metadata, e.event_id, e.inserted_at, e.transaction_id::text
+      from events e
+     where (e.transaction_id, e.id) > (p_after_transaction_id, p_after_position)
+       and e.transaction_id < v_horizon
+       and (p_types is null or e.type = any(p_types))
+     order by e.transaction_id, e.id
+     limit p_limit;
+  get diagnostics v_count = row_count;
+  if v_count < p_limit then
+    return query
+      select 'head', e.id, null::uuid, null::bigint, null::text, null::jsonb, null::jsonb, null::uuid, null::timestamptz,
+             e.transaction_id::text
+        from events e
+       where e.transaction_id < v_horizon
+       order by e.transaction_id desc, e.id desc
+       limit 1;
+  end if;
+  if v_count = 0 then
+    -- In index order with LIMIT 1, not EXISTS: for EXISTS the planner, blind to the horizon,
+    -- expects a sequential scan to find a row soon, and reads the whole table when none is there.
+    return query
+      select 'held', null::bigint, null::uuid, null::bigint, null::text, null::jsonb, null::jsonb, null::uuid,
+             null::timestamptz, null::text
+        from (select 1 from events e
+               where e.transaction_id >= v_horizon
+                 and (e.transaction_id, e.id) > (p_after_transaction_id, p_after_position)
+                 and (p_types is null or e.type = any(p_types))
+               order by e.transaction_id, e.id
+               limit 1) h;
+  end if;
+end;
+$function$;
+comment on function pgevents.read_page(xid8,bigint,integer,text[]) is 'One page for a reader after a cursor: its events, the last safe event (head) when the page is not full, whether events are held back when it is empty.';
+revoke execute on function pgevents.read_page(xid8,bigint,integer,text[]) from public;
 
 CREATE OR REPLACE FUNCTION pgevents.read_stream(p_stream uuid, p_from_version bigint DEFAULT 1, p_limit integer DEFAULT 1000)
  RETURNS SETOF pgevents.events

@@ -1,5 +1,5 @@
 -- What every kind of role may read (readers, writers, subscribers and operators all get it): the
--- events (read_stream, read_all, read_all_after, the safe_events view, safe_horizon and the
+-- events (read_stream, read_all, read_all_after, read_page, the safe_events view, safe_horizon and the
 -- tables), the store's bookkeeping, the status of subscriptions, projections and rebuilds, and the
 -- tables of every projection (also of projections defined later: grant_projection_reads). Records
 -- nothing.
@@ -23,6 +23,7 @@ begin
   -- The functions behind the views above run with the reading role's rights.
   execute format('grant execute on function {{schema}}.read_stream(uuid, bigint, int), '
                  '{{schema}}.read_all(xid8, bigint, int, text[]), {{schema}}.read_all_after(text, int, text[]), '
+                 '{{schema}}.read_page(xid8, bigint, int, text[]), '
                  '{{schema}}.safe_horizon(), {{schema}}.parse_cursor(text), {{schema}}.resolve_cursor(text), '
                  '{{schema}}.subscription_lock_key(text), {{schema}}.subscription_is_locked(text), '
                  '{{schema}}.projection_rows(text), {{schema}}.rebuild_progress_of(text), '

@@ -7,10 +7,9 @@ import { CatchUpWaiters } from './catch-up.js';
 import { ReaderLink } from './link.js';
 import { assertHandler, readerSettings, type ReaderSettings } from './options.js';
 import { committedHead, compareCursors, readPage } from './read-page.js';
-import { BusyPoll, Wakeup } from './wakeup.js';
+import { ReadPacing } from './pacing.js';
+import { Wakeup } from './wakeup.js';
 
-const HELD_BACK_POLL_FIRST_MS = 50;
-const HELD_BACK_POLL_MAX_MS = 1000;
 const RETRY_MAX_DELAY_MS = 5000;
 
 /**
@@ -93,10 +92,7 @@ export class LogFollower implements Follower {
 
   async #run(): Promise<void> {
     const settings = this.#settings;
-    let heldBackDelay = HELD_BACK_POLL_FIRST_MS;
-    const busyPoll = new BusyPoll();
-    // Whether the last read found nothing new: the next read is then asked about writers first.
-    let caughtUp = false;
+    const pacing = new ReadPacing(this.#link, this.#wakeup, settings.pollIntervalMs);
     let failures = 0;
     while (!this.#stopping) {
       try {
@@ -105,35 +101,22 @@ export class LogFollower implements Follower {
           await this.#link.close().catch(() => undefined);
           await this.#link.open();
           if (settings.listen) await this.#link.listen();
+          pacing.reset();
           continue;
         }
-        const writersActive = caughtUp ? await this.#link.writersActive() : null;
+        await pacing.beforeRead();
         const page = await readPage(this.#link.session, this.#schema, this.#cursor, settings.batchSize, settings.types);
+        const full = page.events.length === settings.batchSize;
         if (page.events.length > 0) {
-          this.#state = page.events.length === settings.batchSize ? 'catching-up' : 'live';
+          this.#state = full ? 'catching-up' : 'live';
           await this.#handler(page.events);
         }
         failures = 0;
         const moved = compareCursors(page.next, this.#cursor) > 0;
         this.#cursor = page.next;
         this.#waiters.advance(page.next);
-        caughtUp = !moved;
-        if (moved) {
-          busyPoll.reset();
-          continue;
-        }
-        this.#state = 'live';
-        const next = await this.#link.afterIdleRead(writersActive);
-        if (next === 'read-again') continue;
-        if (next === 'busy') {
-          await this.#wakeup.wait(busyPoll.next());
-        } else if (page.heldBack) {
-          await this.#wakeup.wait(heldBackDelay);
-          heldBackDelay = Math.min(HELD_BACK_POLL_MAX_MS, heldBackDelay * 2);
-        } else {
-          heldBackDelay = HELD_BACK_POLL_FIRST_MS;
-          await this.#wakeup.wait(settings.pollIntervalMs);
-        }
+        if (!moved) this.#state = 'live';
+        await pacing.afterRead({ moved, full, heldBack: page.heldBack });
       } catch (error) {
         settings.onError(error);
         if (!this.#link.lost) await this.#link.healthy();

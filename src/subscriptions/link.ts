@@ -97,6 +97,17 @@ export class ReaderLink {
     return 'read-again';
   }
 
+  /**
+   * After a read that found new events: a sleeping reader beside writers at work stays awake, so
+   * that their appends need not notify it (each NOTIFY serialises the commits of the writers). Safe
+   * at any time: an awake reader reads again by itself. Returns whether the reader is awake.
+   */
+  async stayAwakeIfWritersActive(): Promise<boolean> {
+    if (!this.#listening) return false;
+    if (!this.#awake && (await this.writersActive())) await this.#setAwake(true);
+    return this.#awake;
+  }
+
   async #setAwake(awake: boolean): Promise<void> {
     if (this.#awake === awake) return;
     await this.session.query(`select ${this.#schema}.set_listener_awake($1::uuid, $2)`, [this.#listenerId, awake]);

@@ -1,7 +1,7 @@
 import type { Queryable } from '../db/executor.js';
 import { toInteger } from '../db/normalize.js';
 import type { Cursor } from '../store/cursor.js';
-import { EVENT_TABLE_COLUMNS, toStoredEvent } from '../store/event-row.js';
+import { toStoredEvent } from '../store/event-row.js';
 import type { StoredEvent } from '../types.js';
 
 /** Orders cursors as the log does: by transaction id, then position. */
@@ -29,40 +29,18 @@ export interface Page {
 }
 
 /**
- * Reads one page of the log after a cursor, with the gap-safe rule of read_all. The events, the
- * last safe event and the held-back check come from one statement and one horizon (safe_horizon(),
- * computed once in the statement; two calls could differ): the page may skip to that last safe
- * event only because nothing of its types was missed before it. The held-back check is an ordered
- * LIMIT 1, not EXISTS: the planner cannot see the horizon and, for EXISTS, estimates that a
- * sequential scan finds a row soon; it reads the whole table when there is none (15 ms per page at
- * 200k events, measured).
+ * Reads one page of the log after a cursor, with the gap-safe rule of read_all: the store's
+ * read_page(), which takes its events, the last safe event and the held-back check from one
+ * horizon. The page may skip to that last safe event only because nothing of its types was missed
+ * before it.
  */
 export async function readPage(db: Queryable, schema: string, after: Cursor, limit: number, types: string[] | null): Promise<Page> {
-  const rows = await db.query(
-    `with safe as materialized (select ${schema}.safe_horizon() as horizon)
-     select 'event' as kind, ${EVENT_TABLE_COLUMNS}
-       from (select * from ${schema}.events e
-              where (e.transaction_id, e.id) > ($1::xid8, $2::bigint)
-                and e.transaction_id < (select horizon from safe)
-                and ($4::text[] is null or e.type = any($4::text[]))
-              order by e.transaction_id, e.id
-              limit $3::int) e
-     union all
-     select 'head', h.id, null, null, null, null, null, null, null, h.transaction_id::text
-       from (select e.id, e.transaction_id from ${schema}.events e
-              where e.transaction_id < (select horizon from safe)
-              order by e.transaction_id desc, e.id desc
-              limit 1) h
-     union all
-     select 'held', null, null, null, null, null, null, null, null, null
-       from (select 1 from ${schema}.events e
-              where e.transaction_id >= (select horizon from safe)
-                and (e.transaction_id, e.id) > ($1::xid8, $2::bigint)
-                and ($4::text[] is null or e.type = any($4::text[]))
-              order by e.transaction_id, e.id
-              limit 1) held`,
-    [after.transactionId, after.position, limit, types],
-  );
+  const rows = await db.query(`select * from ${schema}.read_page($1::xid8, $2::bigint, $3::int, $4::text[])`, [
+    after.transactionId,
+    after.position,
+    limit,
+    types,
+  ]);
   const events: StoredEvent[] = [];
   let head: Cursor | undefined;
   let heldBack = false;

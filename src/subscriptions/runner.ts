@@ -8,15 +8,12 @@ import { CatchUpWaiters } from './catch-up.js';
 import { ReaderLink } from './link.js';
 import { backoffDelay, type ReaderSettings, type RetrySettings } from './options.js';
 import { committedHead, compareCursors, cursorOf, type Page, readPage } from './read-page.js';
-import { BusyPoll, Wakeup } from './wakeup.js';
+import { ReadPacing } from './pacing.js';
+import { Wakeup } from './wakeup.js';
 
 /** Namespace (first key) of the session advisory locks that keep one runner per subscription. */
 export const SUBSCRIPTION_LOCK_NAMESPACE = 1885824376;
 
-// While events are held back by an open transaction nothing notifies when it ends: poll, from
-// quickly to at most once a second.
-const HELD_BACK_POLL_FIRST_MS = 50;
-const HELD_BACK_POLL_MAX_MS = 1000;
 const RECONNECT_MAX_DELAY_MS = 5000;
 
 /** What a runner runs: a subscription's handler or an async projection's. */
@@ -41,7 +38,8 @@ class HandlerFailure {
 /** The checkpoint was moved by someone else (reset, skip, replay) while a batch was in hand. */
 class CheckpointMoved {}
 
-type Step = 'more' | 'idle' | 'held-back' | 'failed';
+/** What one turn did: `more` may follow at once, `partial` delivered a page that was not full. */
+type Step = 'more' | 'partial' | 'idle' | 'held-back' | 'failed';
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message || error.name : String(error);
@@ -204,15 +202,13 @@ export class SubscriptionRunner implements Subscription {
 
   async #run(): Promise<void> {
     const { settings } = this.#definition;
-    let heldBackDelay = HELD_BACK_POLL_FIRST_MS;
-    const busyPoll = new BusyPoll();
-    // Whether the last read found nothing new: the next read is then asked about writers first.
-    let caughtUp = false;
+    const pacing = new ReadPacing(this.#link, this.#wakeup, settings.pollIntervalMs);
     let failures = 0;
     while (!this.#stopping) {
       try {
         if (this.#link.lost) {
           await this.#reconnect();
+          pacing.reset();
           continue;
         }
         if (!this.#locked) {
@@ -221,27 +217,15 @@ export class SubscriptionRunner implements Subscription {
           await this.#control.wait(this.#definition.takeoverIntervalMs);
           continue;
         }
-        const writersActive = caughtUp ? await this.#link.writersActive() : null;
+        await pacing.beforeRead();
         const step = await this.#step();
         failures = 0;
-        caughtUp = step === 'held-back' || step === 'idle';
-        if (caughtUp) {
-          const next = await this.#link.afterIdleRead(writersActive);
-          if (next === 'read-again') continue;
-          if (next === 'busy') {
-            await this.#wakeup.wait(busyPoll.next());
-          } else if (step === 'held-back') {
-            await this.#wakeup.wait(heldBackDelay);
-            heldBackDelay = Math.min(HELD_BACK_POLL_MAX_MS, heldBackDelay * 2);
-          } else {
-            heldBackDelay = HELD_BACK_POLL_FIRST_MS;
-            await this.#wakeup.wait(settings.pollIntervalMs);
-          }
+        if (step === 'failed') {
+          pacing.reset();
+          await this.#control.wait(settings.pollIntervalMs);
           continue;
         }
-        heldBackDelay = HELD_BACK_POLL_FIRST_MS;
-        busyPoll.reset();
-        if (step === 'failed') await this.#control.wait(settings.pollIntervalMs);
+        await pacing.afterRead({ moved: step === 'more' || step === 'partial', full: step === 'more', heldBack: step === 'held-back' });
       } catch (error) {
         // pgevents' own statements failed: a lost connection (reconnect), or a database error
         // (try again after a while). Neither counts as a failed delivery.
@@ -342,7 +326,7 @@ export class SubscriptionRunner implements Subscription {
     if (page.events.length === 0) {
       if (compareCursors(page.next, from) > 0) {
         await this.#save(session, from, page.next);
-        return 'more';
+        return 'partial';
       }
       this.#state = 'live';
       return page.heldBack ? 'held-back' : 'idle';
@@ -358,7 +342,7 @@ export class SubscriptionRunner implements Subscription {
       return this.#handleFailure(session, from, page, error.error);
     }
     for (const listener of this.#batchListeners) listener(page.events.length);
-    return 'more';
+    return page.events.length === limit ? 'more' : 'partial';
   }
 
   async #deliver(session: Session, from: Cursor, page: Page): Promise<void> {

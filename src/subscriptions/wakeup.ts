@@ -25,25 +25,3 @@ export class Wakeup {
     this.#pending = false;
   }
 }
-
-const BUSY_POLL_FIRST_MS = 2;
-const BUSY_POLL_MAX_MS = 50;
-
-/**
- * How long a reader that stays awake while writers are at work waits before it reads again: 2 ms
- * at first, doubling while nothing new comes (a long transaction holds its lock), back to 2 ms
- * when something does.
- */
-export class BusyPoll {
-  #delay = BUSY_POLL_FIRST_MS;
-
-  next(): number {
-    const delay = this.#delay;
-    this.#delay = Math.min(BUSY_POLL_MAX_MS, this.#delay * 2);
-    return delay;
-  }
-
-  reset(): void {
-    this.#delay = BUSY_POLL_FIRST_MS;
-  }
-}

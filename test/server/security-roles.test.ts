@@ -63,6 +63,7 @@ const READ_FUNCTIONS = [
   'projection_rows(text)',
   'read_all(xid8,bigint,integer,text[])',
   'read_all_after(text,integer,text[])',
+  'read_page(xid8,bigint,integer,text[])',
   'read_stream(uuid,bigint,integer)',
   'rebuild_progress_of(text)',
   'resolve_cursor(text)',

@@ -13,7 +13,7 @@ export async function serverNow(store: EventStore): Promise<string> {
  * runner has also handed over whatever the first read gave it. What holds then, while an open
  * transaction stays open, holds for good: no clock decides when to look. The runner is the backend
  * that holds the subscription's lock; pg_stat_activity has its last statement and when it began
- * (its page read is the only statement of the runner's that computes the horizon, safe_horizon()).
+ * (its page read, read_page(), is the only statement of the runner's that computes the horizon).
  */
 export async function runnerReadTwiceSince(store: EventStore, name: string, since: string, timeoutMs: number): Promise<void> {
   let first: string | undefined;
@@ -25,7 +25,7 @@ export async function runnerReadTwiceSince(store: EventStore, name: string, sinc
            from pg_locks l join pg_stat_activity a on a.pid = l.pid
           where l.locktype = 'advisory' and l.granted and l.classid = 1885824376
             and l.objid = ${store.schema}.subscription_lock_key($1)::oid
-            and a.query like '%safe_horizon()%' and a.query_start > $2::timestamptz`,
+            and a.query like '%read_page(%' and a.query_start > $2::timestamptz`,
         [name, first ?? since],
       );
       if (!row) return undefined;
