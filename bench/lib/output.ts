@@ -114,7 +114,7 @@ export function consoleReport(results: BenchResults): string {
   }
   if (results.goals.length > 0) {
     out.push('');
-    out.push('goals (issue 3)' + (results.quick ? ' — quick run: sizes too small to mean anything' : ''));
+    out.push('goals (issue 13)' + (results.quick ? ' — quick run: sizes too small to mean anything' : ''));
     for (const g of results.goals) out.push(`  [${g.met == null ? '?' : g.met ? 'met' : 'MISSED'}] ${g.text}: ${g.detail}`);
   }
   const notes = reasons(results);
@@ -212,7 +212,7 @@ export function markdownReport(results: BenchResults): string {
   }
   if (results.goals.length > 0) {
     out.push('');
-    out.push('Goals of issue 3:');
+    out.push('Goals of issue 13 (and the replay and rebuild goals of issue 3):');
     out.push('');
     for (const g of results.goals) out.push(`- ${g.met == null ? '❔' : g.met ? '✅' : '❌'} ${g.text}: ${g.detail}`);
   }

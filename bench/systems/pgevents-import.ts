@@ -73,7 +73,7 @@ export const pgeventsImport: SystemDescriptor = {
   id: 'pgevents_import',
   label: 'pgevents import',
   description:
-    'pgevents import through store.importEvents: NDJSON read and checked in Node.js, COPY into a temporary staging table, import_events(staging) in one transaction; the users projection (batch handler) runs once for the whole load.',
+    'pgevents import through store.importEvents: NDJSON read and checked in Node.js, COPY into a temporary staging table, then import_events(staging) for each part of 10,000 events (the server stores a part while Node.js reads the next) in one transaction; the users projection (batch handler) runs once per part.',
   unavailable: apiUnavailable,
   create: (ctx) => new PgeventsImportSystem(ctx, 'pgevents_import', 'pgevents import', true),
 };
