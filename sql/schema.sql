@@ -365,12 +365,7 @@ begin
   v_event := p_events -> 0;
   if jsonb_array_length(p_events) = 1
      and pg_column_size(v_event) < 8000
-     and jsonb_typeof(v_event) = 'object'
-     and jsonb_typeof(v_event -> 'type') = 'string'
-     and jsonb_typeof(v_event -> 'body') = 'object'
-     and (not v_event ? 'metadata' or jsonb_typeof(v_event -> 'metadata') = 'object')
-     and (not v_event ? 'id' or (jsonb_typeof(v_event -> 'id') = 'string'
-          and (v_event ->> 'id') ~* '^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$')) then
+     and event_is_well_formed(v_event) is true then
     v_count := 1;
     v_ids := case when v_event ? 'id' then array[(v_event ->> 'id')::uuid] end;
   else
@@ -379,12 +374,7 @@ begin
            array_agg((e.value ->> 'id')::uuid order by e.ord) filter (where e.valid and e.value ? 'id')
       into v_count, v_bad_index, v_ids
       from (select x.value, x.ord,
-                   (jsonb_typeof(x.value) = 'object'
-                   and jsonb_typeof(x.value -> 'type') = 'string'
-                   and jsonb_typeof(x.value -> 'body') = 'object'
-                   and (not x.value ? 'metadata' or jsonb_typeof(x.value -> 'metadata') = 'object')
-                   and (not x.value ? 'id' or (jsonb_typeof(x.value -> 'id') = 'string'
-                        and (x.value ->> 'id') ~* '^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$'))
+                   (event_is_well_formed(x.value)
                    and (pg_column_size(x.value) < 8000
                         or not (json_limit_broken(x.value -> 'body', 1048576)
                                 or coalesce(json_limit_broken(x.value -> 'metadata', 65536), false))))
@@ -1272,6 +1262,23 @@ begin
 end;
 $function$;
 revoke execute on function pgevents.drop_projection(text,boolean) from public;
+
+CREATE OR REPLACE FUNCTION pgevents.event_is_well_formed(p_event jsonb)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+  select pg_catalog.jsonb_typeof(p_event) operator(pg_catalog.=) 'object'
+     and pg_catalog.jsonb_typeof(p_event operator(pg_catalog.->) 'type') operator(pg_catalog.=) 'string'
+     and pg_catalog.jsonb_typeof(p_event operator(pg_catalog.->) 'body') operator(pg_catalog.=) 'object'
+     and (not p_event operator(pg_catalog.?) 'metadata'
+          or pg_catalog.jsonb_typeof(p_event operator(pg_catalog.->) 'metadata') operator(pg_catalog.=) 'object')
+     and (not p_event operator(pg_catalog.?) 'id'
+          or (pg_catalog.jsonb_typeof(p_event operator(pg_catalog.->) 'id') operator(pg_catalog.=) 'string'
+              and (p_event operator(pg_catalog.->>) 'id')
+                  operator(pg_catalog.~*) '^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$'))
+$function$;
+revoke execute on function pgevents.event_is_well_formed(jsonb) from public;
 
 CREATE OR REPLACE FUNCTION pgevents.event_row_code(p_alias text)
  RETURNS text

@@ -55,12 +55,7 @@ begin
   v_event := p_events -> 0;
   if jsonb_array_length(p_events) = 1
      and pg_column_size(v_event) < 8000
-     and jsonb_typeof(v_event) = 'object'
-     and jsonb_typeof(v_event -> 'type') = 'string'
-     and jsonb_typeof(v_event -> 'body') = 'object'
-     and (not v_event ? 'metadata' or jsonb_typeof(v_event -> 'metadata') = 'object')
-     and (not v_event ? 'id' or (jsonb_typeof(v_event -> 'id') = 'string'
-          and (v_event ->> 'id') ~* '^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$')) then
+     and event_is_well_formed(v_event) is true then
     v_count := 1;
     v_ids := case when v_event ? 'id' then array[(v_event ->> 'id')::uuid] end;
   else
@@ -69,12 +64,7 @@ begin
            array_agg((e.value ->> 'id')::uuid order by e.ord) filter (where e.valid and e.value ? 'id')
       into v_count, v_bad_index, v_ids
       from (select x.value, x.ord,
-                   (jsonb_typeof(x.value) = 'object'
-                   and jsonb_typeof(x.value -> 'type') = 'string'
-                   and jsonb_typeof(x.value -> 'body') = 'object'
-                   and (not x.value ? 'metadata' or jsonb_typeof(x.value -> 'metadata') = 'object')
-                   and (not x.value ? 'id' or (jsonb_typeof(x.value -> 'id') = 'string'
-                        and (x.value ->> 'id') ~* '^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$'))
+                   (event_is_well_formed(x.value)
                    and (pg_column_size(x.value) < 8000
                         or not (json_limit_broken(x.value -> 'body', 1048576)
                                 or coalesce(json_limit_broken(x.value -> 'metadata', 65536), false))))
