@@ -121,6 +121,8 @@ async function main(): Promise<void> {
     for (const step of TAKE_AWAY) {
       await exec(url, step.sql);
       row(`append_events, 100 events, also without ${step.label}`, await cpuPerStatement(url, 'append100'));
+      row(`append_events, 1 event, also without ${step.label}`, await cpuPerStatement(url, 'append1'));
+      row(`plain INSERT, 1 event, also without ${step.label}`, await cpuPerStatement(url, 'insert1'));
     }
 
     // Replay: the same events COPYed into both, vacuumed and analyzed, then one replay each.
