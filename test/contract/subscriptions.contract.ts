@@ -195,6 +195,35 @@ export default function subscriptionsContract(engine: TestEngine): void {
       expect(seen.types()).toEqual(['cursor_c']);
     });
 
+    it('read_page in SQL: the events of its types after a cursor, the last safe event when the page is not full, and PE003 for a bad limit', async () => {
+      await appendEach(store, ['page_a', 'page_b', 'page_a']);
+      await settled(store);
+      const all = (await store.readAll({ limit: 100_000 })).events;
+      const mine = all.filter((event) => event.type === 'page_a' || event.type === 'page_b').slice(-3);
+      const first = mine[0]!;
+      const last = all.at(-1)!;
+      const page = (limit: number, types: string[] | null) =>
+        store.query<{ kind: string; id: unknown; type: string | null; transaction_id: string }>(
+          `select kind, id, type, transaction_id from ${store.schema}.read_page($1::xid8, $2::bigint, $3::int, $4::text[])`,
+          [first.transactionId, first.position - 1, limit, types],
+        );
+      const partial = await page(10, ['page_a']);
+      expect(partial.map((row) => [row.kind, Number(row.id), row.type])).toEqual([
+        ['event', mine[0]!.position, 'page_a'],
+        ['event', mine[2]!.position, 'page_a'],
+        ['head', last.position, null],
+      ]);
+      expect(partial.at(-1)!.transaction_id).toBe(last.transactionId);
+      const full = await page(2, null);
+      expect(full.map((row) => [row.kind, row.type])).toEqual([
+        ['event', 'page_a'],
+        ['event', 'page_b'],
+      ]);
+      const none = await page(10, ['page_none']);
+      expect(none.map((row) => [row.kind, Number(row.id)])).toEqual([['head', last.position]]);
+      await expect(page(0, null)).rejects.toThrow(/Invalid limit: 0/);
+    });
+
     it('delivers only the types it asks for, and its checkpoint moves past the others', async () => {
       const seen = recorder();
       const subscription = await subscribe({ name: 'some-types', types: ['wanted'], handler: seen.handler });
