@@ -1,3 +1,5 @@
+import { aggregateStream, handleCommand } from './command/handle.js';
+import type { Aggregate, AggregateOptions, CommandHandler, EventShape, HandleOptions, HandleResult, StreamFold } from './command/types.js';
 import { queryableFromClient } from './db/client-adapter.js';
 import type { Engine, Executor, Queryable } from './db/executor.js';
 import { createPgExecutor, type PgPool } from './db/pg-executor.js';
@@ -152,6 +154,40 @@ export class EventStore {
    */
   append(stream: string, events: NewEvent[], options: AppendOptions = {}): Promise<AppendResult> {
     return appendEvents(this.#db(options.client), this.schema, stream, events, options.expectedVersion);
+  }
+
+  /**
+   * Folds a stream into its state: `initial()`, then `evolve(state, event)` for each of its events
+   * in version order (type the fold as a `StreamFold<State, EventUnion>` or a `CommandHandler` to
+   * have its events typed). Returns the state and the version of the last event folded (0: no events).
+   * @throws {InvalidEventError} for a stream id that is not a uuid.
+   * @throws {InvalidArgumentError} when `initial` or `evolve` is not a function.
+   * @example
+   * const { state, version } = await store.aggregate(userId, { initial: () => ({ name: '' }), evolve: (s, e) => ({ name: String(e.body.name) }) });
+   */
+  aggregate<F extends StreamFold<any, any>>(stream: string, fold: F, options: AggregateOptions = {}): Promise<Aggregate<ReturnType<F['initial']>>> {
+    return aggregateStream(this.#db(options.client), this.schema, stream, fold);
+  }
+
+  /**
+   * Handles a command: folds the stream (as {@link aggregate}), calls `decide(command, state)`, and
+   * appends the events it returns with the folded version as the expected version, in one round
+   * trip. When another writer appended in between, folds and decides again (at most `maxAttempts`
+   * times, default 10, with a short random pause). Give the events ids derived from the command
+   * to make a repeated command store nothing twice.
+   * @throws {ConcurrencyError} when every attempt met a conflict (or, with `client`, the one attempt did).
+   * @throws whatever `decide` throws (the command is refused; nothing is written).
+   * @throws {InvalidEventError} for a malformed stream id or event; nothing is written.
+   * @example
+   * const { nextVersion } = await store.handle(userId, users, { kind: 'rename', name: 'Ada' });
+   */
+  handle<State, E extends EventShape, Command>(
+    stream: string,
+    handler: CommandHandler<State, E, Command>,
+    command: Command,
+    options: HandleOptions = {},
+  ): Promise<HandleResult<State>> {
+    return handleCommand(this.#db(options.client), this.schema, stream, handler, command, options);
   }
 
   /**

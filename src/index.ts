@@ -4,6 +4,7 @@ export * from './errors.js';
 export { catalogueEntryForCode, errorCatalogue } from './error-catalogue.js';
 export type { ErrorCatalogueEntry, ErrorDocsPage, ErrorExit } from './error-catalogue.js';
 export type * from './types.js';
+export type * from './command/types.js';
 export { formatCursor, parseCursor } from './store/cursor.js';
 export type { Cursor } from './store/cursor.js';
 export type { GrantOptions } from './security/grant.js';
