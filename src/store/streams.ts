@@ -71,8 +71,48 @@ function assertTime(name: string, value: unknown): Date | null {
   return value;
 }
 
+/** Events read per step of the backward scan that finds the most recently written streams. */
+const SCAN_CHUNK = 10_000;
+
+/**
+ * The `wanted` streams whose matching events were written last, newest first: the events read
+ * backwards by position (by the (type, id) index with a type), a chunk at a time, until that many
+ * streams have turned up. It reads as much of the log as it must, not all of it as a grouping of
+ * every event would: on a large store the newest chunk usually names a page of streams.
+ */
+async function recentStreams(
+  db: Queryable,
+  schema: string,
+  filter: { type: string | null; from: Date | null; to: Date | null },
+  wanted: number,
+): Promise<string[]> {
+  const found = new Set<string>();
+  let before: number | null = null;
+  for (;;) {
+    const rows: { id: unknown; stream: string }[] = await db.query(
+      `select e.id, e.uuid::text as stream from ${schema}.events e
+        where ($1::bigint is null or e.id < $1)
+          and ($2::text is null or e.type = $2)
+          and ($3::timestamptz is null or e.inserted_at >= $3)
+          and ($4::timestamptz is null or e.inserted_at < $4)
+        order by e.id desc
+        limit ${SCAN_CHUNK}`,
+      [before, filter.type, filter.from, filter.to],
+    );
+    for (const row of rows) {
+      found.add(row.stream);
+      if (found.size === wanted) return [...found];
+    }
+    if (rows.length < SCAN_CHUNK) return [...found];
+    before = toInteger(rows[rows.length - 1]!.id);
+  }
+}
+
 /**
  * Streams that match a uuid prefix, an event type and a time range, most recently written first.
+ * With a prefix, the streams in its uuid range are grouped (the (uuid, version) index finds them);
+ * without one, a backward scan finds the page's streams first (recentStreams), then only their
+ * events are grouped.
  * @throws {InvalidArgumentError} for a prefix that is not hex digits, a bad time, limit or offset.
  */
 export async function listStreams(db: Queryable, schema: string, options: ListStreamsOptions = {}): Promise<ListStreamsResult> {
@@ -81,6 +121,15 @@ export async function listStreams(db: Queryable, schema: string, options: ListSt
   const to = assertTime('to', options.to);
   const limit = assertInteger('limit', options.limit ?? 25, 1, 10_000);
   const offset = assertInteger('offset', options.offset ?? 0, 0);
+  const type = options.type ?? null;
+  let streams: string[] | null = null;
+  let hasMore = false;
+  if (!range) {
+    const recent = await recentStreams(db, schema, { type, from, to }, offset + limit + 1);
+    hasMore = recent.length > offset + limit;
+    streams = recent.slice(offset, offset + limit);
+    if (streams.length === 0) return { streams: [], hasMore: false };
+  }
   const rows = await db.query(
     `select e.uuid::text as stream, s.version, count(*) as matching,
             array_agg(distinct e.type order by e.type) as types,
@@ -88,13 +137,14 @@ export async function listStreams(db: Queryable, schema: string, options: ListSt
        from ${schema}.events e
        join ${schema}.streams s on s.stream = e.uuid
       where ($1::uuid is null or e.uuid between $1::uuid and $2::uuid)
+        and ($8::uuid[] is null or e.uuid = any($8::uuid[]))
         and ($3::text is null or e.type = $3)
         and ($4::timestamptz is null or e.inserted_at >= $4)
         and ($5::timestamptz is null or e.inserted_at < $5)
       group by e.uuid, s.version
       order by max(e.id) desc
       limit $6 offset $7`,
-    [range?.from ?? null, range?.to ?? null, options.type ?? null, from, to, limit + 1, offset],
+    [range?.from ?? null, range?.to ?? null, type, from, to, streams ? limit : limit + 1, streams ? 0 : offset, streams],
   );
   return {
     streams: rows.slice(0, limit).map((row) => ({
@@ -106,7 +156,7 @@ export async function listStreams(db: Queryable, schema: string, options: ListSt
       lastInsertedAt: toDate(row.last_at),
       lastPosition: toInteger(row.last_position),
     })),
-    hasMore: rows.length > limit,
+    hasMore: streams ? hasMore : rows.length > limit,
   };
 }
 

@@ -448,6 +448,38 @@ export default function storeReadsContract(engine: TestEngine): void {
       });
     });
 
+    describe('listStreams past the newest 10,000 events', () => {
+      let t: TestStore;
+      const old = Array.from({ length: 5 }, () => randomUUID());
+      const hot = randomUUID();
+
+      // The streams of a page are found by reading the log backwards 10,000 events at a time:
+      // five old streams lie behind 10,500 events of one hot stream.
+      beforeAll(async () => {
+        t = await engine.createStore();
+        for (const stream of old) await t.store.append(stream, [{ type: 'user_update', body: {} }]);
+        await t.store.append(hot, Array.from({ length: 10_000 }, () => ({ type: 'user_update', body: {} })));
+        await t.store.append(hot, Array.from({ length: 500 }, () => ({ type: 'user_update', body: {} })));
+      });
+      afterAll(async () => {
+        await t?.dispose();
+      });
+
+      it('finds the streams behind them, most recently written first, with and without a type, a page at a time', async () => {
+        const newestFirst = [hot, ...[...old].reverse()];
+        for (const type of [undefined, 'user_update']) {
+          const all = await t.store.listStreams({ limit: 10, ...(type ? { type } : {}) });
+          expect(all.streams.map((summary) => summary.stream)).toEqual(newestFirst);
+          expect(all.hasMore).toBe(false);
+          expect(all.streams[0]).toMatchObject({ version: 10_500, matching: 10_500, types: ['user_update'] });
+          const second = await t.store.listStreams({ limit: 2, offset: 2, ...(type ? { type } : {}) });
+          expect(second.streams.map((summary) => summary.stream)).toEqual(newestFirst.slice(2, 4));
+          expect(second.hasMore).toBe(true);
+        }
+        expect((await t.store.listStreams({ limit: 3, offset: 6 })).streams).toEqual([]);
+      });
+    });
+
     describe('permissions', () => {
       let t: TestStore;
 
