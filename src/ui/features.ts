@@ -57,6 +57,7 @@ export interface ConsoleFeatures {
     list: (() => Promise<SubscriptionJson[]>) | null;
     reset: ((name: string, to: 'start' | 'end') => Promise<unknown>) | null;
     skip: ((name: string) => Promise<unknown>) | null;
+    resume: ((name: string) => Promise<unknown>) | null;
   };
 }
 
@@ -94,6 +95,7 @@ export function detectFeatures(store: EventStore): ConsoleFeatures {
       list: async () => (await store.listSubscriptions()).map(subscriptionJson),
       reset: async (name, to) => subscriptionJson(await store.resetSubscription(name, { to })),
       skip: async (name) => subscriptionJson(await store.skipSubscriptionEvent(name)),
+      resume: async (name) => subscriptionJson(await store.resumeSubscription(name)),
     },
   };
 }

@@ -249,6 +249,13 @@ function buildRouter(store: EventStore, guard: ConsoleGuard, jobs: JobBoard, fea
     refuseWithoutPermission(permissions.subscriptions, `skip an event of subscription ${name}`, permissions);
     return features.subscriptions.skip!(name);
   });
+  router.action('/api/subscriptions/:name/resume', async ({ params }) => {
+    const name = params.name ?? '';
+    notAvailable(features.subscriptions);
+    const permissions = await readPermissions(store, features);
+    refuseWithoutPermission(permissions.subscriptions, `resume subscription ${name}`, permissions);
+    return features.subscriptions.resume!(name);
+  });
   return router;
 }
 

@@ -64,7 +64,7 @@ describe.skipIf(server.unavailable !== null || browserUnavailable() !== null)('t
       permissions: { subscriptions: boolean };
     };
     expect(session.permissions.subscriptions).toBe(false);
-    for (const action of ['skip', 'reset']) {
+    for (const action of ['skip', 'reset', 'resume']) {
       const refused = await fetch(`${consoleServer.url}api/subscriptions/mailer/${action}`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-pgevents-csrf': session.csrfToken },
@@ -77,6 +77,7 @@ describe.skipIf(server.unavailable !== null || browserUnavailable() !== null)('t
     await row.waitFor();
     expect(await row.locator('button[data-action="skip"]').isDisabled()).toBe(true);
     expect(await row.locator('button[data-action="reset"]').isDisabled()).toBe(true);
+    expect(await row.locator('button[data-action="resume"]').isDisabled()).toBe(true);
     expect((await mailer())?.state).toBe('failed');
   });
 

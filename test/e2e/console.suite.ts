@@ -306,6 +306,36 @@ export default function consoleSuite(engine: TestEngine): void {
       }
     });
 
+    it('resumes a failed subscription after a confirmation: its runner delivers the failed event again', GAP_SAFE_TEST, async () => {
+      await store.append(randomUUID(), [{ type: 'mail_retried', body: { to: 'grace@example.org' } }]);
+      let attempts = 0;
+      const subscription = await store.subscribe({
+        name: 'retrier',
+        from: 'start',
+        types: ['mail_retried'],
+        retry: { maxAttempts: 1, initialDelayMs: 10 },
+        handler: () => {
+          attempts += 1;
+          if (attempts === 1) throw new Error('SMTP timed out');
+        },
+      });
+      try {
+        await waitUntil(async () => ((await store.listSubscriptions()).find((item) => item.name === 'retrier')?.state === 'failed' ? true : undefined), 'the subscription to fail');
+        await open('#/subscriptions');
+        const row = page.locator('tr[data-subscription="retrier"]');
+        await page.locator('tr[data-subscription="retrier"][data-state="failed"]').waitFor({ timeout: GAP_SAFE_WAIT_MS });
+        await row.locator('button[data-action="resume"]').click();
+        expect(await page.locator('dialog[open]').textContent()).toContain('Retries event');
+        await page.locator('dialog[open] [data-action="confirm"]').click();
+        await page.locator('tr[data-subscription="retrier"]:not([data-state="failed"])').waitFor({ timeout: GAP_SAFE_WAIT_MS });
+        await subscription.caughtUp();
+        expect(attempts).toBe(2);
+        expect(await row.locator('button[data-action="resume"]').isDisabled()).toBe(true);
+      } finally {
+        await subscription.stop();
+      }
+    });
+
     it('refuses every request without the token when started with one', async () => {
       const token = randomBytes(18).toString('base64url');
       const guarded = await startConsole(store, { port: 0, token, log: () => undefined });

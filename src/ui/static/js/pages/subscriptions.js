@@ -8,7 +8,7 @@ export const title = 'Subscriptions';
 const REFRESH_MS = 3000;
 
 /**
- * Subscriptions with their checkpoint, lag, state and last error; reset and skip with a
+ * Subscriptions with their checkpoint, lag, state and last error; reset, skip and resume with a
  * confirmation. Shown as not available when the store has no subscriptions.
  * @param {HTMLElement} root
  * @param {import('../main.js').PageContext} context
@@ -27,17 +27,19 @@ export function mount(root, context) {
 
   /**
    * @param {any} subscription
-   * @param {'reset' | 'skip'} action
+   * @param {'reset' | 'skip' | 'resume'} action
    */
   const actionButton = (subscription, action) => {
     const allowed = session.permissions.subscriptions;
-    const label = action === 'reset' ? 'Reset' : 'Skip';
+    const label = action === 'reset' ? 'Reset' : action === 'skip' ? 'Skip' : 'Resume';
     const stuck = subscription.state === 'failed' && subscription.failedEvent;
     const reason = !allowed
       ? `Role ${session.role} may only read`
       : action === 'skip' && !stuck
         ? 'Only a failed subscription has an event to skip'
-        : null;
+        : action === 'resume' && !stuck
+          ? 'Only a failed subscription has an event to retry'
+          : null;
     const button = h('button', { type: 'button', class: 'button small', 'data-action': action, disabled: reason !== null, title: reason ?? `${label} ${subscription.name}` }, label);
     button.addEventListener('click', async () => {
       /** @type {HTMLSelectElement | null} */
@@ -50,11 +52,14 @@ export function mount(root, context) {
           `Moves the checkpoint of ${subscription.name} and clears its failure.${subscription.kind === 'projection' ? ' An async projection resets to the start only, and its tables are emptied.' : ''}`,
           h('label', { class: 'field' }, h('span', {}, 'Move the checkpoint to'), target),
         ];
-      } else {
+      } else if (action === 'skip') {
         const event = subscription.failedEvent;
         body = [`Skips event #${event?.position} (${event?.type ?? 'unknown type'}) that ${subscription.name} failed on: it is never delivered to this subscription; delivery goes on with the next one.`];
+      } else {
+        const event = subscription.failedEvent;
+        body = [`Retries event #${event?.position} (${event?.type ?? 'unknown type'}) that ${subscription.name} failed on: its runner delivers it again (with its retries), and goes on when it succeeds. Fix what made it fail first.`];
       }
-      if (!(await confirmAction({ title: `${label} ${subscription.name}?`, body, confirm: label, danger: true }))) return;
+      if (!(await confirmAction({ title: `${label} ${subscription.name}?`, body, confirm: label, danger: action !== 'resume' }))) return;
       try {
         await postAction(`/subscriptions/${encodeURIComponent(subscription.name)}/${action}`, target ? { to: target.value } : {});
         toast(`${label} of ${subscription.name} done`);
@@ -105,7 +110,7 @@ export function mount(root, context) {
                       subscription.failedEvent ? h('span', { class: 'sub' }, 'at ', h('a', { href: `#/events/${subscription.failedEvent.position}` }, `#${subscription.failedEvent.position}`), subscription.failedEvent.type ? ` ${subscription.failedEvent.type}` : '') : null,
                     ),
                     h('td', { class: 'nowrap' }, timeAgo(subscription.updatedAt)),
-                    h('td', {}, h('span', { class: 'toolbar nowrap' }, actionButton(subscription, 'reset'), actionButton(subscription, 'skip'))),
+                    h('td', {}, h('span', { class: 'toolbar nowrap' }, actionButton(subscription, 'resume'), actionButton(subscription, 'reset'), actionButton(subscription, 'skip'))),
                   ),
                 ),
               ),
