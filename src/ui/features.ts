@@ -50,7 +50,7 @@ function subscriptionJson(info: SubscriptionInfo): SubscriptionJson {
  * store lacks is shown as not available (and answered 501) instead of guessed.
  */
 export interface ConsoleFeatures {
-  rebuild: Feature & { run(name: string, report: ReportProgress): Promise<unknown> };
+  rebuild: Feature & { run(name: string, report: ReportProgress): Promise<unknown>; cancel(name: string): Promise<boolean> };
   verify: Feature & { run(name: string, report: ReportProgress): Promise<unknown> };
   refresh: Feature & { run(name: string): Promise<unknown> };
   subscriptions: Feature & {
@@ -75,6 +75,7 @@ export function detectFeatures(store: EventStore): ConsoleFeatures {
           batchSize: REBUILD_BATCH,
           onProgress: (progress) => report(progress.applied, progress.total, progress.phase),
         }),
+      cancel: (name) => store.cancelRebuild(name),
     },
     verify: {
       available: true,

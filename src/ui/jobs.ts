@@ -4,7 +4,7 @@ import { HttpError } from './http.js';
 /** What a console job does. */
 export type JobKind = 'rebuild' | 'verify' | 'refresh' | 'reset' | 'skip';
 /** Where a console job is. */
-export type JobState = 'running' | 'succeeded' | 'failed';
+export type JobState = 'running' | 'succeeded' | 'failed' | 'cancelled';
 
 /** A long action started from the console, as the page sees it. */
 export interface JobInfo {
@@ -32,6 +32,15 @@ export type ReportProgress = (done: number, total: number | null, phase?: string
 interface Job {
   info: JobInfo;
   started: number;
+  /** Set by cancel(): the job's next progress report throws JobCancelled. */
+  cancelRequested: boolean;
+}
+
+/** Thrown from a job's progress report once the job is asked to stop. */
+class JobCancelled extends Error {
+  constructor() {
+    super('Cancelled from the console');
+  }
 }
 
 const KEEP = 50;
@@ -77,6 +86,18 @@ export class JobBoard {
   }
 
   /**
+   * Stops the job running on a target at its next progress report (a rebuild reports after each
+   * batch) and resolves once it has stopped; undefined when none runs.
+   */
+  async cancel(target: string): Promise<JobInfo | undefined> {
+    const job = [...this.#jobs.values()].find((candidate) => candidate.info.target === target && candidate.info.state === 'running');
+    if (!job) return undefined;
+    job.cancelRequested = true;
+    while (job.info.state === 'running') await new Promise((resolve) => setTimeout(resolve, 20));
+    return job.info;
+  }
+
+  /**
    * Starts a job in the background and returns at once.
    * @throws {HttpError} 409 when a job is already running on the same target.
    */
@@ -101,13 +122,15 @@ export class JobBoard {
       result: null,
       error: null,
     };
-    this.#jobs.set(info.id, { info, started });
+    const job: Job = { info, started, cancelRequested: false };
+    this.#jobs.set(info.id, job);
     while (this.#jobs.size > KEEP) {
       const oldest = [...this.#jobs.values()].find((job) => job.info.state !== 'running');
       if (!oldest) break;
       this.#jobs.delete(oldest.info.id);
     }
     const report: ReportProgress = (done, total, phase) => {
+      if (job.cancelRequested) throw new JobCancelled();
       info.done = done;
       info.total = total;
       info.phase = phase ?? info.phase;
@@ -124,8 +147,8 @@ export class JobBoard {
         info.finishedAt = new Date().toISOString();
       },
       (error: unknown) => {
-        info.state = 'failed';
-        info.error = this.#describe(error);
+        info.state = error instanceof JobCancelled ? 'cancelled' : 'failed';
+        info.error = error instanceof JobCancelled ? null : this.#describe(error);
         info.etaSeconds = null;
         info.finishedAt = new Date().toISOString();
       },

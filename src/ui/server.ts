@@ -209,6 +209,20 @@ function buildRouter(store: EventStore, guard: ConsoleGuard, jobs: JobBoard, fea
     res.statusCode = 202;
     return jobs.start('rebuild', name, (report) => features.rebuild.run(name, report));
   });
+  router.action('/api/projections/:name/cancel-rebuild', async ({ params }) => {
+    const name = params.name ?? '';
+    notAvailable(features.rebuild);
+    const permissions = await readPermissions(store, features);
+    refuseWithoutPermission(permissions.rebuild, `cancel the rebuild of ${name}`, permissions);
+    const projection = await projectionOf(name);
+    if (projection.kind !== 'trigger') throw new HttpError(409, 'WRONG_KIND', `${name} is a materialized view: it has no rebuild to cancel`);
+    // A rebuild this console runs stops after its current batch; then its shadow tables are dropped.
+    const job = await jobs.cancel(name);
+    const cancelled = await features.rebuild.cancel(name);
+    if (!cancelled && !job) throw new HttpError(409, 'NOT_RUNNING', `No rebuild of ${name} is in progress`, 'Nothing to cancel.');
+    // cancelled false with a job: the job had swapped its tables in already (the rebuild finished).
+    return { projection: name, cancelled, job: job?.id ?? null };
+  });
   router.action('/api/projections/:name/verify', async ({ params, res }) => {
     const name = params.name ?? '';
     notAvailable(features.verify);

@@ -236,6 +236,31 @@ export default function consoleSuite(engine: TestEngine): void {
       await keepScreenshot(page, engine.name, 'projections');
     });
 
+    it('cancels a rebuild left unfinished after a confirmation: its shadow tables are dropped and the live ones stay', async () => {
+      const before = await store.query('select uuid, name from users order by uuid');
+      const [started] = await store.query<{ shadow_schema: string }>(`select * from ${store.schema}.rebuild_start('users', false)`);
+      const shadow = started!.shadow_schema;
+      expect(await store.query('select 1 from pg_namespace where nspname = $1', [shadow])).toHaveLength(1);
+      await open('#/projections');
+      const card = page.locator('[data-projection="users"]');
+      await card.locator('button[data-action="cancel-rebuild"]').waitFor({ timeout: JOB_WAIT_MS });
+      expect(await card.locator('button[data-action="rebuild"]').isDisabled()).toBe(true);
+      await card.locator('button[data-action="cancel-rebuild"]').click();
+      await waitForText(page, 'dialog[open]', (text) => text.includes('Cancel the rebuild of users?'), 'the confirmation');
+      await page.locator('dialog[open] [data-action="confirm"]').click();
+      await card.locator('button[data-action="cancel-rebuild"]').waitFor({ state: 'detached', timeout: JOB_WAIT_MS });
+      expect(await store.query('select 1 from pg_namespace where nspname = $1', [shadow])).toEqual([]);
+      expect((await store.rebuildProgress('users')).filter((progress) => progress.phase !== 'done')).toEqual([]);
+      expect(await store.query('select uuid, name from users order by uuid')).toEqual(before);
+      const session = (await (await fetch(`${server.url}api/session`)).json()) as { csrfToken: string };
+      const again = await fetch(`${server.url}api/projections/users/cancel-rebuild`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-pgevents-csrf': session.csrfToken },
+        body: '{}',
+      });
+      expect(again.status).toBe(409);
+    });
+
     it('verifies a projection against a rebuild and reports that its tables are equal', async () => {
       await open('#/projections');
       const card = page.locator('[data-projection="users"]');

@@ -43,7 +43,7 @@ function rebuildConfirmation(projection) {
 
 /**
  * @param {any} projection
- * @param {{ session: any; onJob: (job: any) => void; detailLink?: boolean }} options
+ * @param {{ session: any; onJob: (job: any) => void; onChanged?: () => void; detailLink?: boolean }} options
  */
 export function projectionCard(projection, options) {
   const { session } = options;
@@ -77,12 +77,33 @@ export function projectionCard(projection, options) {
     return button;
   };
 
+  /** Stops a rebuild in progress (this console's, or one started elsewhere) or drops a failed one. */
+  const cancelRebuildButton = () => {
+    const unfinished = (projection.job?.kind === 'rebuild' && projection.job?.state === 'running') || ['building', 'catching_up', 'swapping', 'failed'].includes(projection.rebuild?.phase);
+    if (isView || !unfinished) return null;
+    const reason = disabledReason(session, 'rebuild');
+    const button = h('button', { type: 'button', class: 'button', 'data-action': 'cancel-rebuild', disabled: reason !== null, title: reason ?? `Cancel the rebuild of ${projection.name}` }, 'Cancel rebuild');
+    button.addEventListener('click', async () => {
+      const body = [`Stops the rebuild of ${projection.name} (after the batch in hand) and drops its shadow tables. The live tables stay as they are and go on being served.`];
+      if (!(await confirmAction({ title: `Cancel the rebuild of ${projection.name}?`, body, confirm: 'Cancel rebuild', danger: true }))) return;
+      try {
+        const result = await postAction(`/projections/${encodeURIComponent(projection.name)}/cancel-rebuild`);
+        toast(result.cancelled ? `Rebuild of ${projection.name} cancelled` : `The rebuild of ${projection.name} had finished`);
+        options.onChanged?.();
+      } catch (error) {
+        toast(error instanceof ApiError ? `${error.message}${error.hint ? ` — ${error.hint}` : ''}` : String(error), { error: true });
+      }
+    });
+    return button;
+  };
+
   const actions = isView
     ? [actionButton('refresh', 'Refresh', [`Re-runs the view's query over the events${projection.staleEvents ? ` (${formatNumber(projection.staleEvents)} events since the last refresh)` : ''}; concurrently, without blocking readers, when it has a unique index.`], false)]
     : [
         actionButton('rebuild', 'Rebuild', rebuildConfirmation(projection), true),
         actionButton('verify', 'Verify', [`Rebuilds ${projection.name} into a scratch copy and compares it with its live tables, row by row; nothing is changed.`], false),
-      ];
+        cancelRebuildButton(),
+      ].filter((button) => button !== null);
 
   const lastEvent =
     projection.lastEventPosition === null

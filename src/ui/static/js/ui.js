@@ -211,6 +211,9 @@ export function progressBar(job) {
   if (job.state === 'failed') {
     return bar({ state: 'failed', percent, status: `${verb} failed: ${job.error?.message ?? 'unknown error'}`, details: job.error?.hint ?? '' });
   }
+  if (job.state === 'cancelled') {
+    return bar({ state: 'failed', percent, status: `${verb} cancelled after ${formatNumber(job.done)} events`, details: 'the live tables are as they were' });
+  }
   const seconds = job.finishedAt ? (new Date(job.finishedAt).getTime() - new Date(job.startedAt).getTime()) / 1000 : null;
   if (job.kind === 'verify') {
     const result = job.result ?? {};

@@ -24,7 +24,7 @@ export function projectionBoard(container, options) {
   const following = new Set();
 
   const replaceCard = (/** @type {any} */ projection) => {
-    const card = projectionCard(projection, { session: options.session, onJob, detailLink: options.detailLink });
+    const card = projectionCard(projection, { session: options.session, onJob, onChanged: () => void load(), detailLink: options.detailLink });
     const old = [...container.querySelectorAll('[data-projection]')].find((element) => element.getAttribute('data-projection') === projection.name);
     if (old) old.replaceWith(card);
     else container.appendChild(card);
