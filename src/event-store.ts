@@ -1,3 +1,4 @@
+import { collectMetrics, type MetricFamily } from './status/metrics.js';
 import { aggregateStream, handleCommand } from './command/handle.js';
 import type { Aggregate, AggregateOptions, CommandHandler, EventShape, HandleOptions, HandleResult, StreamFold } from './command/types.js';
 import { queryableFromClient } from './db/client-adapter.js';
@@ -505,6 +506,17 @@ export class EventStore {
    */
   resumeSubscription(name: string): Promise<SubscriptionInfo> {
     return resumeSubscription(this.#executor, this.schema, name);
+  }
+
+  /**
+   * The store's metrics: the last position, streams, events held back, the age of the oldest
+   * writing transaction, each subscription's lag and state, each projection's state, rows and
+   * staleness, rebuild progress. Each from a bounded read (the log is never counted whole), so
+   * that it can be scraped often. `prometheusText(await store.metrics())` renders them for
+   * Prometheus; `pgevents ui` serves that at `/metrics`.
+   */
+  metrics(): Promise<MetricFamily[]> {
+    return collectMetrics(this.#executor, this.schema);
   }
 
   /** Counts, event types (and those no projection handles) and projections. */

@@ -19,3 +19,5 @@ export type {
   ReadProjectionRowsOptions,
 } from './projections/projection-tables.js';
 export type { StorePermissions } from './status/permissions.js';
+export { prometheusText } from './status/metrics.js';
+export type { MetricFamily, MetricSample } from './status/metrics.js';

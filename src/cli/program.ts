@@ -4,6 +4,7 @@ import { defineDemo } from './commands/demo.js';
 import { defineExec } from './commands/exec.js';
 import { defineGrant } from './commands/grant.js';
 import { defineImport } from './commands/import.js';
+import { defineMetrics } from './commands/metrics.js';
 import { defineMigrate } from './commands/migrate.js';
 import { defineRead } from './commands/read.js';
 import { defineRebuild } from './commands/rebuild.js';
@@ -38,6 +39,7 @@ export function createProgram(version: string): Command {
   defineRebuild(program);
   defineVerify(program);
   defineStatus(program);
+  defineMetrics(program);
   defineTail(program);
   defineSubscriptions(program);
   defineExec(program);

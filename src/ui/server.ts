@@ -8,6 +8,7 @@ import {
   InvalidArgumentError,
   PgEventsError,
   ProjectionHandlerError,
+  prometheusText,
   ReplayRefusedError,
   UnknownProjectionError,
 } from '../index.js';
@@ -341,6 +342,13 @@ export async function startConsole(store: EventStore, options: StartConsoleOptio
         return;
       }
       if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${req.method} is not allowed here`);
+      if (url.pathname === '/metrics') {
+        // Prometheus scrapes it: the text format; behind the token, which a scraper sends as a Bearer token.
+        const text = prometheusText(await store.metrics());
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' });
+        res.end(req.method === 'HEAD' ? undefined : text);
+        return;
+      }
       const file = files.get(url.pathname === '/' ? '/index.html' : url.pathname);
       if (!file) throw new HttpError(404, 'NOT_FOUND', `Not found: ${url.pathname}`);
       res.writeHead(200, { 'content-type': file.type, 'content-length': file.body.length, 'cache-control': 'no-cache' });

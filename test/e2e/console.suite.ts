@@ -361,6 +361,17 @@ export default function consoleSuite(engine: TestEngine): void {
       }
     });
 
+    it('serves the store\'s metrics at /metrics in Prometheus\' text format', async () => {
+      const response = await fetch(`${server.url}metrics`);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
+      const text = await response.text();
+      const [last] = await store.query<{ id: unknown }>(`select max(id) as id from ${store.schema}.events`);
+      expect(text).toContain(`pgevents_last_position ${Number(last!.id)}\n`);
+      expect(text).toMatch(/^pgevents_projection_state\{projection="users",kind="trigger",state="[a-z_]+"\} 1$/m);
+      for (const line of text.trimEnd().split('\n')) expect(line).toMatch(/^(# (HELP|TYPE) pgevents_[a-z_]+ .+|pgevents_[a-z_]+(\{.*\})? (-?[0-9.e+]+|NaN|[+-]Inf))$/);
+    });
+
     it('refuses every request without the token when started with one', async () => {
       const token = randomBytes(18).toString('base64url');
       const guarded = await startConsole(store, { port: 0, token, log: () => undefined });
@@ -369,9 +380,12 @@ export default function consoleSuite(engine: TestEngine): void {
         const refused = await other.goto(guarded.url);
         expect(refused?.status()).toBe(401);
         expect(await other.locator('h1').textContent()).toContain('access token');
-        for (const path of ['api/session', 'api/overview', 'js/main.js', `api/streams/${streams.ada}`]) {
+        for (const path of ['api/session', 'api/overview', 'js/main.js', `api/streams/${streams.ada}`, 'metrics']) {
           expect((await fetch(`${guarded.url}${path}`)).status).toBe(401);
         }
+        const scraped = await fetch(`${guarded.url}metrics`, { headers: { authorization: `Bearer ${token}` } });
+        expect(scraped.status).toBe(200);
+        expect(await scraped.text()).toContain('# TYPE pgevents_last_position gauge');
         const wrong = await fetch(`${guarded.url}api/session`, { headers: { 'x-pgevents-token': `${token}x` } });
         expect(wrong.status).toBe(401);
         const right = await fetch(`${guarded.url}api/session`, { headers: { 'x-pgevents-token': token } });
