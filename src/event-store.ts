@@ -511,8 +511,8 @@ export class EventStore {
   /**
    * The store's metrics: the last position, streams, events held back, the age of the oldest
    * writing transaction, each subscription's lag and state, each projection's state, rows and
-   * staleness, rebuild progress. Each from a bounded read (the log is never counted whole), so
-   * that it can be scraped often. `prometheusText(await store.metrics())` renders them for
+   * staleness, rebuild progress. The log is never counted whole (a scrape reads the streams table
+   * and each subscription's lag, see docs/metrics.md), so that it can be scraped often. `prometheusText(await store.metrics())` renders them for
    * Prometheus; `pgevents ui` serves that at `/metrics`.
    */
   metrics(): Promise<MetricFamily[]> {

@@ -30,7 +30,7 @@ function family(name: string, type: MetricFamily['type'], help: string, samples:
 const one = (value: number, labels: Record<string, string> = {}): MetricSample[] => [{ labels, value }];
 
 /**
- * The store's state as metrics, each from a bounded read (no count of the whole log): the last
+ * The store's state as metrics, without counting the whole log: the last
  * position, streams, events held back and the age of the oldest writing transaction, each
  * subscription's lag and state, each projection's state and staleness, rebuild progress.
  */
