@@ -20,4 +20,6 @@ export type {
 } from './projections/projection-tables.js';
 export type { StorePermissions } from './status/permissions.js';
 export { prometheusText } from './status/metrics.js';
+export { backupEmbeddedStore, restoreEmbeddedStore } from './db/backup.js';
+export type { BackupResult } from './db/backup.js';
 export type { MetricFamily, MetricSample } from './status/metrics.js';

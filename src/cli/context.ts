@@ -13,14 +13,18 @@ export interface CommandContext {
   out: Output;
   /** Opens the store the global options name; the embedded engine is migrated on open. */
   openStore(options?: { migrate?: boolean }): Promise<EventStore>;
+  /** The embedded store's data directory the global options name, or null when they name a server. */
+  embeddedDataDir(): string | null;
 }
 
 export function createContext(options: GlobalOptions): CommandContext {
   const out = createOutput(options.json === true);
+  const serverUrl = () => (options.dataDir ? undefined : (options.databaseUrl ?? process.env.DATABASE_URL));
   return {
     out,
+    embeddedDataDir: () => (serverUrl() ? null : (options.dataDir ?? './.pgevents')),
     async openStore({ migrate } = {}) {
-      const url = options.dataDir ? undefined : (options.databaseUrl ?? process.env.DATABASE_URL);
+      const url = serverUrl();
       return openEventStore({
         ...(url ? { url } : { dataDir: options.dataDir ?? './.pgevents' }),
         ...(options.schema ? { schema: options.schema } : {}),

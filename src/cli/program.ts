@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { defineAppend } from './commands/append.js';
+import { defineBackup } from './commands/backup.js';
 import { defineDemo } from './commands/demo.js';
 import { defineExec } from './commands/exec.js';
 import { defineGrant } from './commands/grant.js';
@@ -40,6 +41,7 @@ export function createProgram(version: string): Command {
   defineVerify(program);
   defineStatus(program);
   defineMetrics(program);
+  defineBackup(program);
   defineTail(program);
   defineSubscriptions(program);
   defineExec(program);
