@@ -19,6 +19,17 @@ create table pgevents.definitions (
 alter table pgevents.definitions add constraint definitions_pkey PRIMARY KEY (id);
 comment on table pgevents.definitions is 'The combined checksum of the function, view and trigger definitions (sql/<concept>/*.sql), each time they were applied; the last row is current. The migration runner applies them again when it changes.';
 
+create table pgevents.event_type_declarations (
+  type text not null,
+  version integer default 1 not null,
+  description text,
+  declared_at timestamp with time zone default statement_timestamp() not null
+);
+alter table pgevents.event_type_declarations add constraint event_type_declarations_pkey PRIMARY KEY (type);
+alter table pgevents.event_type_declarations add constraint event_type_declarations_type_valid CHECK (((type ~ '^[A-Za-z_][A-Za-z0-9_.:/-]*$'::text) AND (char_length(type) <= 200)));
+alter table pgevents.event_type_declarations add constraint event_type_declarations_version_positive CHECK ((version > 0));
+comment on table pgevents.event_type_declarations is 'Event types the store declares (define_event_type), with their current version; a strict store refuses undeclared types.';
+
 create table pgevents.events (
   id bigint not null generated always as identity (sequence name pgevents.events_id_seq start with 1 increment by 1 minvalue 1 maxvalue 9223372036854775807 cache 1 no cycle),
   uuid uuid not null,
@@ -727,6 +738,24 @@ end;
 $function$;
 revoke execute on function pgevents.clear_projection_tables(text[]) from public;
 
+CREATE OR REPLACE FUNCTION pgevents.closest_event_type(p_type text)
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+  select d.type
+    from event_type_declarations d
+   where (select array_agg(w order by w) from regexp_split_to_table(lower(d.type), '[_.:/-]+') w)
+           = (select array_agg(w order by w) from regexp_split_to_table(lower(p_type), '[_.:/-]+') w)
+      or event_type_distance(lower(d.type), lower(p_type)) <= greatest(1, char_length(p_type) / 3)
+   order by (select array_agg(w order by w) from regexp_split_to_table(lower(d.type), '[_.:/-]+') w)
+              = (select array_agg(w order by w) from regexp_split_to_table(lower(p_type), '[_.:/-]+') w) desc,
+            event_type_distance(lower(d.type), lower(p_type)), d.type
+   limit 1;
+$function$;
+revoke execute on function pgevents.closest_event_type(text) from public;
+
 CREATE OR REPLACE FUNCTION pgevents.create_apply_function(p_function text, p_parameters text, p_security_definer boolean, p_filters text, p_arguments text, p_name text, p_types text[], p_batch boolean, p_dispatch text)
  RETURNS void
  LANGUAGE plpgsql
@@ -1079,6 +1108,31 @@ end;
 $function$;
 revoke execute on function pgevents.define_async_projection(text,text[],text[]) from public;
 
+CREATE OR REPLACE FUNCTION pgevents.define_event_type(p_type text, p_version integer DEFAULT 1, p_description text DEFAULT NULL::text)
+ RETURNS pgevents.event_type_declarations
+ LANGUAGE plpgsql
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+declare
+  v_row event_type_declarations;
+begin
+  if p_type is null or p_type !~ '^[A-Za-z_][A-Za-z0-9_.:/-]*$' or char_length(p_type) > 200 then
+    raise exception 'Invalid event type: % (use a letter or _, then letters, digits, or _ . : / -, at most 200 characters)', coalesce(p_type, 'null')
+      using errcode = 'PE003', detail = json_build_object('field', 'type')::text;
+  end if;
+  if p_version is null or p_version < 1 then
+    raise exception 'Invalid version of event type %: % (versions start at 1)', p_type, coalesce(p_version::text, 'null')
+      using errcode = 'PE003', detail = json_build_object('field', 'version')::text;
+  end if;
+  insert into event_type_declarations as d (type, version, description)
+  values (p_type, p_version, p_description)
+  on conflict (type) do update set version = excluded.version, description = excluded.description
+  returning * into v_row;
+  return v_row;
+end;
+$function$;
+revoke execute on function pgevents.define_event_type(text,integer,text) from public;
+
 CREATE OR REPLACE FUNCTION pgevents.define_materialized_view(p_name text, p_query text, p_unique_columns text[] DEFAULT NULL::text[], p_schema text DEFAULT NULL::text)
  RETURNS void
  LANGUAGE plpgsql
@@ -1230,6 +1284,16 @@ end;
 $function$;
 revoke execute on function pgevents.define_projection(text,jsonb,text[],text,integer,text) from public;
 
+CREATE OR REPLACE FUNCTION pgevents.drop_event_type(p_type text)
+ RETURNS boolean
+ LANGUAGE sql
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+  with dropped as (delete from event_type_declarations where type = p_type returning 1)
+  select exists (select 1 from dropped);
+$function$;
+revoke execute on function pgevents.drop_event_type(text) from public;
+
 CREATE OR REPLACE FUNCTION pgevents.drop_projection(p_name text, p_drop_tables boolean DEFAULT false)
  RETURNS void
  LANGUAGE plpgsql
@@ -1291,6 +1355,32 @@ AS $function$
    where a.attrelid = 'pgevents.events'::regclass and a.attnum > 0 and not a.attisdropped;
 $function$;
 revoke execute on function pgevents.event_row_code(text) from public;
+
+CREATE OR REPLACE FUNCTION pgevents.event_type_distance(p_a text, p_b text)
+ RETURNS integer
+ LANGUAGE plpgsql
+ IMMUTABLE
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+declare
+  v_previous int[];
+  v_current int[];
+  v_la int := char_length(p_a);
+  v_lb int := char_length(p_b);
+begin
+  v_previous := array(select generate_series(0, v_lb));
+  for i in 1..v_la loop
+    v_current := array[i];
+    for j in 1..v_lb loop
+      v_current := v_current || least(v_previous[j + 1] + 1, v_current[j] + 1,
+                                       v_previous[j] + case when substr(p_a, i, 1) = substr(p_b, j, 1) then 0 else 1 end);
+    end loop;
+    v_previous := v_current;
+  end loop;
+  return v_previous[v_lb + 1];
+end;
+$function$;
+revoke execute on function pgevents.event_type_distance(text,text) from public;
 
 CREATE OR REPLACE FUNCTION pgevents.events_writers_active()
  RETURNS boolean
@@ -1400,12 +1490,12 @@ begin
   execute format('grant select on pgevents.events, pgevents.streams, pgevents.projections, '
                  'pgevents.projection_handlers, pgevents.event_types, pgevents.migrations, '
                  'pgevents.safe_events, pgevents.subscriptions, pgevents.subscription_status, '
-                 'pgevents.rebuild_progress, pgevents.projection_health to %I', p_role);
+                 'pgevents.rebuild_progress, pgevents.projection_health, pgevents.event_type_declarations to %I', p_role);
   -- The functions behind the views above run with the reading role's rights.
   execute format('grant execute on function pgevents.read_stream(uuid, bigint, int), '
                  'pgevents.read_all(xid8, bigint, int, text[]), pgevents.read_all_after(text, int, text[]), '
                  'pgevents.read_page(xid8, bigint, int, text[]), '
-                 'pgevents.safe_horizon(), pgevents.parse_cursor(text), pgevents.resolve_cursor(text), '
+                 'pgevents.safe_horizon(), pgevents.strict_event_types(), pgevents.parse_cursor(text), pgevents.resolve_cursor(text), '
                  'pgevents.subscription_lock_key(text), pgevents.subscription_is_locked(text), '
                  'pgevents.projection_rows(text), pgevents.rebuild_progress_of(text), '
                  'pgevents.has_store_access(name, text), pgevents.may_manage_subscription(name, name) to %I', p_role);
@@ -2997,6 +3087,28 @@ AS $function$
 $function$;
 revoke execute on function pgevents.set_listener_awake(uuid,boolean) from public;
 
+CREATE OR REPLACE FUNCTION pgevents.set_strict_event_types(p_strict boolean)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+begin
+  if p_strict then
+    if not strict_event_types() then
+      create trigger events_declared_types
+        after insert on events
+        referencing new table as new_events
+        for each statement
+        execute function tg_events__check_declared_types();
+    end if;
+  else
+    drop trigger if exists events_declared_types on events;
+  end if;
+  return p_strict;
+end;
+$function$;
+revoke execute on function pgevents.set_strict_event_types(boolean) from public;
+
 CREATE OR REPLACE FUNCTION pgevents.skip_subscription_event(p_name text)
  RETURNS pgevents.subscriptions
  LANGUAGE plpgsql
@@ -3065,6 +3177,17 @@ AS $function$
    where name = p_name;
 $function$;
 revoke execute on function pgevents.stop_subscription_run(text) from public;
+
+CREATE OR REPLACE FUNCTION pgevents.strict_event_types()
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+  select exists (select 1 from pg_trigger t
+                  where t.tgrelid = 'pgevents.events'::regclass and t.tgname = 'events_declared_types');
+$function$;
+revoke execute on function pgevents.strict_event_types() from public;
 
 CREATE OR REPLACE FUNCTION pgevents.subscription_is_locked(p_name text)
  RETURNS boolean
@@ -3283,6 +3406,34 @@ begin
 end;
 $function$;
 revoke execute on function pgevents.tg_events__assign_version() from public;
+
+CREATE OR REPLACE FUNCTION pgevents.tg_events__check_declared_types()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+declare
+  v_bad record;
+  v_closest text;
+begin
+  select n.type, n.uuid, n.version into v_bad
+    from new_events n
+   where not exists (select 1 from event_type_declarations d where d.type = n.type)
+   order by n.id
+   limit 1;
+  if found then
+    v_closest := closest_event_type(v_bad.type);
+    raise exception 'Undeclared event type: % (Stream: %, Version: %)%', v_bad.type, v_bad.uuid, v_bad.version,
+                    case when v_closest is null then '' else format(' — did you mean %s?', v_closest) end
+      using errcode = 'PE003',
+            detail = json_build_object('stream', v_bad.uuid, 'field', 'type', 'type', v_bad.type, 'closest', v_closest)::text,
+            hint = 'This store is strict: declare the type first (define_event_type), or append a declared one.';
+  end if;
+  return null;
+end;
+$function$;
+revoke execute on function pgevents.tg_events__check_declared_types() from public;
 
 CREATE OR REPLACE FUNCTION pgevents.tg_events__reject_change()
  RETURNS trigger

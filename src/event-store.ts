@@ -1,3 +1,4 @@
+import { defineEventType, dropEventType, listDeclaredEventTypes, setStrictEventTypes, strictEventTypes } from './store/declared-types.js';
 import { collectMetrics, type MetricFamily } from './status/metrics.js';
 import { aggregateStream, handleCommand } from './command/handle.js';
 import type { Aggregate, AggregateOptions, CommandHandler, EventShape, HandleOptions, HandleResult, StreamFold } from './command/types.js';
@@ -75,8 +76,7 @@ import type {
   Subscription,
   SubscriptionInfo,
   VerifyOptions,
-  VerifyResult,
-} from './types.js';
+  VerifyResult, DeclaredEventType } from './types.js';
 
 export interface OpenEventStoreOptions {
   /** PostgreSQL server connection string. Default: `DATABASE_URL`; without either, the embedded engine. */
@@ -506,6 +506,41 @@ export class EventStore {
    */
   resumeSubscription(name: string): Promise<SubscriptionInfo> {
     return resumeSubscription(this.#executor, this.schema, name);
+  }
+
+  /**
+   * Declares an event type (or changes its version and description). A strict store
+   * ({@link setStrictEventTypes}) refuses appends of types it has not declared.
+   * @throws {InvalidEventError} for a type that is not a valid event type, or a version below 1.
+   * @example
+   * await store.defineEventType('user_update', { description: 'a user renamed' });
+   */
+  defineEventType(type: string, options: { version?: number; description?: string | null } = {}): Promise<DeclaredEventType> {
+    return defineEventType(this.#executor, this.schema, type, options);
+  }
+
+  /** Forgets a declared event type (its stored events stay); returns whether it was declared. */
+  dropEventType(type: string): Promise<boolean> {
+    return dropEventType(this.#executor, this.schema, type);
+  }
+
+  /** The declared event types, by name. */
+  listDeclaredEventTypes(): Promise<DeclaredEventType[]> {
+    return listDeclaredEventTypes(this.#executor, this.schema);
+  }
+
+  /**
+   * Makes the store strict: an append (or plain INSERT, or import) of an undeclared type is refused
+   * with InvalidEventError naming the closest declared type (`update_user` → `user_update`?).
+   * `false` accepts every valid type again. Needs the store's owner.
+   */
+  setStrictEventTypes(strict: boolean): Promise<void> {
+    return setStrictEventTypes(this.#executor, this.schema, strict);
+  }
+
+  /** Whether the store refuses appends of undeclared event types. */
+  strictEventTypes(): Promise<boolean> {
+    return strictEventTypes(this.#executor, this.schema);
   }
 
   /**

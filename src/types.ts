@@ -17,6 +17,15 @@ export interface NewEvent<Body extends JsonObject = JsonObject, Metadata extends
   id?: string;
 }
 
+/** An event type the store declares (`define_event_type`). */
+export interface DeclaredEventType {
+  type: string;
+  /** The current version of its shape, from 1. */
+  version: number;
+  description: string | null;
+  declaredAt: Date;
+}
+
 /** An event as stored in the log. */
 export interface StoredEvent<Body extends JsonObject = JsonObject, Metadata extends JsonObject = JsonObject> {
   /** Store-wide position (the `id` column): unique and increasing in insert order, with gaps. */

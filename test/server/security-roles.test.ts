@@ -38,6 +38,7 @@ const SCHEMA = 'pgevents';
 
 /** The relations of the store every kind of role may read (grant_read_access). */
 const READ_RELATIONS = [
+  'event_type_declarations',
   'event_types',
   'events',
   'migrations',
@@ -68,6 +69,7 @@ const READ_FUNCTIONS = [
   'rebuild_progress_of(text)',
   'resolve_cursor(text)',
   'safe_horizon()',
+  'strict_event_types()',
   'subscription_is_locked(text)',
   'subscription_lock_key(text)',
 ];
