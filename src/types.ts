@@ -223,6 +223,10 @@ export interface StoreStatus {
   eventTypes: EventTypeStatus[];
   /** Stored event types that no projection handles. */
   unhandledTypes: string[];
+  /** Whether the store refuses appends of undeclared event types (false before pgevents 0010). */
+  strictEventTypes: boolean;
+  /** Stored event types the store does not declare, when it declares any (events stored before it did, or before it was strict). */
+  undeclaredTypes: string[];
   /** Every projection with its health: rows, last event applied, staleness and state. */
   projections: ProjectionStatus[];
   /** Durable subscriptions and async projections, with their lag (empty for a role that may not read them). */

@@ -4,6 +4,7 @@ import { projectionStatuses } from '../rebuild/health.js';
 import { schemaVersion } from '../migrations/runner.js';
 import { listSubscriptions } from '../subscriptions/manage.js';
 import type { StoreStatus } from '../types.js';
+import { listDeclaredEventTypes, strictEventTypes } from '../store/declared-types.js';
 import { listEventTypes } from './event-types.js';
 
 /** Counts, event types (with the ones no projection handles) and projections. */
@@ -15,6 +16,8 @@ export async function storeStatus(executor: Executor, schema: string): Promise<S
             (select max(id) from ${schema}.events) as last_position`,
   );
   const eventTypes = await listEventTypes(executor, schema);
+  const declared = version >= 10 ? await listDeclaredEventTypes(executor, schema) : [];
+  const declaredNames = new Set(declared.map((type) => type.type));
   return {
     engine: executor.engine,
     schema,
@@ -24,6 +27,8 @@ export async function storeStatus(executor: Executor, schema: string): Promise<S
     lastPosition: toIntegerOrNull(totals?.last_position),
     eventTypes,
     unhandledTypes: eventTypes.filter((type) => type.handledBy.length === 0).map((type) => type.type),
+    strictEventTypes: version >= 10 ? await strictEventTypes(executor, schema) : false,
+    undeclaredTypes: declared.length === 0 ? [] : eventTypes.filter((type) => !declaredNames.has(type.type)).map((type) => type.type),
     projections: await projectionStatuses(executor, schema, version),
     subscriptions: (await canReadSubscriptions(executor, schema, version)) ? await listSubscriptions(executor, schema) : [],
   };

@@ -24,6 +24,8 @@ export default function statusContract(engine: TestEngine): void {
         lastPosition: null,
         eventTypes: [],
         unhandledTypes: [],
+        strictEventTypes: false,
+        undeclaredTypes: [],
         projections: [],
       });
     });
@@ -89,6 +91,22 @@ export default function statusContract(engine: TestEngine): void {
       const status = await t.store.status();
       expect(status.projections.find((projection) => projection.name === 'type_counts')?.kind).toBe('materialized_view');
       expect(status.unhandledTypes).toEqual([]);
+    });
+
+    it('reports whether the store is strict, and the stored types it does not declare once it declares some', async () => {
+      const stored = (await t.store.status()).eventTypes.map((type) => type.type);
+      expect((await t.store.status()).undeclaredTypes).toEqual([]);
+      await t.store.defineEventType(stored[0]!);
+      await t.store.setStrictEventTypes(true);
+      try {
+        const status = await t.store.status();
+        expect(status.strictEventTypes).toBe(true);
+        expect(status.undeclaredTypes).toEqual(stored.slice(1));
+      } finally {
+        await t.store.setStrictEventTypes(false);
+        await t.store.dropEventType(stored[0]!);
+      }
+      expect((await t.store.status()).strictEventTypes).toBe(false);
     });
   });
 }

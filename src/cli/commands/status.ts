@@ -22,6 +22,7 @@ export function defineStatus(program: Command): void {
           const { out } = context;
           out.line(`engine ${status.engine}, schema ${status.schema} (migration ${status.schemaVersion})`);
           out.line(`${status.events} events in ${status.streams} streams, last position ${status.lastPosition ?? '-'}`);
+          if (status.strictEventTypes) out.line('strict: appends of undeclared event types are refused');
           out.line();
           out.line('event types');
           out.line(
@@ -71,6 +72,13 @@ export function defineStatus(program: Command): void {
                   `pgevents subscriptions resume ${subscription.name} (retry) or skip ${subscription.name}`,
               );
             }
+          }
+          if (status.undeclaredTypes.length > 0) {
+            out.line();
+            out.line(
+              `warning: stored event types the store does not declare: ${status.undeclaredTypes.join(', ')}` +
+                (status.strictEventTypes ? ' (stored before it was strict; new ones are refused)' : ' (declare them, or make the store strict to refuse them)'),
+            );
           }
           if (status.unhandledTypes.length > 0) {
             out.line();
