@@ -3,8 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EventStore, type MetricFamily, prometheusText, type Subscription } from '../../src/index.js';
 import { runCli } from '../support/cli.js';
 import type { TestEngine, TestStore } from '../support/engines.js';
-import { usersHandlers, usersReadModelSql, waitFor } from './fixtures.js';
-import { engineLabel } from './subscriptions.contract.js';
+import { usersHandlers, usersReadModelSql } from './fixtures.js';
+import { engineLabel, waitFor } from './subscriptions.contract.js';
 
 /** The value of one sample of a family, found by its labels (undefined when there is none). */
 function sample(families: MetricFamily[], name: string, labels: Record<string, string> = {}): number | undefined {
