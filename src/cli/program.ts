@@ -13,6 +13,7 @@ import { defineReplay } from './commands/replay.js';
 import { defineStatus } from './commands/status.js';
 import { defineSubscriptions } from './commands/subscriptions.js';
 import { defineTail } from './commands/tail.js';
+import { defineTypes } from './commands/types.js';
 import { defineUi } from './commands/ui.js';
 import { defineVerify } from './commands/verify.js';
 import { ExitCode } from './exit-codes.js';
@@ -41,6 +42,7 @@ export function createProgram(version: string): Command {
   defineVerify(program);
   defineStatus(program);
   defineMetrics(program);
+  defineTypes(program);
   defineBackup(program);
   defineTail(program);
   defineSubscriptions(program);

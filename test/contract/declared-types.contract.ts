@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EventStore, InvalidEventError } from '../../src/index.js';
 import type { TestEngine, TestStore } from '../support/engines.js';
+import { runCli } from '../support/cli.js';
 import { rejectionOf } from './fixtures.js';
 import { engineLabel } from './subscriptions.contract.js';
 
@@ -72,6 +73,18 @@ export default function declaredTypesContract(engine: TestEngine): void {
       await store.append(randomUUID(), [{ type: 'update_user', body: {} }]);
       expect(await owner.dropEventType('user_create')).toBe(true);
       expect(await owner.dropEventType('user_create')).toBe(false);
+    });
+
+    it.skipIf(engine.name !== 'server')('lists declared and stored types from the CLI', async () => {
+      const listed = await runCli(['--database-url', t.url!, '--json', 'types']);
+      expect(listed.exitCode).toBe(0);
+      const { strict, types } = JSON.parse(listed.stdout) as { strict: boolean; types: { type: string; declared: boolean; version: number | null; events: number }[] };
+      expect(strict).toBe(false);
+      expect(types.find((row) => row.type === 'user_update')).toMatchObject({ declared: true, version: 2, events: 1 });
+      expect(types.find((row) => row.type === 'update_user')).toMatchObject({ declared: false, version: null, events: 1 });
+      const text = await runCli(['--database-url', t.url!, 'types']);
+      expect(text.stdout).toContain('not strict');
+      expect(text.stdout).toMatch(/user_update\s+v2/);
     });
   });
 }
