@@ -69,14 +69,18 @@ language sql
 stable
 set search_path = {{schema}}, pg_temp
 as $$
-  select d.type
-    from event_type_declarations d
-   where (select array_agg(w order by w) from regexp_split_to_table(lower(d.type), '[_.:/-]+') w)
-           = (select array_agg(w order by w) from regexp_split_to_table(lower(p_type), '[_.:/-]+') w)
-      or event_type_distance(lower(d.type), lower(p_type)) <= greatest(1, char_length(p_type) / 3)
-   order by (select array_agg(w order by w) from regexp_split_to_table(lower(d.type), '[_.:/-]+') w)
-              = (select array_agg(w order by w) from regexp_split_to_table(lower(p_type), '[_.:/-]+') w) desc,
-            event_type_distance(lower(d.type), lower(p_type)), d.type
+  with wanted as (
+    select (select array_agg(w order by w) from regexp_split_to_table(lower(p_type), '[_.:/-]+') w) as words
+  ), candidates as (
+    select d.type,
+           (select array_agg(w order by w) from regexp_split_to_table(lower(d.type), '[_.:/-]+') w) = wanted.words as same_words,
+           event_type_distance(lower(d.type), lower(p_type)) as distance
+      from event_type_declarations d, wanted
+  )
+  select c.type
+    from candidates c
+   where c.same_words or c.distance <= greatest(1, char_length(p_type) / 3)
+   order by c.same_words desc, c.distance, c.type
    limit 1;
 $$;
 

@@ -4,6 +4,7 @@ import { schemaVersion } from '../migrations/runner.js';
 import { projectionStatuses } from '../rebuild/health.js';
 import { countHeldBackEvents } from '../store/held-back.js';
 import { listSubscriptions } from '../subscriptions/manage.js';
+import { canReadSubscriptions } from './status.js';
 
 /** One sample of a metric: its labels and value. */
 export interface MetricSample {
@@ -66,7 +67,7 @@ export async function collectMetrics(executor: Executor, schema: string): Promis
     ),
   ];
 
-  const subscriptions = version >= 3 ? await listSubscriptions(executor, schema).catch(() => []) : [];
+  const subscriptions = (await canReadSubscriptions(executor, schema, version)) ? await listSubscriptions(executor, schema) : [];
   const bySubscription = (value: (s: (typeof subscriptions)[number]) => number) =>
     subscriptions.map((s) => ({ labels: { subscription: s.name, kind: s.kind }, value: value(s) }));
   families.push(

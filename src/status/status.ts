@@ -36,7 +36,7 @@ export async function storeStatus(executor: Executor, schema: string): Promise<S
 
 // Subscriptions arrived with migration 3, and are the owner's: a reader's status leaves them out
 // instead of failing.
-async function canReadSubscriptions(executor: Executor, schema: string, version: number): Promise<boolean> {
+export async function canReadSubscriptions(executor: Executor, schema: string, version: number): Promise<boolean> {
   if (version < 3) return false;
   const [row] = await executor.query<{ readable: boolean }>(
     `select has_table_privilege($1, 'select') as readable`,
