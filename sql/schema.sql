@@ -23,12 +23,31 @@ create table pgevents.event_type_declarations (
   type text not null,
   version integer default 1 not null,
   description text,
-  declared_at timestamp with time zone default statement_timestamp() not null
+  declared_at timestamp with time zone default statement_timestamp() not null,
+  required_fields text[],
+  check_function text,
+  old_versions text default 'upcast'::text not null
 );
+alter table pgevents.event_type_declarations add constraint event_type_declarations_old_versions_valid CHECK ((old_versions = ANY (ARRAY['upcast'::text, 'refuse'::text])));
 alter table pgevents.event_type_declarations add constraint event_type_declarations_pkey PRIMARY KEY (type);
 alter table pgevents.event_type_declarations add constraint event_type_declarations_type_valid CHECK (((type ~ '^[A-Za-z_][A-Za-z0-9_.:/-]*$'::text) AND (char_length(type) <= 200)));
 alter table pgevents.event_type_declarations add constraint event_type_declarations_version_positive CHECK ((version > 0));
 comment on table pgevents.event_type_declarations is 'Event types the store declares (define_event_type), with their current version; a strict store refuses undeclared types.';
+
+create table pgevents.event_upcasters (
+  type text not null,
+  from_version integer not null,
+  function text not null,
+  to_type text not null,
+  to_version integer not null,
+  final_type text not null,
+  final_version integer not null,
+  defined_at timestamp with time zone default statement_timestamp() not null
+);
+alter table pgevents.event_upcasters add constraint event_upcasters_from_version_positive CHECK ((from_version > 0));
+alter table pgevents.event_upcasters add constraint event_upcasters_pkey PRIMARY KEY (type, from_version);
+alter table pgevents.event_upcasters add constraint event_upcasters_type_fkey FOREIGN KEY (type) REFERENCES pgevents.event_type_declarations(type) ON DELETE CASCADE;
+comment on table pgevents.event_upcasters is 'Upcasters (define_upcaster): the function that turns a body of (type, from_version) into (to_type, to_version), and where its chain ends.';
 
 create table pgevents.events (
   id bigint not null generated always as identity (sequence name pgevents.events_id_seq start with 1 increment by 1 minvalue 1 maxvalue 9223372036854775807 cache 1 no cycle),
@@ -39,7 +58,8 @@ create table pgevents.events (
   metadata jsonb default '{}'::jsonb not null,
   event_id uuid default pgevents.uuid_v7() not null,
   inserted_at timestamp with time zone default statement_timestamp() not null,
-  transaction_id xid8 default pg_current_xact_id() not null
+  transaction_id xid8 default pg_current_xact_id() not null,
+  type_version integer
 );
 alter table pgevents.events add constraint events_body_is_object CHECK ((jsonb_typeof(body) = 'object'::text));
 alter table pgevents.events add constraint events_body_size CHECK ((pg_column_size(body) <= 1048576));
@@ -56,6 +76,7 @@ CREATE TRIGGER events_after_insert AFTER INSERT ON pgevents.events REFERENCING N
 CREATE TRIGGER events_assign_version BEFORE INSERT ON pgevents.events FOR EACH ROW WHEN ((new.version IS NULL)) EXECUTE FUNCTION pgevents.tg_events__assign_version();
 CREATE TRIGGER events_immutable BEFORE DELETE OR UPDATE ON pgevents.events FOR EACH STATEMENT EXECUTE FUNCTION pgevents.tg_events__reject_change();
 CREATE TRIGGER events_immutable_truncate BEFORE TRUNCATE ON pgevents.events FOR EACH STATEMENT EXECUTE FUNCTION pgevents.tg_events__reject_change();
+CREATE TRIGGER events_type_version BEFORE INSERT ON pgevents.events FOR EACH ROW WHEN ((new.type_version IS NOT NULL)) EXECUTE FUNCTION pgevents.tg_events__type_version();
 comment on table pgevents.events is 'The append-only event log. id is the store-wide position, (uuid, version) the place of the event in its stream.';
 
 create unlogged table pgevents.listeners (
@@ -183,6 +204,41 @@ comment on column pgevents.subscriptions.owner is 'The role that created the sub
 
 -- views -------------------------------------------------------------------------------------------
 
+create view pgevents.current_events as
+ SELECT id,
+    uuid,
+    version,
+        CASE
+            WHEN ((type, COALESCE(type_version, 1)) IN ( SELECT u.type,
+                u.from_version
+               FROM pgevents.event_upcasters u)) THEN ( SELECT u.final_type
+               FROM pgevents.event_upcasters u
+              WHERE u.type = e.type AND u.from_version = COALESCE(e.type_version, 1))
+            ELSE type
+        END AS type,
+        CASE
+            WHEN ((type, COALESCE(type_version, 1)) IN ( SELECT u.type,
+                u.from_version
+               FROM pgevents.event_upcasters u)) THEN pgevents.upcast_body(type, COALESCE(type_version, 1), body)
+            ELSE body
+        END AS body,
+    metadata,
+    event_id,
+    inserted_at,
+    transaction_id,
+        CASE
+            WHEN ((type, COALESCE(type_version, 1)) IN ( SELECT u.type,
+                u.from_version
+               FROM pgevents.event_upcasters u)) THEN ( SELECT u.final_version
+               FROM pgevents.event_upcasters u
+              WHERE u.type = e.type AND u.from_version = COALESCE(e.type_version, 1))
+            ELSE COALESCE(type_version, 1)
+        END AS type_version,
+    type AS stored_type,
+    COALESCE(type_version, 1) AS stored_type_version
+   FROM pgevents.events e;
+comment on view pgevents.current_events is 'Every event in its current shape (upcast through define_upcaster chains); stored_type and stored_type_version are as stored.';
+
 create view pgevents.event_types as
  SELECT type,
     count(*) AS events,
@@ -287,8 +343,9 @@ create view pgevents.safe_events as
     event_id,
     inserted_at,
     transaction_id,
-    (transaction_id::text || '-'::text) || id::text AS cursor
-   FROM pgevents.events e
+    (transaction_id::text || '-'::text) || id::text AS cursor,
+    type_version
+   FROM pgevents.current_events e
   WHERE transaction_id < (( SELECT pgevents.safe_horizon() AS safe_horizon));
 comment on view pgevents.safe_events is 'Events of finished transactions only. Order by (transaction_id, id) and resume after the cursor of the last row read.';
 
@@ -409,7 +466,10 @@ begin
          v_bad ? 'metadata' and jsonb_typeof(v_bad -> 'metadata') is distinct from 'object'),
         (5, 'id', 'id must be a uuid',
          v_bad ? 'id' and (jsonb_typeof(v_bad -> 'id') is distinct from 'string'
-                           or (v_bad ->> 'id') !~* '^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$'))
+                           or (v_bad ->> 'id') !~* '^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$')),
+        (6, 'type_version', 'type_version must be a positive integer',
+         v_bad ? 'type_version' and (jsonb_typeof(v_bad -> 'type_version') is distinct from 'number'
+                                     or (v_bad ->> 'type_version') !~ '^[1-9][0-9]{0,8}$'))
       ) f(n, field, problem, applies)
      where f.applies
      order by f.n
@@ -447,9 +507,9 @@ begin
         returning s.version - v_count as current,
                   check_expected_version(p_stream, p_expected_version, v_expected, s.version - v_count) as expected
       ), inserted as (
-        insert into events (uuid, version, type, body, metadata, event_id)
+        insert into events (uuid, version, type, body, metadata, event_id, type_version)
         select p_stream, r.current + e.ord, e.value ->> 'type', e.value -> 'body',
-               coalesce(e.value -> 'metadata', '{}'::jsonb), uuid_v7()
+               coalesce(e.value -> 'metadata', '{}'::jsonb), uuid_v7(), (e.value ->> 'type_version')::int
           from reserved r, jsonb_array_elements(p_events) with ordinality e(value, ord)
          where r.expected
          order by e.ord
@@ -487,9 +547,10 @@ begin
 
   return query
     with inserted as (
-      insert into events (uuid, version, type, body, metadata, event_id)
+      insert into events (uuid, version, type, body, metadata, event_id, type_version)
       select p_stream, v_current + e.ord, e.value ->> 'type', e.value -> 'body',
-             coalesce(e.value -> 'metadata', '{}'::jsonb), coalesce((e.value ->> 'id')::uuid, uuid_v7())
+             coalesce(e.value -> 'metadata', '{}'::jsonb), coalesce((e.value ->> 'id')::uuid, uuid_v7()),
+             (e.value ->> 'type_version')::int
         from jsonb_array_elements(p_events) with ordinality e(value, ord)
        order by e.ord
       returning events.event_id, events.version, events.id
@@ -498,6 +559,35 @@ begin
 end;
 $function$;
 revoke execute on function pgevents.append_events(uuid,jsonb,text) from public;
+
+CREATE OR REPLACE FUNCTION pgevents.apply_events_query(p_types text[], p_select text)
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+  select case when types_read_as_stored(p_types)
+              then p_select || ' where e.id > $1 and e.type = any($2)'
+              else replace(p_select, 'pgevents.events e', 'pgevents.current_events e')
+                   || ' where e.id > $1 and e.stored_type = any($6) and e.type = any($2)' end;
+$function$;
+revoke execute on function pgevents.apply_events_query(text[],text) from public;
+
+CREATE OR REPLACE FUNCTION pgevents.check_event_body(p_type text, p_body jsonb)
+ RETURNS text
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+begin
+  case p_type
+    when null then null;
+    else null;
+  end case;
+  return null;
+end;
+$function$;
+revoke execute on function pgevents.check_event_body(text,jsonb) from public;
 
 CREATE OR REPLACE FUNCTION pgevents.check_expected_version(p_stream uuid, p_expected_version text, p_expected bigint, p_current bigint)
  RETURNS boolean
@@ -783,10 +873,10 @@ begin
   applied := 0;
   last_position := p_after;
   for v_event in execute
-    'select * from pgevents.events e where e.id > $1 and e.type = any($2)'
+    pgevents.apply_events_query(%2$L::text[], 'select e.id, e.uuid, e.version, e.type, e.body, e.metadata, e.event_id, e.inserted_at, e.transaction_id, e.type_version from pgevents.events e')
     || %1$s
     || ' order by e.id limit $5'
-    using p_after, %2$L::text[], %3$s, p_limit
+    using p_after, %2$L::text[], %3$s, p_limit, pgevents.upcast_sources(%2$L::text[])
   loop
     %4$s
     applied := applied + 1;
@@ -802,11 +892,11 @@ declare
   v_state text; v_message text; v_detail text; v_hint text;
 begin
   execute
-    'select array(select %6$s from pgevents.events e where e.id > $1 and e.type = any($2)'
+    pgevents.apply_events_query(%2$L::text[], 'select array(select %6$s from pgevents.events e')
     || %1$s
     || ' order by e.id limit $5)'
     into v_events
-    using p_after, %2$L::text[], %3$s, p_limit;
+    using p_after, %2$L::text[], %3$s, p_limit, pgevents.upcast_sources(%2$L::text[]);
   applied := coalesce(cardinality(v_events), 0);
   last_position := p_after;
   if applied > 0 then
@@ -1112,13 +1202,14 @@ end;
 $function$;
 revoke execute on function pgevents.define_async_projection(text,text[],text[]) from public;
 
-CREATE OR REPLACE FUNCTION pgevents.define_event_type(p_type text, p_version integer DEFAULT 1, p_description text DEFAULT NULL::text)
+CREATE OR REPLACE FUNCTION pgevents.define_event_type(p_type text, p_version integer DEFAULT 1, p_description text DEFAULT NULL::text, p_required_fields text[] DEFAULT NULL::text[], p_check_function text DEFAULT NULL::text, p_old_versions text DEFAULT 'upcast'::text)
  RETURNS pgevents.event_type_declarations
  LANGUAGE plpgsql
- SET search_path TO 'pgevents', 'pg_temp'
 AS $function$
 declare
-  v_row event_type_declarations;
+  v_row pgevents.event_type_declarations;
+  v_current int;
+  v_check text;
 begin
   if p_type is null or p_type !~ '^[A-Za-z_][A-Za-z0-9_.:/-]*$' or char_length(p_type) > 200 then
     raise exception 'Invalid event type: % (use a letter or _, then letters, digits, or _ . : / -, at most 200 characters)', coalesce(p_type, 'null')
@@ -1128,14 +1219,41 @@ begin
     raise exception 'Invalid version of event type %: % (versions start at 1)', p_type, coalesce(p_version::text, 'null')
       using errcode = 'PE003', detail = json_build_object('field', 'version')::text;
   end if;
-  insert into event_type_declarations as d (type, version, description)
-  values (p_type, p_version, p_description)
-  on conflict (type) do update set version = excluded.version, description = excluded.description
+  if p_old_versions is null or p_old_versions not in ('upcast', 'refuse') then
+    raise exception 'Invalid setting for old versions of event type %: % (use upcast or refuse)', p_type, coalesce(p_old_versions, 'null')
+      using errcode = 'PE003', detail = json_build_object('field', 'old_versions')::text;
+  end if;
+  if p_required_fields is not null and (cardinality(p_required_fields) = 0 or array_position(p_required_fields, null) is not null) then
+    raise exception 'Invalid required fields of event type %: name at least one field, and no null', p_type
+      using errcode = 'PE003', detail = json_build_object('field', 'required_fields')::text,
+            hint = 'Pass null for no required fields.';
+  end if;
+  if p_check_function is not null then
+    v_check := pgevents.resolve_body_function(p_check_function, 'boolean', 'check function of event type ' || p_type);
+  end if;
+
+  select d.version into v_current from pgevents.event_type_declarations d where d.type = p_type for update;
+  if v_current > p_version then
+    raise exception 'Invalid version of event type %: % is below its current version % (versions only go up)', p_type, p_version, v_current
+      using errcode = 'PE003', detail = json_build_object('field', 'version', 'type', p_type, 'current', v_current)::text;
+  end if;
+  if p_version > coalesce(v_current, 1) and exists (select 1 from pgevents.events e where e.type = p_type) then
+    raise exception 'Events of type % are stored at version %: say how their bodies become version % first', p_type, coalesce(v_current, 1), coalesce(v_current, 1) + 1
+      using errcode = 'PE003', detail = json_build_object('field', 'version', 'type', p_type, 'current', coalesce(v_current, 1))::text,
+            hint = format('define_upcaster(%L, %s, ''<function (jsonb) returns jsonb>'') moves the type to version %s.',
+                          p_type, coalesce(v_current, 1), coalesce(v_current, 1) + 1);
+  end if;
+  insert into pgevents.event_type_declarations as d (type, version, description, required_fields, check_function, old_versions)
+  values (p_type, p_version, p_description, p_required_fields, v_check, p_old_versions)
+  on conflict (type) do update
+    set version = excluded.version, description = excluded.description, required_fields = excluded.required_fields,
+        check_function = excluded.check_function, old_versions = excluded.old_versions
   returning * into v_row;
+  perform pgevents.generate_event_type_code();
   return v_row;
 end;
 $function$;
-revoke execute on function pgevents.define_event_type(text,integer,text) from public;
+revoke execute on function pgevents.define_event_type(text,integer,text,text[],text,text) from public;
 
 CREATE OR REPLACE FUNCTION pgevents.define_materialized_view(p_name text, p_query text, p_unique_columns text[] DEFAULT NULL::text[], p_schema text DEFAULT NULL::text)
  RETURNS void
@@ -1288,13 +1406,99 @@ end;
 $function$;
 revoke execute on function pgevents.define_projection(text,jsonb,text[],text,integer,text) from public;
 
+CREATE OR REPLACE FUNCTION pgevents.define_upcaster(p_type text, p_from_version integer, p_function text, p_to_type text DEFAULT NULL::text)
+ RETURNS pgevents.event_upcasters
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_declared pgevents.event_type_declarations;
+  v_target pgevents.event_type_declarations;
+  v_function text;
+  v_existing pgevents.event_upcasters;
+  v_row pgevents.event_upcasters;
+  v_seen text[];
+  v_next text;
+begin
+  select * into v_declared from pgevents.event_type_declarations d where d.type = p_type for update;
+  if not found and p_from_version >= 1 then
+    -- An undeclared type is declared at the upcaster's version, so that a setup script that defines
+    -- the upcaster first runs alike on a fresh store and on one with stored events.
+    v_declared := pgevents.define_event_type(p_type, p_from_version);
+  end if;
+  if p_from_version is null or p_from_version < 1 or p_from_version > v_declared.version then
+    raise exception 'Invalid upcaster of event type %: from version % (the type is at version %; upcasters start at a version it has had)', p_type, coalesce(p_from_version::text, 'null'), v_declared.version
+      using errcode = 'PE025', detail = json_build_object('field', 'from_version', 'type', p_type, 'current', v_declared.version)::text;
+  end if;
+  v_function := pgevents.resolve_body_function(p_function, 'jsonb', format('upcaster of event type %s from version %s', p_type, p_from_version));
+  select * into v_existing from pgevents.event_upcasters u where u.type = p_type and u.from_version = p_from_version;
+
+  if p_to_type is null or p_to_type = p_type then
+    if exists (select 1 from pgevents.event_upcasters u where u.type = p_type and u.to_type <> p_type) then
+      raise exception 'Invalid upcaster of event type %: the type is renamed, it takes no later versions', p_type
+        using errcode = 'PE025', detail = json_build_object('field', 'to_type', 'type', p_type)::text;
+    end if;
+    if p_from_version = v_declared.version then
+      update pgevents.event_type_declarations d set version = p_from_version + 1 where d.type = p_type;
+    end if;
+    insert into pgevents.event_upcasters as u (type, from_version, function, to_type, to_version, final_type, final_version)
+    values (p_type, p_from_version, v_function, p_type, p_from_version + 1, p_type, p_from_version + 1)
+    on conflict (type, from_version) do update set function = excluded.function, defined_at = statement_timestamp()
+    returning * into v_row;
+  else
+    select * into v_target from pgevents.event_type_declarations d where d.type = p_to_type;
+    if not found then
+      raise exception 'Invalid upcaster of event type %: % is not a declared type', p_type, p_to_type
+        using errcode = 'PE025', detail = json_build_object('field', 'to_type', 'type', p_type, 'to_type', p_to_type)::text,
+              hint = 'Declare the new type first: define_event_type.';
+    end if;
+    if p_from_version <> v_declared.version or (v_existing.type is not null and v_existing.to_type <> p_to_type) then
+      raise exception 'Invalid upcaster of event type %: a type is renamed from its current version (%), once', p_type, v_declared.version
+        using errcode = 'PE025', detail = json_build_object('field', 'from_version', 'type', p_type, 'current', v_declared.version)::text;
+    end if;
+    v_seen := array[p_type];
+    v_next := p_to_type;
+    while v_next is not null loop
+      if v_next = any(v_seen) then
+        raise exception 'Invalid upcaster of event type %: renaming it to % makes a cycle (%)', p_type, p_to_type, array_to_string(v_seen || v_next, ' → ')
+          using errcode = 'PE025', detail = json_build_object('field', 'to_type', 'type', p_type, 'to_type', p_to_type)::text;
+      end if;
+      v_seen := v_seen || v_next;
+      select u.to_type into v_next from pgevents.event_upcasters u where u.type = v_next and u.to_type <> u.type limit 1;
+      if not found then
+        v_next := null;
+      end if;
+    end loop;
+    insert into pgevents.event_upcasters as u (type, from_version, function, to_type, to_version, final_type, final_version)
+    values (p_type, p_from_version, v_function, p_to_type, v_target.version, p_to_type, v_target.version)
+    on conflict (type, from_version) do update set function = excluded.function, defined_at = statement_timestamp()
+    returning * into v_row;
+  end if;
+
+  perform pgevents.generate_event_type_code();
+  select * into v_row from pgevents.event_upcasters u where u.type = p_type and u.from_version = p_from_version;
+  return v_row;
+end;
+$function$;
+revoke execute on function pgevents.define_upcaster(text,integer,text,text) from public;
+
 CREATE OR REPLACE FUNCTION pgevents.drop_event_type(p_type text)
  RETURNS boolean
- LANGUAGE sql
+ LANGUAGE plpgsql
  SET search_path TO 'pgevents', 'pg_temp'
 AS $function$
+declare
+  v_dropped boolean;
+begin
+  if exists (select 1 from event_upcasters u where u.type = p_type or u.to_type = p_type) then
+    raise exception 'Event type % is part of an upcaster chain: stored events are read through it', p_type
+      using errcode = 'PE003', detail = json_build_object('field', 'type', 'type', p_type)::text,
+            hint = 'Keep the declaration; list the chains in event_upcasters.';
+  end if;
   with dropped as (delete from event_type_declarations where type = p_type returning 1)
-  select exists (select 1 from dropped);
+  select exists (select 1 from dropped) into v_dropped;
+  perform generate_event_type_code();
+  return v_dropped;
+end;
 $function$;
 revoke execute on function pgevents.drop_event_type(text) from public;
 
@@ -1345,6 +1549,9 @@ AS $function$
           or (pg_catalog.jsonb_typeof(p_event operator(pg_catalog.->) 'id') operator(pg_catalog.=) 'string'
               and (p_event operator(pg_catalog.->>) 'id')
                   operator(pg_catalog.~*) '^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$'))
+     and (not p_event operator(pg_catalog.?) 'type_version'
+          or (pg_catalog.jsonb_typeof(p_event operator(pg_catalog.->) 'type_version') operator(pg_catalog.=) 'number'
+              and (p_event operator(pg_catalog.->>) 'type_version') operator(pg_catalog.~) '^[1-9][0-9]{0,8}$'))
 $function$;
 revoke execute on function pgevents.event_is_well_formed(jsonb) from public;
 
@@ -1400,6 +1607,84 @@ AS $function$
        and l.pid <> pg_backend_pid());
 $function$;
 revoke execute on function pgevents.events_writers_active() from public;
+
+CREATE OR REPLACE FUNCTION pgevents.generate_event_type_code()
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+declare
+  v_upcasts text;
+  v_checks text;
+  v_every_row boolean;
+begin
+  perform refresh_upcaster_chains();
+  select string_agg(format(E'\n      when p_type = %L and p_version = %s then\n        p_body := %s(p_body);\n        p_type := %L;\n        p_version := %s;',
+                           u.type, u.from_version, split_part(u.function, '(', 1), u.to_type, u.to_version),
+                    '' order by u.type, u.from_version)
+    into v_upcasts
+    from event_upcasters u;
+  execute format($f$
+create or replace function pgevents.upcast_body(p_type text, p_version int, p_body jsonb) returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = pgevents, pg_temp
+as %L
+$f$, format($code$
+begin
+  for i in 1..1000 loop
+    case%s
+      else
+        return p_body;
+    end case;
+  end loop;
+  raise exception 'Upcaster chain of event type %% is longer than 1000 steps', p_type using errcode = 'PE025';
+end;
+$code$, coalesce(v_upcasts, E'\n      when false then null;')));
+
+  select string_agg(format(E'\n    when %L then%s%s', d.type,
+                           case when d.required_fields is null then '' else format(
+                             E'\n      if not (p_body ?& %L::text[]) then\n        return format(''missing required field(s): %%s'', '
+                             'array_to_string(array(select f from unnest(%L::text[]) f where not p_body ? f), '', ''));\n      end if;',
+                             d.required_fields, d.required_fields) end,
+                           case when d.check_function is null then '' else format(
+                             E'\n      if %s(p_body) is not true then\n        return %L;\n      end if;',
+                             split_part(d.check_function, '(', 1), format('%s refused it', d.check_function)) end),
+                    '' order by d.type)
+    into v_checks
+    from event_type_declarations d
+   where d.required_fields is not null or d.check_function is not null;
+  execute format($f$
+create or replace function pgevents.check_event_body(p_type text, p_body jsonb) returns text
+language plpgsql
+stable
+security definer
+set search_path = pgevents, pg_temp
+as %L
+$f$, format($code$
+begin
+  case p_type%s
+    else null;
+  end case;
+  return null;
+end;
+$code$, coalesce(v_checks, E'\n    when null then null;')));
+  revoke all on function upcast_body(text, int, jsonb), check_event_body(text, jsonb) from public;
+
+  v_every_row := exists (select 1 from event_type_declarations d
+                          where d.version > 1 or d.required_fields is not null or d.check_function is not null)
+                 or exists (select 1 from event_upcasters);
+  if not exists (select 1 from pg_trigger t
+                  where t.tgrelid = 'pgevents.events'::regclass and t.tgname = 'events_type_version'
+                    and (t.tgqual is null) = v_every_row) then
+    execute format('create or replace trigger events_type_version before insert on pgevents.events for each row %s '
+                   'execute function pgevents.tg_events__type_version()',
+                   case when v_every_row then '' else 'when (new.type_version is not null)' end);
+  end if;
+end;
+$function$;
+revoke execute on function pgevents.generate_event_type_code() from public;
 
 CREATE OR REPLACE FUNCTION pgevents.generate_projection_code(p_name text)
  RETURNS void
@@ -1493,13 +1778,14 @@ begin
   execute format('grant usage on schema pgevents to %I', p_role);
   execute format('grant select on pgevents.events, pgevents.streams, pgevents.projections, '
                  'pgevents.projection_handlers, pgevents.event_types, pgevents.migrations, '
-                 'pgevents.safe_events, pgevents.subscriptions, pgevents.subscription_status, '
+                 'pgevents.safe_events, pgevents.current_events, pgevents.event_upcasters, pgevents.subscriptions, pgevents.subscription_status, '
                  'pgevents.rebuild_progress, pgevents.projection_health, pgevents.event_type_declarations to %I', p_role);
   -- The functions behind the views above run with the reading role's rights.
   execute format('grant execute on function pgevents.read_stream(uuid, bigint, int), '
                  'pgevents.read_all(xid8, bigint, int, text[]), pgevents.read_all_after(text, int, text[]), '
                  'pgevents.read_page(xid8, bigint, int, text[]), '
-                 'pgevents.safe_horizon(), pgevents.strict_event_types(), pgevents.parse_cursor(text), pgevents.resolve_cursor(text), '
+                 'pgevents.safe_horizon(), pgevents.strict_event_types(), '
+                 'pgevents.upcast_body(text, int, jsonb), pgevents.upcast_sources(text[]), pgevents.types_read_as_stored(text[]), pgevents.parse_cursor(text), pgevents.resolve_cursor(text), '
                  'pgevents.subscription_lock_key(text), pgevents.subscription_is_locked(text), '
                  'pgevents.projection_rows(text), pgevents.rebuild_progress_of(text), '
                  'pgevents.has_store_access(name, text), pgevents.may_manage_subscription(name, name) to %I', p_role);
@@ -1563,7 +1849,7 @@ begin
   perform grant_read_access(p_role);
   -- Not id, inserted_at or transaction_id: a writer's events get their position, time and
   -- transaction from the store.
-  execute format('grant insert (uuid, version, type, body, metadata, event_id) on pgevents.events to %I', p_role);
+  execute format('grant insert (uuid, version, type, body, metadata, event_id, type_version) on pgevents.events to %I', p_role);
   execute format('grant execute on function pgevents.append_events(uuid, jsonb, text), '
                  'pgevents.import_events(regclass), pgevents.lock_streams(uuid[]), pgevents.uuid_v7() to %I', p_role);
   insert into roles (role_name, access) values (p_role, 'writer')
@@ -2087,16 +2373,23 @@ revoke execute on function pgevents.raise_version_gap(uuid,bigint,bigint) from p
 
 CREATE OR REPLACE FUNCTION pgevents.read_all(p_after_transaction_id xid8 DEFAULT '0'::xid8, p_after_position bigint DEFAULT 0, p_limit integer DEFAULT 1000, p_types text[] DEFAULT NULL::text[])
  RETURNS SETOF pgevents.events
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pgevents', 'pg_temp'
 AS $function$
-  select * from events
-   where (transaction_id, id) > (p_after_transaction_id, p_after_position)
-     and transaction_id < (select safe_horizon())
-     and (p_types is null or type = any(p_types))
-   order by transaction_id, id
-   limit p_limit;
+declare
+  v_sources text[] := upcast_sources(p_types);
+  v_as_stored boolean := types_read_as_stored(p_types);
+begin
+  return query
+    select e.id, e.uuid, e.version, e.type, e.body, e.metadata, e.event_id, e.inserted_at, e.transaction_id, e.type_version
+      from current_events e
+     where (e.transaction_id, e.id) > (p_after_transaction_id, p_after_position)
+       and e.transaction_id < (select safe_horizon())
+       and (p_types is null or (e.stored_type = any(v_sources) and (v_as_stored or e.type = any(p_types))))
+     order by e.transaction_id, e.id
+     limit p_limit;
+end;
 $function$;
 revoke execute on function pgevents.read_all(xid8,bigint,integer,text[]) from public;
 
@@ -2130,7 +2423,7 @@ $function$;
 revoke execute on function pgevents.read_all_after(text,integer,text[]) from public;
 
 CREATE OR REPLACE FUNCTION pgevents.read_page(p_after_transaction_id xid8, p_after_position bigint, p_limit integer, p_types text[] DEFAULT NULL::text[])
- RETURNS TABLE(kind text, id bigint, uuid uuid, version bigint, type text, body jsonb, metadata jsonb, event_id uuid, inserted_at timestamp with time zone, transaction_id text)
+ RETURNS TABLE(kind text, id bigint, uuid uuid, version bigint, type text, body jsonb, metadata jsonb, event_id uuid, inserted_at timestamp with time zone, transaction_id text, type_version integer)
  LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pgevents', 'pg_temp'
@@ -2138,6 +2431,8 @@ AS $function$
 #variable_conflict use_column
 declare
   v_horizon xid8 := safe_horizon();
+  v_sources text[] := upcast_sources(p_types);
+  v_as_stored boolean := types_read_as_stored(p_types);
   v_count bigint;
 begin
   if p_limit is null or p_limit < 1 then
@@ -2145,18 +2440,19 @@ begin
       using errcode = 'PE003', detail = json_build_object('field', 'limit')::text;
   end if;
   return query
-    select 'event', e.id, e.uuid, e.version, e.type, e.body, e.metadata, e.event_id, e.inserted_at, e.transaction_id::text
-      from events e
+    select 'event', e.id, e.uuid, e.version, e.type, e.body, e.metadata, e.event_id, e.inserted_at, e.transaction_id::text,
+           e.type_version
+      from current_events e
      where (e.transaction_id, e.id) > (p_after_transaction_id, p_after_position)
        and e.transaction_id < v_horizon
-       and (p_types is null or e.type = any(p_types))
+       and (p_types is null or (e.stored_type = any(v_sources) and (v_as_stored or e.type = any(p_types))))
      order by e.transaction_id, e.id
      limit p_limit;
   get diagnostics v_count = row_count;
   if v_count < p_limit then
     return query
       select 'head', e.id, null::uuid, null::bigint, null::text, null::jsonb, null::jsonb, null::uuid, null::timestamptz,
-             e.transaction_id::text
+             e.transaction_id::text, null::int
         from events e
        where e.transaction_id < v_horizon
        order by e.transaction_id desc, e.id desc
@@ -2167,11 +2463,11 @@ begin
     -- expects a sequential scan to find a row soon, and reads the whole table when none is there.
     return query
       select 'held', null::bigint, null::uuid, null::bigint, null::text, null::jsonb, null::jsonb, null::uuid,
-             null::timestamptz, null::text
+             null::timestamptz, null::text, null::int
         from (select 1 from events e
                where e.transaction_id >= v_horizon
                  and (e.transaction_id, e.id) > (p_after_transaction_id, p_after_position)
-                 and (p_types is null or e.type = any(p_types))
+                 and (p_types is null or e.type = any(v_sources))
                order by e.transaction_id, e.id
                limit 1) h;
   end if;
@@ -2186,9 +2482,10 @@ CREATE OR REPLACE FUNCTION pgevents.read_stream(p_stream uuid, p_from_version bi
  STABLE
  SET search_path TO 'pgevents', 'pg_temp'
 AS $function$
-  select * from events
-   where uuid = p_stream and version >= p_from_version
-   order by version
+  select e.id, e.uuid, e.version, e.type, e.body, e.metadata, e.event_id, e.inserted_at, e.transaction_id, e.type_version
+    from current_events e
+   where e.uuid = p_stream and e.version >= p_from_version
+   order by e.version
    limit p_limit;
 $function$;
 revoke execute on function pgevents.read_stream(uuid,bigint,integer) from public;
@@ -2329,7 +2626,7 @@ begin
   select array_agg(event_type) into v_types from projection_handlers where projection = p_name;
   v_snapshot := pg_current_snapshot();
   select count(*) into v_total from events e
-   where e.type = any(v_types) and pg_visible_in_snapshot(e.transaction_id, v_snapshot);
+   where e.type = any(upcast_sources(v_types)) and pg_visible_in_snapshot(e.transaction_id, v_snapshot);
 
   delete from rebuilds where projection = p_name;
   insert into rebuilds (projection, phase, path, shadow_schema, fingerprint, version, snapshot, total)
@@ -2425,7 +2722,7 @@ begin
     v_next := pg_current_snapshot();
     select array_agg(event_type) into v_types from projection_handlers where projection = p_name;
     select count(*) into v_delta from events e
-     where e.type = any(v_types)
+     where e.type = any(upcast_sources(v_types))
        and e.transaction_id >= pg_snapshot_xmin(v_rebuild.snapshot)
        and pg_visible_in_snapshot(e.transaction_id, v_next)
        and not pg_visible_in_snapshot(e.transaction_id, v_rebuild.snapshot);
@@ -2670,6 +2967,28 @@ end;
 $function$;
 revoke execute on function pgevents.refresh_materialized_view(text) from public;
 
+CREATE OR REPLACE FUNCTION pgevents.refresh_upcaster_chains()
+ RETURNS void
+ LANGUAGE sql
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+  with recursive chain (type, from_version, at_type, at_version, depth) as (
+    select u.type, u.from_version, u.to_type, u.to_version, 1 from event_upcasters u
+    union all
+    select c.type, c.from_version, u.to_type, u.to_version, c.depth + 1
+      from chain c join event_upcasters u on u.type = c.at_type and u.from_version = c.at_version
+     where c.depth < 1000
+  ), ends as (
+    select distinct on (c.type, c.from_version) c.type, c.from_version, c.at_type, c.at_version
+      from chain c order by c.type, c.from_version, c.depth desc
+  )
+  update event_upcasters u set final_type = e.at_type, final_version = e.at_version
+    from ends e
+   where e.type = u.type and e.from_version = u.from_version
+     and (u.final_type, u.final_version) is distinct from (e.at_type, e.at_version);
+$function$;
+revoke execute on function pgevents.refresh_upcaster_chains() from public;
+
 CREATE OR REPLACE FUNCTION pgevents.register_listener(p_id uuid)
  RETURNS void
  LANGUAGE plpgsql
@@ -2761,8 +3080,8 @@ begin
   select array_agg(event_type) into v_handled from projection_handlers where projection = p_name;
   select count(*) into v_total
     from events
-   where type = any(v_handled)
-     and (p_types is null or type = any(p_types))
+   where type = any(upcast_sources(v_handled))
+     and (p_types is null or type = any(upcast_sources(p_types)))
      and (p_stream is null or uuid = p_stream)
      and id >= coalesce(p_from_position, 1);
 
@@ -2837,6 +3156,40 @@ begin
 end;
 $function$;
 revoke execute on function pgevents.reset_subscription(text,text) from public;
+
+CREATE OR REPLACE FUNCTION pgevents.resolve_body_function(p_name text, p_returns regtype, p_what text)
+ RETURNS text
+ LANGUAGE plpgsql
+ STABLE
+AS $function$
+declare
+  v_oid oid;
+  v_function record;
+begin
+  begin
+    v_oid := to_regprocedure(case when p_name like '%(%' then p_name else p_name || '(jsonb)' end);
+  exception
+    when syntax_error or invalid_name or invalid_text_representation then
+      v_oid := null;
+  end;
+  select f.oid, f.prorettype, f.provolatile, f.pronargs, f.proargtypes, n.nspname, f.proname into v_function
+    from pg_proc f join pg_namespace n on n.oid = f.pronamespace
+   where f.oid = v_oid;
+  if not found or v_function.pronargs <> 1 or v_function.proargtypes[0] <> 'jsonb'::regtype
+     or v_function.prorettype <> p_returns then
+    raise exception 'Invalid %: % is not a function (jsonb) returns %', p_what, coalesce(p_name, 'null'), p_returns
+      using errcode = 'PE025', detail = json_build_object('field', 'function', 'function', p_name)::text,
+            hint = format('Create it first: create function %s(body jsonb) returns %s language sql immutable as ...', coalesce(p_name, 'name'), p_returns);
+  end if;
+  if v_function.provolatile = 'v' then
+    raise exception 'Invalid %: % is volatile; mark it immutable (or stable), since it must give the same answer every time', p_what, p_name
+      using errcode = 'PE025', detail = json_build_object('field', 'function', 'function', p_name)::text,
+            hint = format('alter function %I.%I(jsonb) immutable;', v_function.nspname, v_function.proname);
+  end if;
+  return format('%I.%I(jsonb)', v_function.nspname, v_function.proname);
+end;
+$function$;
+revoke execute on function pgevents.resolve_body_function(text,regtype,text) from public;
 
 CREATE OR REPLACE FUNCTION pgevents.resolve_cursor(p_from text, OUT transaction_id xid8, OUT "position" bigint)
  RETURNS record
@@ -3454,6 +3807,54 @@ end;
 $function$;
 revoke execute on function pgevents.tg_events__reject_change() from public;
 
+CREATE OR REPLACE FUNCTION pgevents.tg_events__type_version()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+declare
+  v_declared event_type_declarations;
+  v_upcaster event_upcasters;
+  v_problem text;
+begin
+  select * into v_declared from event_type_declarations d where d.type = new.type;
+  if new.type_version is null then
+    new.type_version := coalesce(v_declared.version, 1);
+  elsif new.type_version < 1 or new.type_version > coalesce(v_declared.version, 1) then
+    raise exception 'Unknown version % of event type % (Stream: %): its current version is %', new.type_version, new.type, new.uuid, coalesce(v_declared.version, 1)
+      using errcode = 'PE003',
+            detail = json_build_object('stream', new.uuid, 'field', 'type_version', 'type', new.type, 'current', coalesce(v_declared.version, 1))::text,
+            hint = 'Leave the version out to append the current one.';
+  end if;
+  select * into v_upcaster from event_upcasters u where u.type = new.type and u.from_version = new.type_version;
+  if found then
+    if v_declared.old_versions = 'refuse' then
+      raise exception 'Old version % of event type % (Stream: %): this type refuses versions before %', new.type_version, new.type, new.uuid, v_upcaster.final_version
+        using errcode = 'PE003',
+              detail = json_build_object('stream', new.uuid, 'field', 'type_version', 'type', new.type,
+                                         'current_type', v_upcaster.final_type, 'current', v_upcaster.final_version)::text,
+              hint = format('Append %s version %s.', v_upcaster.final_type, v_upcaster.final_version);
+    end if;
+    new.body := upcast_body(new.type, new.type_version, new.body);
+    new.type := v_upcaster.final_type;
+    new.type_version := v_upcaster.final_version;
+    select * into v_declared from event_type_declarations d where d.type = new.type;
+  end if;
+  if v_declared.required_fields is not null or v_declared.check_function is not null then
+    v_problem := check_event_body(new.type, new.body);
+    if v_problem is not null then
+      raise exception 'Invalid event of type % (Stream: %): %', new.type, new.uuid, v_problem
+        using errcode = 'PE003',
+              detail = json_build_object('stream', new.uuid, 'field', 'body', 'type', new.type)::text,
+              hint = 'The store''s declaration of the type (event_type_declarations) says what its body needs.';
+    end if;
+  end if;
+  return new;
+end;
+$function$;
+revoke execute on function pgevents.tg_events__type_version() from public;
+
 CREATE OR REPLACE FUNCTION pgevents.tg_subscriptions__check_change()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -3476,6 +3877,17 @@ end;
 $function$;
 revoke execute on function pgevents.tg_subscriptions__check_change() from public;
 
+CREATE OR REPLACE FUNCTION pgevents.types_read_as_stored(p_types text[])
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+  select p_types is null and not exists (select 1 from event_upcasters)
+      or p_types is not null and not exists (select 1 from event_upcasters u where u.type = any(p_types) or u.final_type = any(p_types));
+$function$;
+revoke execute on function pgevents.types_read_as_stored(text[]) from public;
+
 CREATE OR REPLACE FUNCTION pgevents.unregister_listener(p_id uuid)
  RETURNS void
  LANGUAGE sql
@@ -3485,6 +3897,37 @@ AS $function$
   delete from listeners where id = p_id and pid = pg_backend_pid();
 $function$;
 revoke execute on function pgevents.unregister_listener(uuid) from public;
+
+CREATE OR REPLACE FUNCTION pgevents.upcast_body(p_type text, p_version integer, p_body jsonb)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+begin
+  for i in 1..1000 loop
+    case
+      when false then null;
+      else
+        return p_body;
+    end case;
+  end loop;
+  raise exception 'Upcaster chain of event type % is longer than 1000 steps', p_type using errcode = 'PE025';
+end;
+$function$;
+revoke execute on function pgevents.upcast_body(text,integer,jsonb) from public;
+
+CREATE OR REPLACE FUNCTION pgevents.upcast_sources(p_types text[])
+ RETURNS text[]
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+  select case when p_types is null then null
+              else p_types || array(select distinct u.type from event_upcasters u
+                                     where u.final_type = any(p_types) and u.type <> all(p_types)) end;
+$function$;
+revoke execute on function pgevents.upcast_sources(text[]) from public;
 
 CREATE OR REPLACE FUNCTION pgevents.uuid_v7()
  RETURNS uuid

@@ -1,4 +1,13 @@
-import { defineEventType, dropEventType, listDeclaredEventTypes, setStrictEventTypes, strictEventTypes } from './store/declared-types.js';
+import {
+  defineEventType,
+  defineUpcaster,
+  dropEventType,
+  type EventTypeDeclaration,
+  listDeclaredEventTypes,
+  listUpcasters,
+  setStrictEventTypes,
+  strictEventTypes,
+} from './store/declared-types.js';
 import { collectMetrics, type MetricFamily } from './status/metrics.js';
 import { aggregateStream, handleCommand } from './command/handle.js';
 import type { Aggregate, AggregateOptions, CommandHandler, EventShape, HandleOptions, HandleResult, StreamFold } from './command/types.js';
@@ -76,7 +85,7 @@ import type {
   Subscription,
   SubscriptionInfo,
   VerifyOptions,
-  VerifyResult, DeclaredEventType } from './types.js';
+  VerifyResult, DeclaredEventType, EventUpcaster } from './types.js';
 
 export interface OpenEventStoreOptions {
   /** PostgreSQL server connection string. Default: `DATABASE_URL`; without either, the embedded engine. */
@@ -509,14 +518,37 @@ export class EventStore {
   }
 
   /**
-   * Declares an event type (or changes its version and description). A strict store
-   * ({@link setStrictEventTypes}) refuses appends of types it has not declared.
-   * @throws {InvalidEventError} for a type that is not a valid event type, or a version below 1.
+   * Declares an event type (or changes its declaration): its version, description, the body fields
+   * every append of it must have, a check function, and whether appends of an older version are
+   * upcast or refused. A strict store ({@link setStrictEventTypes}) refuses appends of types it has
+   * not declared. A type with stored events moves to a new version by {@link defineUpcaster}.
+   * @throws {InvalidEventError} for a type that is not a valid event type, a version below 1 or
+   * below the current one, or a new version while events of the type are stored.
+   * @throws {InvalidArgumentError} for a check function that is not `(jsonb) returns boolean`.
    * @example
-   * await store.defineEventType('user_update', { description: 'a user renamed' });
+   * await store.defineEventType('user_update', { description: 'a user renamed', requiredFields: ['name'] });
    */
-  defineEventType(type: string, options: { version?: number; description?: string | null } = {}): Promise<DeclaredEventType> {
-    return defineEventType(this.#executor, this.schema, type, options);
+  defineEventType(type: string, declaration: EventTypeDeclaration = {}): Promise<DeclaredEventType> {
+    return defineEventType(this.#executor, this.schema, type, declaration);
+  }
+
+  /**
+   * Says how stored bodies of `type` at `fromVersion` become the next shape: `fn` names an SQL
+   * function `(jsonb) returns jsonb` (immutable or stable). Without `toType`, into version
+   * fromVersion + 1 (an upcaster from the current version moves the type there); with it, into that
+   * declared type's current version (a rename). Reads, subscriptions, replays and rebuilds then hand
+   * out every event in its current shape; stored rows never change. Needs the store's owner.
+   * @throws {InvalidArgumentError} for a gap, a cycle of renames, or a function of the wrong kind.
+   * @example
+   * await store.defineUpcaster('user_renamed', 1, 'public.user_renamed_v1_to_v2');
+   */
+  defineUpcaster(type: string, fromVersion: number, fn: string, options: { toType?: string } = {}): Promise<EventUpcaster> {
+    return defineUpcaster(this.#executor, this.schema, type, fromVersion, fn, options);
+  }
+
+  /** The upcasters, by type and version. */
+  listUpcasters(): Promise<EventUpcaster[]> {
+    return listUpcasters(this.#executor, this.schema);
   }
 
   /** Forgets a declared event type (its stored events stay); returns whether it was declared. */

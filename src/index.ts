@@ -23,3 +23,4 @@ export { prometheusText } from './status/metrics.js';
 export { backupEmbeddedStore, restoreEmbeddedStore } from './db/backup.js';
 export type { BackupResult } from './db/backup.js';
 export type { MetricFamily, MetricSample } from './status/metrics.js';
+export type { EventTypeDeclaration } from './store/declared-types.js';

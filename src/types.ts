@@ -15,6 +15,12 @@ export interface NewEvent<Body extends JsonObject = JsonObject, Metadata extends
    * When left out, append generates one.
    */
   id?: string;
+  /**
+   * The version of the type's shape that the body has (see `defineEventType`). When left out, the
+   * type's current version. An older one is upcast before it is stored, or refused, as the type's
+   * declaration says (`oldVersions`).
+   */
+  typeVersion?: number;
 }
 
 /** An event type the store declares (`define_event_type`). */
@@ -23,7 +29,27 @@ export interface DeclaredEventType {
   /** The current version of its shape, from 1. */
   version: number;
   description: string | null;
+  /** Top-level body fields every appended event of the type must have; null: none. */
+  requiredFields: string[] | null;
+  /** The function (jsonb) returns boolean every appended body must pass; null: none. */
+  checkFunction: string | null;
+  /** What an append of an older version gets: upcast to the current one, or refused. */
+  oldVersions: 'upcast' | 'refuse';
   declaredAt: Date;
+}
+
+/** How stored bodies of one version of a type become the next shape (`define_upcaster`). */
+export interface EventUpcaster {
+  type: string;
+  fromVersion: number;
+  /** The function (jsonb) returns jsonb, schema-qualified. */
+  function: string;
+  toType: string;
+  toVersion: number;
+  /** Where the chain from (type, fromVersion) ends: the shape reads hand out. */
+  finalType: string;
+  finalVersion: number;
+  definedAt: Date;
 }
 
 /** An event as stored in the log. */
@@ -42,6 +68,12 @@ export interface StoredEvent<Body extends JsonObject = JsonObject, Metadata exte
   insertedAt: Date;
   /** Id of the transaction that wrote the event (xid8, as a decimal string). */
   transactionId: string;
+  /**
+   * The version of the type's shape the body has: reads hand out every event in its current shape
+   * (upcast through `defineUpcaster` chains; the stored row never changes), so this is the type's
+   * current version.
+   */
+  typeVersion: number;
 }
 
 /**

@@ -1,5 +1,6 @@
 -- Append a batch of events to one stream, atomically, under an expected version.
--- p_events: a JSON array of {"type": text, "body": object, "metadata"?: object, "id"?: uuid}.
+-- p_events: a JSON array of {"type": text, "body": object, "metadata"?: object, "id"?: uuid,
+--   "type_version"?: the version of the type's shape the body has (default: the current one)}.
 -- p_expected_version: 'any', 'no_stream', 'stream_exists', or the stream's exact current version.
 -- Idempotency: when every event of the batch carries an id that is already stored in this stream,
 -- nothing is written and the stored versions and positions are returned (a retry after a lost
@@ -88,7 +89,10 @@ begin
          v_bad ? 'metadata' and jsonb_typeof(v_bad -> 'metadata') is distinct from 'object'),
         (5, 'id', 'id must be a uuid',
          v_bad ? 'id' and (jsonb_typeof(v_bad -> 'id') is distinct from 'string'
-                           or (v_bad ->> 'id') !~* '^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$'))
+                           or (v_bad ->> 'id') !~* '^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$')),
+        (6, 'type_version', 'type_version must be a positive integer',
+         v_bad ? 'type_version' and (jsonb_typeof(v_bad -> 'type_version') is distinct from 'number'
+                                     or (v_bad ->> 'type_version') !~ '^[1-9][0-9]{0,8}$'))
       ) f(n, field, problem, applies)
      where f.applies
      order by f.n
@@ -126,9 +130,9 @@ begin
         returning s.version - v_count as current,
                   check_expected_version(p_stream, p_expected_version, v_expected, s.version - v_count) as expected
       ), inserted as (
-        insert into events (uuid, version, type, body, metadata, event_id)
+        insert into events (uuid, version, type, body, metadata, event_id, type_version)
         select p_stream, r.current + e.ord, e.value ->> 'type', e.value -> 'body',
-               coalesce(e.value -> 'metadata', '{}'::jsonb), uuid_v7()
+               coalesce(e.value -> 'metadata', '{}'::jsonb), uuid_v7(), (e.value ->> 'type_version')::int
           from reserved r, jsonb_array_elements(p_events) with ordinality e(value, ord)
          where r.expected
          order by e.ord
@@ -166,9 +170,10 @@ begin
 
   return query
     with inserted as (
-      insert into events (uuid, version, type, body, metadata, event_id)
+      insert into events (uuid, version, type, body, metadata, event_id, type_version)
       select p_stream, v_current + e.ord, e.value ->> 'type', e.value -> 'body',
-             coalesce(e.value -> 'metadata', '{}'::jsonb), coalesce((e.value ->> 'id')::uuid, uuid_v7())
+             coalesce(e.value -> 'metadata', '{}'::jsonb), coalesce((e.value ->> 'id')::uuid, uuid_v7()),
+             (e.value ->> 'type_version')::int
         from jsonb_array_elements(p_events) with ordinality e(value, ord)
        order by e.ord
       returning events.event_id, events.version, events.id

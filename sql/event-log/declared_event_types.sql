@@ -1,14 +1,30 @@
 -- Declared event types: define_event_type, drop_event_type, the strict mode that refuses appends
 -- of undeclared types, and the suggestion of the closest declared type in its error.
 
--- Declares an event type (or changes its version and description); returns its row.
-create or replace function {{schema}}.define_event_type(p_type text, p_version int default 1, p_description text default null)
+-- Declares an event type (or changes its declaration); returns its row. Function names resolve
+-- with the caller's search_path (this function pins none) and are stored schema-qualified.
+-- p_version: the version of the type's body shape. It only goes up, and only while no event of the
+--   type is stored: a store with events of the type moves it to the next version with
+--   define_upcaster (event_type_versions.sql), which says how to turn the stored bodies into it.
+-- p_required_fields: top-level body fields every appended event of the type must have.
+-- p_check_function: a function (jsonb) returns boolean that every appended body must pass.
+-- p_old_versions: what an append of an older version of the type gets: 'upcast' (stored in the
+--   current shape) or 'refuse' (PE003).
+create or replace function {{schema}}.define_event_type(
+  p_type text,
+  p_version int default 1,
+  p_description text default null,
+  p_required_fields text[] default null,
+  p_check_function text default null,
+  p_old_versions text default 'upcast'
+)
 returns {{schema}}.event_type_declarations
 language plpgsql
-set search_path = {{schema}}, pg_temp
 as $$
 declare
-  v_row event_type_declarations;
+  v_row {{schema}}.event_type_declarations;
+  v_current int;
+  v_check text;
 begin
   if p_type is null or p_type !~ '^[A-Za-z_][A-Za-z0-9_.:/-]*$' or char_length(p_type) > 200 then
     raise exception 'Invalid event type: % (use a letter or _, then letters, digits, or _ . : / -, at most 200 characters)', coalesce(p_type, 'null')
@@ -18,21 +34,60 @@ begin
     raise exception 'Invalid version of event type %: % (versions start at 1)', p_type, coalesce(p_version::text, 'null')
       using errcode = 'PE003', detail = json_build_object('field', 'version')::text;
   end if;
-  insert into event_type_declarations as d (type, version, description)
-  values (p_type, p_version, p_description)
-  on conflict (type) do update set version = excluded.version, description = excluded.description
+  if p_old_versions is null or p_old_versions not in ('upcast', 'refuse') then
+    raise exception 'Invalid setting for old versions of event type %: % (use upcast or refuse)', p_type, coalesce(p_old_versions, 'null')
+      using errcode = 'PE003', detail = json_build_object('field', 'old_versions')::text;
+  end if;
+  if p_required_fields is not null and (cardinality(p_required_fields) = 0 or array_position(p_required_fields, null) is not null) then
+    raise exception 'Invalid required fields of event type %: name at least one field, and no null', p_type
+      using errcode = 'PE003', detail = json_build_object('field', 'required_fields')::text,
+            hint = 'Pass null for no required fields.';
+  end if;
+  if p_check_function is not null then
+    v_check := {{schema}}.resolve_body_function(p_check_function, 'boolean', 'check function of event type ' || p_type);
+  end if;
+
+  select d.version into v_current from {{schema}}.event_type_declarations d where d.type = p_type for update;
+  if v_current > p_version then
+    raise exception 'Invalid version of event type %: % is below its current version % (versions only go up)', p_type, p_version, v_current
+      using errcode = 'PE003', detail = json_build_object('field', 'version', 'type', p_type, 'current', v_current)::text;
+  end if;
+  if p_version > coalesce(v_current, 1) and exists (select 1 from {{schema}}.events e where e.type = p_type) then
+    raise exception 'Events of type % are stored at version %: say how their bodies become version % first', p_type, coalesce(v_current, 1), coalesce(v_current, 1) + 1
+      using errcode = 'PE003', detail = json_build_object('field', 'version', 'type', p_type, 'current', coalesce(v_current, 1))::text,
+            hint = format('define_upcaster(%L, %s, ''<function (jsonb) returns jsonb>'') moves the type to version %s.',
+                          p_type, coalesce(v_current, 1), coalesce(v_current, 1) + 1);
+  end if;
+  insert into {{schema}}.event_type_declarations as d (type, version, description, required_fields, check_function, old_versions)
+  values (p_type, p_version, p_description, p_required_fields, v_check, p_old_versions)
+  on conflict (type) do update
+    set version = excluded.version, description = excluded.description, required_fields = excluded.required_fields,
+        check_function = excluded.check_function, old_versions = excluded.old_versions
   returning * into v_row;
+  perform {{schema}}.generate_event_type_code();
   return v_row;
 end;
 $$;
 
--- Forgets a declared type (its stored events stay); returns whether it was declared.
+-- Forgets a declared type (its stored events stay); returns whether it was declared. A type that an
+-- upcaster turns events from or into stays: stored events need its chain.
 create or replace function {{schema}}.drop_event_type(p_type text) returns boolean
-language sql
+language plpgsql
 set search_path = {{schema}}, pg_temp
 as $$
+declare
+  v_dropped boolean;
+begin
+  if exists (select 1 from event_upcasters u where u.type = p_type or u.to_type = p_type) then
+    raise exception 'Event type % is part of an upcaster chain: stored events are read through it', p_type
+      using errcode = 'PE003', detail = json_build_object('field', 'type', 'type', p_type)::text,
+            hint = 'Keep the declaration; list the chains in event_upcasters.';
+  end if;
   with dropped as (delete from event_type_declarations where type = p_type returning 1)
-  select exists (select 1 from dropped);
+  select exists (select 1 from dropped) into v_dropped;
+  perform generate_event_type_code();
+  return v_dropped;
+end;
 $$;
 
 -- The edit distance of two strings (insertions, deletions, substitutions): small inputs only, on

@@ -1,5 +1,6 @@
 -- Whether a JSON value has the shape of an event to append: an object with a string "type", an
--- object "body", an optional object "metadata" and an optional "id" that spells a uuid (the limits
+-- object "body", an optional object "metadata", an optional "id" that spells a uuid and an optional
+-- "type_version", a positive integer (the limits
 -- of its size are json_limits.sql's). append_events checks one small event with it in a plpgsql
 -- expression and a batch in its query; both inline it. For that it pins no search_path and names
 -- every function and operator with its schema instead (as uuid_v7 does).
@@ -17,4 +18,7 @@ as $$
           or (pg_catalog.jsonb_typeof(p_event operator(pg_catalog.->) 'id') operator(pg_catalog.=) 'string'
               and (p_event operator(pg_catalog.->>) 'id')
                   operator(pg_catalog.~*) '^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$'))
+     and (not p_event operator(pg_catalog.?) 'type_version'
+          or (pg_catalog.jsonb_typeof(p_event operator(pg_catalog.->) 'type_version') operator(pg_catalog.=) 'number'
+              and (p_event operator(pg_catalog.->>) 'type_version') operator(pg_catalog.~) '^[1-9][0-9]{0,8}$'))
 $$;

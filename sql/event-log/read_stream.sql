@@ -1,4 +1,4 @@
--- Events of one stream in version order.
+-- Events of one stream in version order, in their current shape (current_events).
 create or replace function {{schema}}.read_stream(
   p_stream uuid,
   p_from_version bigint default 1,
@@ -8,8 +8,9 @@ language sql
 stable
 set search_path = {{schema}}, pg_temp
 as $$
-  select * from events
-   where uuid = p_stream and version >= p_from_version
-   order by version
+  select e.id, e.uuid, e.version, e.type, e.body, e.metadata, e.event_id, e.inserted_at, e.transaction_id, e.type_version
+    from current_events e
+   where e.uuid = p_stream and e.version >= p_from_version
+   order by e.version
    limit p_limit;
 $$;

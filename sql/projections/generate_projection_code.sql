@@ -115,7 +115,7 @@ $$;
 
 -- Creates p_function(p_after bigint, p_limit int, <p_parameters>, out applied, out last_position):
 -- a projection's handlers applied to at most p_limit of its events after position p_after, in
--- position order, that also pass p_filters (a plpgsql text expression adding conditions on the
+-- position order (in their current shape: current_events), that also pass p_filters (a plpgsql text expression adding conditions on the
 -- events row e, whose $3 and $4 are bound to p_arguments). A projection's replay function and a
 -- rebuild's apply_events are both made here. Dynamic SQL, so that each call is planned for its own
 -- range and filters.
@@ -143,10 +143,10 @@ begin
   applied := 0;
   last_position := p_after;
   for v_event in execute
-    'select * from {{schema}}.events e where e.id > $1 and e.type = any($2)'
+    {{schema}}.apply_events_query(%2$L::text[], 'select e.id, e.uuid, e.version, e.type, e.body, e.metadata, e.event_id, e.inserted_at, e.transaction_id, e.type_version from {{schema}}.events e')
     || %1$s
     || ' order by e.id limit $5'
-    using p_after, %2$L::text[], %3$s, p_limit
+    using p_after, %2$L::text[], %3$s, p_limit, {{schema}}.upcast_sources(%2$L::text[])
   loop
     %4$s
     applied := applied + 1;
@@ -162,11 +162,11 @@ declare
   v_state text; v_message text; v_detail text; v_hint text;
 begin
   execute
-    'select array(select %6$s from {{schema}}.events e where e.id > $1 and e.type = any($2)'
+    {{schema}}.apply_events_query(%2$L::text[], 'select array(select %6$s from {{schema}}.events e')
     || %1$s
     || ' order by e.id limit $5)'
     into v_events
-    using p_after, %2$L::text[], %3$s, p_limit;
+    using p_after, %2$L::text[], %3$s, p_limit, {{schema}}.upcast_sources(%2$L::text[]);
   applied := coalesce(cardinality(v_events), 0);
   last_position := p_after;
   if applied > 0 then
@@ -178,6 +178,21 @@ end;
 $code$, p_filters, p_types, p_arguments, p_dispatch, projection_batch_error_handler(p_name), event_row_code('e'))
     end);
 end;
+$$;
+
+-- The start of an apply function's query of a projection's events after $1 of types $2, given its
+-- select list over the events table (alias e): the table's rows as they are, unless an upcaster
+-- touches the types; then the rows of current_events whose stored types ($6, upcast_sources) read
+-- as one of them. The planner sees which, so a store without upcasters reads as before.
+create or replace function {{schema}}.apply_events_query(p_types text[], p_select text) returns text
+language sql
+stable
+set search_path = {{schema}}, pg_temp
+as $$
+  select case when types_read_as_stored(p_types)
+              then p_select || ' where e.id > $1 and e.type = any($2)'
+              else replace(p_select, '{{schema}}.events e', '{{schema}}.current_events e')
+                   || ' where e.id > $1 and e.stored_type = any($6) and e.type = any($2)' end;
 $$;
 
 -- The code that hands events to a projection's handlers, for the projection's trigger, its replay

@@ -68,7 +68,7 @@ begin
   select array_agg(event_type) into v_types from projection_handlers where projection = p_name;
   v_snapshot := pg_current_snapshot();
   select count(*) into v_total from events e
-   where e.type = any(v_types) and pg_visible_in_snapshot(e.transaction_id, v_snapshot);
+   where e.type = any(upcast_sources(v_types)) and pg_visible_in_snapshot(e.transaction_id, v_snapshot);
 
   delete from rebuilds where projection = p_name;
   insert into rebuilds (projection, phase, path, shadow_schema, fingerprint, version, snapshot, total)

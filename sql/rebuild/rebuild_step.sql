@@ -75,7 +75,7 @@ begin
     v_next := pg_current_snapshot();
     select array_agg(event_type) into v_types from projection_handlers where projection = p_name;
     select count(*) into v_delta from events e
-     where e.type = any(v_types)
+     where e.type = any(upcast_sources(v_types))
        and e.transaction_id >= pg_snapshot_xmin(v_rebuild.snapshot)
        and pg_visible_in_snapshot(e.transaction_id, v_next)
        and not pg_visible_in_snapshot(e.transaction_id, v_rebuild.snapshot);

@@ -64,8 +64,8 @@ begin
   select array_agg(event_type) into v_handled from projection_handlers where projection = p_name;
   select count(*) into v_total
     from events
-   where type = any(v_handled)
-     and (p_types is null or type = any(p_types))
+   where type = any(upcast_sources(v_handled))
+     and (p_types is null or type = any(upcast_sources(p_types)))
      and (p_stream is null or uuid = p_stream)
      and id >= coalesce(p_from_position, 1);
 

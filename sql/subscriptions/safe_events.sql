@@ -9,8 +9,9 @@
 -- has finished. Read them in (transaction_id, id) order and resume after a row's cursor.
 create or replace view {{schema}}.safe_events as
   select e.id, e.uuid, e.version, e.type, e.body, e.metadata, e.event_id, e.inserted_at, e.transaction_id,
-         e.transaction_id::text || '-' || e.id::text as cursor
-    from {{schema}}.events e
+         e.transaction_id::text || '-' || e.id::text as cursor,
+         e.type_version
+    from {{schema}}.current_events e
    where e.transaction_id < (select {{schema}}.safe_horizon());
 
 comment on view {{schema}}.safe_events is 'Events of finished transactions only. Order by (transaction_id, id) and resume after the cursor of the last row read.';

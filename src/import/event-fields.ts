@@ -26,8 +26,12 @@ const ALIASES: Record<string, 'stream' | 'type' | 'body' | 'metadata' | 'id'> = 
   eventId: 'id',
 };
 
-/** Fields of exported events that an import ignores: the store gives the events new ones. */
-const IGNORED = new Set(['position', 'version', 'insertedAt', 'transactionId', 'cursor']);
+/**
+ * Fields of exported events that an import ignores: the store gives the events new ones. An
+ * exported event is in its type's current shape, and an imported one is stored at its type's
+ * current version, so typeVersion goes too.
+ */
+const IGNORED = new Set(['position', 'version', 'insertedAt', 'transactionId', 'cursor', 'typeVersion']);
 
 /** The field names an import accepts, for messages. */
 export const ACCEPTED_FIELDS = 'stream (or uuid), type, body, metadata, id (or eventId)';

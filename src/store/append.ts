@@ -14,7 +14,8 @@ export function appendRequest(events: readonly CheckedEvent[]): string {
   let request = '[';
   for (const [index, event] of events.entries()) {
     const metadata = event.metadata === undefined ? '' : `,"metadata":${event.metadata}`;
-    request += `${index === 0 ? '' : ','}{"type":"${event.type}","body":${event.body}${metadata},"id":"${event.id ?? newEventId()}"}`;
+    const typeVersion = event.typeVersion === undefined ? '' : `,"type_version":${event.typeVersion}`;
+    request += `${index === 0 ? '' : ','}{"type":"${event.type}","body":${event.body}${metadata},"id":"${event.id ?? newEventId()}"${typeVersion}}`;
   }
   return `${request}]`;
 }

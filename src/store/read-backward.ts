@@ -27,11 +27,11 @@ export async function readAllBackward(db: Queryable, schema: string, options: Re
   const limit = assertInteger('limit', options.limit ?? 1000, 1, 100_000);
   const rows = await db.query(
     before
-      ? `select ${EVENT_TABLE_COLUMNS} from ${schema}.events e
+      ? `select ${EVENT_TABLE_COLUMNS} from ${schema}.current_events e
           where (e.transaction_id, e.id) < ($1::xid8, $2::bigint)
           order by e.transaction_id desc, e.id desc
           limit $3`
-      : `select ${EVENT_TABLE_COLUMNS} from ${schema}.events e
+      : `select ${EVENT_TABLE_COLUMNS} from ${schema}.current_events e
           where e.transaction_id < (select ${schema}.safe_horizon())
           order by e.transaction_id desc, e.id desc
           limit $1`,

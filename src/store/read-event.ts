@@ -10,6 +10,6 @@ import { assertInteger } from './validate.js';
  */
 export async function readEvent(db: Queryable, schema: string, position: number): Promise<StoredEvent | null> {
   assertInteger('position', position, 1);
-  const [row] = await db.query(`select ${EVENT_TABLE_COLUMNS} from ${schema}.events e where e.id = $1`, [position]);
+  const [row] = await db.query(`select ${EVENT_TABLE_COLUMNS} from ${schema}.current_events e where e.id = $1`, [position]);
   return row ? toStoredEvent(row) : null;
 }

@@ -276,6 +276,7 @@ export interface CheckedEvent {
   body: string;
   metadata: string | undefined;
   id: string | undefined;
+  typeVersion: number | undefined;
 }
 
 /**
@@ -297,7 +298,7 @@ export function checkEvents(events: unknown): CheckedEvent[] {
     if (!isPlainObject(event)) {
       throw new InvalidEventError(`Invalid event at index ${index}: an event must be an object`, { index });
     }
-    const { type, body, metadata, id } = event;
+    const { type, body, metadata, id, typeVersion } = event;
     if (typeof type !== 'string' || !EVENT_TYPE.test(type)) {
       throw new InvalidEventError(
         `Invalid event at index ${index}: type ${JSON.stringify(typeof type === 'string' ? type.slice(0, 60) : type) ?? 'undefined'} is not a valid event type`,
@@ -313,7 +314,14 @@ export function checkEvents(events: unknown): CheckedEvent[] {
     if (id !== undefined && !isUuid(id)) {
       throw new InvalidEventError(`Invalid event at index ${index}: id must be a uuid`, { field: 'id', index });
     }
-    return { type, body: bodyJson, metadata: metadataJson, id };
+    if (typeVersion !== undefined && (typeof typeVersion !== 'number' || !Number.isSafeInteger(typeVersion) || typeVersion < 1 || typeVersion > 999_999_999)) {
+      throw new InvalidEventError(`Invalid event at index ${index}: typeVersion must be a positive integer`, {
+        field: 'typeVersion',
+        index,
+        hint: 'Leave typeVersion out to append the type\'s current version.',
+      });
+    }
+    return { type, body: bodyJson, metadata: metadataJson, id, typeVersion };
   });
 }
 

@@ -13,6 +13,7 @@ export interface EventJson {
   eventId: string;
   insertedAt: string;
   transactionId: string;
+  typeVersion: number;
   /** The gap-safe cursor just after this event. */
   cursor: string;
 }
@@ -29,6 +30,7 @@ export function eventJson(event: StoredEvent): EventJson {
     eventId: event.eventId,
     insertedAt: event.insertedAt.toISOString(),
     transactionId: event.transactionId,
+    typeVersion: event.typeVersion,
     cursor: formatCursor({ transactionId: event.transactionId, position: event.position }),
   };
 }

@@ -4,7 +4,7 @@ import type { StoredEvent } from '../../src/index.js';
 import type { TestEngine, TestStore } from '../support/engines.js';
 import { READ_ALL_TEST_TIMEOUT_MS, readAllPages, readAllWhenVisible, waitFor } from './fixtures.js';
 
-const EVENT_FIELDS = ['body', 'eventId', 'insertedAt', 'metadata', 'position', 'stream', 'transactionId', 'type', 'version'];
+const EVENT_FIELDS = ['body', 'eventId', 'insertedAt', 'metadata', 'position', 'stream', 'transactionId', 'type', 'typeVersion', 'version'];
 
 export default function readContract(engine: TestEngine): void {
   // Tests here wait for readAll to see their events: see READ_ALL_TEST_TIMEOUT_MS.

@@ -38,8 +38,10 @@ const SCHEMA = 'pgevents';
 
 /** The relations of the store every kind of role may read (grant_read_access). */
 const READ_RELATIONS = [
+  'current_events',
   'event_type_declarations',
   'event_types',
+  'event_upcasters',
   'events',
   'migrations',
   'projection_handlers',
@@ -72,6 +74,9 @@ const READ_FUNCTIONS = [
   'strict_event_types()',
   'subscription_is_locked(text)',
   'subscription_lock_key(text)',
+  'types_read_as_stored(text[])',
+  'upcast_body(text,integer,jsonb)',
+  'upcast_sources(text[])',
 ];
 
 /** The users projection, a second projection defined after the grant, and a materialized view. */
@@ -372,7 +377,7 @@ function describeRoles(label: string, setupFn: () => Promise<RoleSetup>): void {
         const privileges = await privilegesOf((sql, params) => s.owner.query(sql, params), role, SCHEMA, readModels, handlers);
         expect(privileges.relations).toEqual([...READ_RELATIONS, ...readModels].map((relation) => `${relation}: select`).sort());
         expect(privileges.columns).toEqual(
-          role === s.writer ? ['body', 'event_id', 'metadata', 'type', 'uuid', 'version'].map((column) => `events.${column}: insert`) : [],
+          role === s.writer ? ['body', 'event_id', 'metadata', 'type', 'type_version', 'uuid', 'version'].map((column) => `events.${column}: insert`) : [],
         );
         expect(privileges.functions).toEqual(
           // uuid_v7() is event_id's default, which runs with the inserting role's rights.
