@@ -163,6 +163,21 @@ alter table pgevents.roles add constraint roles_access_valid CHECK ((access = AN
 alter table pgevents.roles add constraint roles_pkey PRIMARY KEY (role_name, access);
 comment on table pgevents.roles is 'Roles given access with grant_reader, grant_writer, grant_subscriber or grant_operator, one row per role and kind: granted again whenever the definitions are applied, and read models defined later are granted to them.';
 
+create table pgevents.snapshots (
+  name text not null,
+  evolve text not null,
+  types text[] not null,
+  initial jsonb default '{}'::jsonb not null,
+  every integer,
+  on_types text[],
+  defined_at timestamp with time zone default statement_timestamp() not null
+);
+alter table pgevents.snapshots add constraint snapshots_every_positive CHECK (((every IS NULL) OR (every > 0)));
+alter table pgevents.snapshots add constraint snapshots_name_fkey FOREIGN KEY (name) REFERENCES pgevents.projections(name) ON DELETE CASCADE;
+alter table pgevents.snapshots add constraint snapshots_pkey PRIMARY KEY (name);
+alter table pgevents.snapshots add constraint snapshots_when CHECK (((every IS NOT NULL) OR (on_types IS NOT NULL)));
+comment on table pgevents.snapshots is 'Snapshots (define_snapshot): per stream, the state evolve folds from initial over the events of types, written every `every` events and on events of on_types; table pgevents_snapshots.<name>.';
+
 create table pgevents.streams (
   stream uuid not null,
   version bigint not null
@@ -1406,6 +1421,77 @@ end;
 $function$;
 revoke execute on function pgevents.define_projection(text,jsonb,text[],text,integer,text) from public;
 
+CREATE OR REPLACE FUNCTION pgevents.define_snapshot(p_name text, p_evolve text, p_types text[], p_initial jsonb DEFAULT '{}'::jsonb, p_every integer DEFAULT 1, p_on_types text[] DEFAULT NULL::text[], p_version integer DEFAULT 1)
+ RETURNS pgevents.snapshots
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_evolve oid;
+  v_evolve_name text;
+  v_handlers jsonb;
+  v_row pgevents.snapshots;
+begin
+  if p_name is null or p_name !~ '^[a-z][a-z0-9_]{0,39}$' then
+    raise exception 'Invalid snapshot name: %', coalesce(p_name, 'null')
+      using errcode = 'PE006', detail = json_build_object('projection', p_name)::text,
+            hint = 'Use 1 to 40 characters: a lowercase letter, then lowercase letters, digits or _.';
+  end if;
+  if exists (select 1 from pgevents.projections p where p.name = p_name)
+     and not exists (select 1 from pgevents.snapshots s where s.name = p_name) then
+    raise exception 'Invalid snapshot %: a projection that is not a snapshot has this name', p_name
+      using errcode = 'PE006', detail = json_build_object('projection', p_name)::text;
+  end if;
+  if p_types is null or cardinality(p_types) = 0 or array_position(p_types, null) is not null then
+    raise exception 'Invalid snapshot %: name the event types its state is folded from', p_name
+      using errcode = 'PE006', detail = json_build_object('projection', p_name, 'field', 'types')::text;
+  end if;
+  if p_every is not null and p_every < 1 or p_every is null and p_on_types is null then
+    raise exception 'Invalid snapshot %: write it every n >= 1 events, or on chosen event types, or both', p_name
+      using errcode = 'PE006', detail = json_build_object('projection', p_name, 'field', 'every')::text;
+  end if;
+  if p_initial is null then
+    raise exception 'Invalid snapshot %: the initial state must be a JSON value, not null', p_name
+      using errcode = 'PE006', detail = json_build_object('projection', p_name, 'field', 'initial')::text;
+  end if;
+  begin
+    v_evolve := to_regprocedure(case when p_evolve like '%(%' then p_evolve else p_evolve || '(jsonb, pgevents.events)' end);
+  exception
+    when syntax_error or invalid_name or invalid_text_representation then
+      v_evolve := null;
+  end;
+  if v_evolve is null or not exists (
+       select 1 from pg_proc f
+        where f.oid = v_evolve and f.pronargs = 2 and f.proargtypes[0] = 'jsonb'::regtype
+          and f.proargtypes[1] = 'pgevents.events'::regtype and f.prorettype = 'jsonb'::regtype) then
+    raise exception 'Invalid snapshot %: % is not a function (state jsonb, event pgevents.events) returns jsonb', p_name, coalesce(p_evolve, 'null')
+      using errcode = 'PE006', detail = json_build_object('projection', p_name, 'field', 'evolve')::text,
+            hint = 'Create it first: create function <name>(state jsonb, event pgevents.events) returns jsonb ...';
+  end if;
+  select format('%I.%I', n.nspname, f.proname) into v_evolve_name
+    from pg_proc f join pg_namespace n on n.oid = f.pronamespace where f.oid = v_evolve;
+
+  execute format('create table if not exists pgevents_snapshots.%I ('
+                 'stream uuid primary key, version bigint not null, state jsonb not null, '
+                 'updated_at timestamptz not null default statement_timestamp())', p_name);
+  execute format('comment on table pgevents_snapshots.%I is %L', p_name,
+                 format('Snapshot %s: per stream, the state %s folds from the events of %s, and the version it reflects.',
+                        p_name, v_evolve_name, array_to_string(p_types, ', ')));
+  perform pgevents.generate_snapshot_handler(p_name, v_evolve_name, p_types, p_initial, p_every, p_on_types);
+
+  select jsonb_object_agg(t, format('pgevents_snapshots.%I', 'snapshot__' || p_name)) into v_handlers
+    from unnest(p_types) t;
+  perform pgevents.define_projection(p_name, v_handlers, array[format('pgevents_snapshots.%I', p_name)], 'stream', p_version);
+  insert into pgevents.snapshots as s (name, evolve, types, initial, every, on_types)
+  values (p_name, v_evolve_name || '(jsonb, pgevents.events)', p_types, p_initial, p_every, p_on_types)
+  on conflict (name) do update
+    set evolve = excluded.evolve, types = excluded.types, initial = excluded.initial, every = excluded.every,
+        on_types = excluded.on_types, defined_at = statement_timestamp()
+  returning * into v_row;
+  return v_row;
+end;
+$function$;
+revoke execute on function pgevents.define_snapshot(text,text,text[],jsonb,integer,text[],integer) from public;
+
 CREATE OR REPLACE FUNCTION pgevents.define_upcaster(p_type text, p_from_version integer, p_function text, p_to_type text DEFAULT NULL::text)
  RETURNS pgevents.event_upcasters
  LANGUAGE plpgsql
@@ -1534,6 +1620,22 @@ begin
 end;
 $function$;
 revoke execute on function pgevents.drop_projection(text,boolean) from public;
+
+CREATE OR REPLACE FUNCTION pgevents.drop_snapshot(p_name text)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+begin
+  if not exists (select 1 from snapshots s where s.name = p_name) then
+    raise exception 'Unknown snapshot: %', coalesce(p_name, 'null')
+      using errcode = 'PE005', detail = json_build_object('projection', p_name)::text;
+  end if;
+  perform drop_projection(p_name, true);
+  execute format('drop function if exists pgevents_snapshots.%I(pgevents.events[])', 'snapshot__' || p_name);
+end;
+$function$;
+revoke execute on function pgevents.drop_snapshot(text) from public;
 
 CREATE OR REPLACE FUNCTION pgevents.event_is_well_formed(p_event jsonb)
  RETURNS boolean
@@ -1724,6 +1826,73 @@ end;
 $function$;
 revoke execute on function pgevents.generate_projection_code(text) from public;
 
+CREATE OR REPLACE FUNCTION pgevents.generate_snapshot_handler(p_name text, p_evolve text, p_types text[], p_initial jsonb, p_every integer, p_on_types text[])
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+begin
+  execute format($f$
+create or replace function pgevents_snapshots.%I(p_events pgevents.events[]) returns void
+language plpgsql
+set search_path = pgevents_snapshots, pg_temp
+as %L
+$f$, 'snapshot__' || p_name, format($code$
+declare
+  v_stream uuid;
+  v_state jsonb;
+  v_version bigint;
+  v_first bigint;
+  v_last bigint;
+  v_marked_state jsonb;
+  v_marked_version bigint;
+  v_event pgevents.events;
+begin
+  for v_stream in select distinct e.uuid from unnest(p_events) e loop
+    select s.state, s.version into v_state, v_version from %1$I s where s.stream = v_stream;
+    if not found then
+      v_state := %2$L::jsonb;
+      v_version := 0;
+    end if;
+    select min(e.version), max(e.version) into v_first, v_last
+      from unnest(p_events) e where e.uuid = v_stream and e.version > v_version;
+    continue when v_last is null;
+    if v_first > v_version + 1 then
+      for v_event in
+        select e.id, e.uuid, e.version, e.type, e.body, e.metadata, e.event_id, e.inserted_at, e.transaction_id, e.type_version
+          from pgevents.current_events e
+         where e.uuid = v_stream and e.version > v_version and e.version < v_first and e.type = any(%3$L::text[])
+         order by e.version
+      loop
+        v_state := %4$s(v_state, v_event);
+      end loop;
+    end if;
+    v_marked_version := null;
+    for v_event in select * from unnest(p_events) e where e.uuid = v_stream and e.version > v_version order by e.version loop
+      v_state := %4$s(v_state, v_event);
+      if %6$s then
+        v_marked_state := v_state;
+        v_marked_version := v_event.version;
+      end if;
+    end loop;
+    if %5$s then
+      v_marked_state := v_state;
+      v_marked_version := v_last;
+    end if;
+    if v_marked_version is not null then
+      insert into %1$I as s (stream, version, state) values (v_stream, v_marked_version, v_marked_state)
+      on conflict (stream) do update set version = excluded.version, state = excluded.state, updated_at = statement_timestamp();
+    end if;
+  end loop;
+end;
+$code$, p_name, p_initial, p_types, p_evolve,
+    case when p_every is null then 'false' else format('v_last - v_version >= %s', p_every) end,
+    case when p_on_types is null then 'false' else format('v_event.type = any(%L::text[])', p_on_types) end));
+  execute format('revoke all on function pgevents_snapshots.%I(pgevents.events[]) from public', 'snapshot__' || p_name);
+end;
+$function$;
+revoke execute on function pgevents.generate_snapshot_handler(text,text,text[],jsonb,integer,text[]) from public;
+
 CREATE OR REPLACE FUNCTION pgevents.grant_operator(p_role name)
  RETURNS void
  LANGUAGE plpgsql
@@ -1775,9 +1944,9 @@ begin
       using errcode = 'PE006', detail = json_build_object('role', p_role)::text,
             hint = 'Create it first: create role <name> login;';
   end if;
-  execute format('grant usage on schema pgevents to %I', p_role);
+  execute format('grant usage on schema pgevents, pgevents_snapshots to %I', p_role);
   execute format('grant select on pgevents.events, pgevents.streams, pgevents.projections, '
-                 'pgevents.projection_handlers, pgevents.event_types, pgevents.migrations, '
+                 'pgevents.projection_handlers, pgevents.snapshots, pgevents.event_types, pgevents.migrations, '
                  'pgevents.safe_events, pgevents.current_events, pgevents.event_upcasters, pgevents.subscriptions, pgevents.subscription_status, '
                  'pgevents.rebuild_progress, pgevents.projection_health, pgevents.event_type_declarations to %I', p_role);
   -- The functions behind the views above run with the reading role's rights.

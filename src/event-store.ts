@@ -10,6 +10,7 @@ import {
 } from './store/declared-types.js';
 import { collectMetrics, type MetricFamily } from './status/metrics.js';
 import { aggregateStream, handleCommand } from './command/handle.js';
+import { defineSnapshot, dropSnapshot, listSnapshots } from './projections/snapshots.js';
 import type { Aggregate, AggregateOptions, CommandHandler, EventShape, HandleOptions, HandleResult, StreamFold } from './command/types.js';
 import { queryableFromClient } from './db/client-adapter.js';
 import type { Engine, Executor, Queryable } from './db/executor.js';
@@ -85,7 +86,7 @@ import type {
   Subscription,
   SubscriptionInfo,
   VerifyOptions,
-  VerifyResult, DeclaredEventType, EventUpcaster } from './types.js';
+  VerifyResult, DeclaredEventType, EventUpcaster, DefineSnapshotOptions, SnapshotInfo } from './types.js';
 
 export interface OpenEventStoreOptions {
   /** PostgreSQL server connection string. Default: `DATABASE_URL`; without either, the embedded engine. */
@@ -544,6 +545,30 @@ export class EventStore {
    */
   defineUpcaster(type: string, fromVersion: number, fn: string, options: { toType?: string } = {}): Promise<EventUpcaster> {
     return defineUpcaster(this.#executor, this.schema, type, fromVersion, fn, options);
+  }
+
+  /**
+   * Defines (or redefines) a snapshot the database keeps: per stream, the state an SQL `evolve`
+   * function folds over the events of `types`, written in the appending transaction every `every`
+   * events and on events of `onTypes`. It is a projection (replayed, rebuilt and checked like any);
+   * {@link aggregate} and {@link handle} with `snapshot: name` start from it. Needs the store's owner.
+   * On a store that already has events of its types, rebuild it to fill it.
+   * @throws {ProjectionDefinitionError} for a bad name, evolve function, types or schedule.
+   * @example
+   * await store.defineSnapshot({ name: 'account_balance', evolve: 'public.account_evolve', types: ['deposited', 'withdrawn'], every: 100 });
+   */
+  defineSnapshot(options: DefineSnapshotOptions): Promise<SnapshotInfo> {
+    return defineSnapshot(this.#executor, this.schema, options);
+  }
+
+  /** Drops a snapshot: its projection, its table and its handler. @throws {UnknownProjectionError} */
+  dropSnapshot(name: string): Promise<void> {
+    return dropSnapshot(this.#executor, this.schema, name);
+  }
+
+  /** The snapshots, by name. */
+  listSnapshots(): Promise<SnapshotInfo[]> {
+    return listSnapshots(this.#executor, this.schema);
   }
 
   /** The upcasters, by type and version. */

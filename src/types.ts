@@ -1,5 +1,7 @@
 /** A JSON object, as stored in an event's body or metadata. */
 export type JsonObject = { [key: string]: unknown };
+/** Any JSON value: what a snapshot's state (jsonb) reads back as. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
 /** An event as it is handed to append. */
 export interface NewEvent<Body extends JsonObject = JsonObject, Metadata extends JsonObject = JsonObject> {
@@ -36,6 +38,38 @@ export interface DeclaredEventType {
   /** What an append of an older version gets: upcast to the current one, or refused. */
   oldVersions: 'upcast' | 'refuse';
   declaredAt: Date;
+}
+
+/** A snapshot the database keeps per stream (`define_snapshot`). */
+export interface DefineSnapshotOptions {
+  /** Its name (also its projection's and its table's): a lowercase letter, then lowercase letters, digits or _. */
+  name: string;
+  /** An SQL function `(state jsonb, event <schema>.events) returns jsonb` (name as SQL resolves it). */
+  evolve: string;
+  /** The event types the state is folded from. */
+  types: string[];
+  /** The state of a stream before its first event (default `{}`). */
+  initial?: JsonValue;
+  /** Write the row once the stream is this many versions past it (default 1: every event; null: only on `onTypes`). */
+  every?: number | null;
+  /** Also write the row on every event of these types. */
+  onTypes?: string[] | null;
+  /** The version of evolve: another one marks the snapshot as needing a rebuild (default 1). */
+  version?: number;
+}
+
+/** A snapshot as the store lists it. */
+export interface SnapshotInfo {
+  name: string;
+  /** The evolve function, schema-qualified, with its argument types. */
+  evolve: string;
+  types: string[];
+  initial: JsonValue;
+  every: number | null;
+  onTypes: string[] | null;
+  /** Its table: one row per stream (stream, version, state, updated_at). */
+  table: string;
+  definedAt: Date;
 }
 
 /** How stored bodies of one version of a type become the next shape (`define_upcaster`). */

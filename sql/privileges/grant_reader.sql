@@ -15,9 +15,9 @@ begin
       using errcode = 'PE006', detail = json_build_object('role', p_role)::text,
             hint = 'Create it first: create role <name> login;';
   end if;
-  execute format('grant usage on schema {{schema}} to %I', p_role);
+  execute format('grant usage on schema {{schema}}, {{schema}}_snapshots to %I', p_role);
   execute format('grant select on {{schema}}.events, {{schema}}.streams, {{schema}}.projections, '
-                 '{{schema}}.projection_handlers, {{schema}}.event_types, {{schema}}.migrations, '
+                 '{{schema}}.projection_handlers, {{schema}}.snapshots, {{schema}}.event_types, {{schema}}.migrations, '
                  '{{schema}}.safe_events, {{schema}}.current_events, {{schema}}.event_upcasters, {{schema}}.subscriptions, {{schema}}.subscription_status, '
                  '{{schema}}.rebuild_progress, {{schema}}.projection_health, {{schema}}.event_type_declarations to %I', p_role);
   -- The functions behind the views above run with the reading role's rights.

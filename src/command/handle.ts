@@ -2,8 +2,11 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Queryable } from '../db/executor.js';
 import { ConcurrencyError, InvalidArgumentError } from '../errors.js';
 import { appendEvents } from '../store/append.js';
+import { toInteger, toJson } from '../db/normalize.js';
+import { EVENT_TABLE_COLUMNS, toStoredEvent } from '../store/event-row.js';
 import { readStream } from '../store/read.js';
-import { assertInteger } from '../store/validate.js';
+import { assertInteger, assertStream } from '../store/validate.js';
+import type { JsonValue, StoredEvent } from '../types.js';
 import type { Aggregate, CommandHandler, EventShape, HandleOptions, HandleResult, StoredEventOf, StreamFold } from './types.js';
 
 const PAGE_SIZE = 1000;
@@ -19,7 +22,52 @@ function assertFunctions(value: unknown, names: readonly string[]): void {
   }
 }
 
-/** Folds a stream's events, read in pages in version order, into its state. */
+const SNAPSHOT_NAME = /^[a-z][a-z0-9_]{0,39}$/;
+
+/**
+ * A stream's snapshot (when the snapshot is built with its current version) and the first page of
+ * the events after it, in one statement: one MVCC snapshot, so the state and the events agree.
+ */
+async function readSnapshotAndEvents(
+  db: Queryable,
+  schema: string,
+  stream: string,
+  name: string,
+): Promise<{ snapshot: { version: number; state: JsonValue } | null; events: StoredEvent[] }> {
+  if (!SNAPSHOT_NAME.test(name)) {
+    throw new InvalidArgumentError('snapshot', `Invalid snapshot: ${JSON.stringify(name)} is not a snapshot name`, {
+      hint: 'Name a snapshot defined with defineSnapshot.',
+    });
+  }
+  const rows = await db.query(
+    `with snap as (
+       select s.version, s.state from ${schema}_snapshots.${name} s
+        where s.stream = $1::uuid
+          and exists (select 1 from ${schema}.projections p where p.name = $2 and p.built_version = p.version)
+     )
+     select 'snapshot' as kind, snap.state, null::bigint as id, null::uuid as uuid, snap.version, null::text as type,
+            null::jsonb as body, null::jsonb as metadata, null::uuid as event_id, null::timestamptz as inserted_at,
+            null::text as transaction_id, null::int as type_version
+       from snap
+     union all
+     (select 'event', null::jsonb, ${EVENT_TABLE_COLUMNS}
+        from ${schema}.current_events e
+       where e.uuid = $1::uuid and e.version > coalesce((select snap.version from snap), 0)
+       order by e.version
+       limit $3)`,
+    [stream, name, PAGE_SIZE],
+  );
+  const snapshotRow = rows.find((row) => row.kind === 'snapshot');
+  return {
+    snapshot: snapshotRow ? { version: toInteger(snapshotRow.version), state: toJson<JsonValue>(snapshotRow.state) } : null,
+    events: rows.filter((row) => row.kind === 'event').map(toStoredEvent),
+  };
+}
+
+/**
+ * Folds a stream's events, read in pages in version order, into its state; with a snapshot, from
+ * the stream's snapshot and the events after it.
+ */
 export async function aggregateStream<State, E extends EventShape>(
   db: Queryable,
   schema: string,
@@ -29,13 +77,27 @@ export async function aggregateStream<State, E extends EventShape>(
   assertFunctions(fold, ['initial', 'evolve']);
   let state = fold.initial();
   let version = 0;
+  let snapshotVersion: number | null = null;
+  let events: StoredEvent[];
+  if (fold.snapshot !== undefined) {
+    assertStream(stream);
+    const read = await readSnapshotAndEvents(db, schema, stream, fold.snapshot);
+    if (read.snapshot) {
+      state = fold.revive ? fold.revive(read.snapshot.state) : (read.snapshot.state as State);
+      version = read.snapshot.version;
+      snapshotVersion = version;
+    }
+    events = read.events;
+  } else {
+    events = await readStream(db, schema, stream, { fromVersion: 1, limit: PAGE_SIZE });
+  }
   for (;;) {
-    const events = await readStream(db, schema, stream, { fromVersion: version + 1, limit: PAGE_SIZE });
     for (const event of events) {
       state = fold.evolve(state, event as StoredEventOf<E>);
       version = event.version;
     }
-    if (events.length < PAGE_SIZE) return { state, version };
+    if (events.length < PAGE_SIZE) return { state, version, snapshotVersion };
+    events = await readStream(db, schema, stream, { fromVersion: version + 1, limit: PAGE_SIZE });
   }
 }
 

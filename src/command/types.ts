@@ -1,4 +1,4 @@
-import type { AppendedEvent, JsonObject, SqlClient, StoredEvent } from '../types.js';
+import type { AppendedEvent, JsonObject, JsonValue, SqlClient, StoredEvent } from '../types.js';
 
 /** One member of an application's event union: a type name and the shape of its body. */
 export interface EventShape {
@@ -18,6 +18,15 @@ export interface StreamFold<State, E extends EventShape> {
   initial: () => State;
   /** The state after one more event. Keep it pure: it runs again on every fold and retry. */
   evolve: (state: State, event: StoredEventOf<E>) => State;
+  /**
+   * A snapshot the database keeps for these streams (`defineSnapshot`): the fold starts from the
+   * stream's snapshot and folds only the newer events, both read in one statement. Its SQL evolve
+   * must fold as `evolve` does, into the JSON of the state (see `revive`). A snapshot that waits
+   * for a rebuild (its version changed) is not used.
+   */
+  snapshot?: string;
+  /** The state from the snapshot's JSON (default: the JSON as it is). */
+  revive?: (json: JsonValue) => State;
 }
 
 /** A stream's fold and the decision of a command against its state. */
@@ -34,6 +43,8 @@ export interface Aggregate<State> {
   state: State;
   /** The version of the last event folded (0 for a stream without events). */
   version: number;
+  /** The version of the snapshot the fold started from; null when it started from `initial`. */
+  snapshotVersion: number | null;
 }
 
 export interface AggregateOptions {

@@ -49,6 +49,7 @@ const READ_RELATIONS = [
   'projections',
   'rebuild_progress',
   'safe_events',
+  'snapshots',
   'streams',
   'subscription_status',
   'subscriptions',
