@@ -17,6 +17,7 @@ import { growthConsole, growthMarkdown, growthReport } from './lib/growth-report
 import { fmtCount } from './lib/format.js';
 import { loadApi } from './lib/pgevents-api.js';
 import { measureSubscriptions, type SubscriptionMeasurement } from './lib/subscriptions.js';
+import { measureCommands, type CommandMeasurement } from './lib/commands.js';
 import { consoleReport, markdownReport, updateReadme, writeJson } from './lib/output.js';
 import type { BenchResults, SystemInfo } from './lib/results.js';
 import { Ledger, runAppendMode, runLoadPhase } from './lib/runner.js';
@@ -113,6 +114,22 @@ async function subscriptionPhase(engine: 'server' | 'embedded', config: BenchCon
     await pool?.end();
     if (database) await dropDatabase(database).catch(() => undefined);
     rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/** store.handle and snapshots (issue 14) on a server store of their own. */
+async function commandPhase(config: BenchConfig): Promise<CommandMeasurement> {
+  const openEventStore = await loadApi();
+  const database = benchDatabaseName('commands');
+  const pool = ignoreIdleErrors(new pg.Pool({ connectionString: await recreateDatabase(database), max: 8 }));
+  const store = await openEventStore({ pool });
+  try {
+    await store.migrate();
+    return await measureCommands(store, { seconds: config.commandSeconds, rounds: config.commandRounds }, log);
+  } finally {
+    await store.close();
+    await pool.end();
+    await dropDatabase(database).catch(() => undefined);
   }
 }
 
@@ -251,6 +268,16 @@ async function main(): Promise<number> {
         log(`  subscriptions (${engine}): ${String(error)}`);
         results.errors.push(`subscriptions (${engine}): ${String(error)}`);
       }
+    }
+  }
+
+  if (config.commandSeconds > 0 && config.modes.some((m) => m !== 'growth')) {
+    log(`\n== commands and snapshots: ${config.commandRounds} × ${config.commandSeconds} s per caller count`);
+    try {
+      results.commands = await commandPhase(config);
+    } catch (error) {
+      log(`  commands: ${String(error)}`);
+      results.errors.push(`commands: ${String(error)}`);
     }
   }
 

@@ -2647,15 +2647,18 @@ revoke execute on function pgevents.read_page(xid8,bigint,integer,text[]) from p
 
 CREATE OR REPLACE FUNCTION pgevents.read_stream(p_stream uuid, p_from_version bigint DEFAULT 1, p_limit integer DEFAULT 1000)
  RETURNS SETOF pgevents.events
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pgevents', 'pg_temp'
 AS $function$
-  select e.id, e.uuid, e.version, e.type, e.body, e.metadata, e.event_id, e.inserted_at, e.transaction_id, e.type_version
-    from current_events e
-   where e.uuid = p_stream and e.version >= p_from_version
-   order by e.version
-   limit p_limit;
+begin
+  return query
+    select e.id, e.uuid, e.version, e.type, e.body, e.metadata, e.event_id, e.inserted_at, e.transaction_id, e.type_version
+      from current_events e
+     where e.uuid = p_stream and e.version >= p_from_version
+     order by e.version
+     limit p_limit;
+end;
 $function$;
 revoke execute on function pgevents.read_stream(uuid,bigint,integer) from public;
 

@@ -22,6 +22,9 @@ export interface BenchConfig {
   /** Stored events a new subscription catches up with, and appends timed to a live one (0: skip). */
   subscriptionEvents: number;
   liveEvents: number;
+  /** Seconds per measurement of store.handle and snapshots (issue 14; 0: skip), and its rounds. */
+  commandSeconds: number;
+  commandRounds: number;
   /** Stores the growth mode fills first (events already stored when it measures). */
   growthSizes: number[];
   /** Events imported after the fill that a new subscription then catches up with (growth mode). */
@@ -50,6 +53,7 @@ const HELP = `Usage: npm run bench -- [options]
   --subscription-events N stored events a new subscription catches up with (default 200000)
   --live-events N         appends timed from the append call to a live subscription's handler (default 2000)
   --no-subscriptions      skip the subscription measurements (so does --modes growth alone)
+  --no-commands           skip the store.handle and snapshot measurements (so does --modes growth alone)
   --modes a,b             only these modes: ${MODES.join(', ')} (default: all but growth)
   --growth-sizes a,b      growth: stores filled to these numbers of events first (default 0,1000000,10000000)
   --growth-catch-up-events N  growth: events a new subscription catches up with in each store (default 100000)
@@ -80,6 +84,8 @@ export function parseArgs(argv: string[]): BenchConfig | 'help' {
         embeddedReplayEvents: 500,
         subscriptionEvents: 1_000,
         liveEvents: 20,
+        commandSeconds: 0.3,
+        commandRounds: 1,
         growthSizes: [0, 20_000],
         growthCatchUpEvents: 2_000,
         growthReads: 200,
@@ -100,6 +106,8 @@ export function parseArgs(argv: string[]): BenchConfig | 'help' {
         embeddedReplayEvents: 100_000,
         subscriptionEvents: 200_000,
         liveEvents: 2_000,
+        commandSeconds: 5,
+        commandRounds: 3,
         growthSizes: [0, 1_000_000, 10_000_000],
         growthCatchUpEvents: 100_000,
         growthReads: 2_000,
@@ -176,6 +184,9 @@ export function parseArgs(argv: string[]): BenchConfig | 'help' {
         break;
       case '--no-subscriptions':
         config.subscriptionEvents = 0;
+        break;
+      case '--no-commands':
+        config.commandSeconds = 0;
         break;
       case '--no-readme':
         config.writeReadme = false;

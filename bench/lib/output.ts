@@ -1,6 +1,7 @@
 /** The results as a console table, as Markdown for bench/README.md, and as JSON. */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { commandSummary } from './commands.js';
 import { fmtCount, fmtRate, fmtRatio } from './format.js';
 import type { BenchResults, Cell } from './results.js';
 import { MODE_INFO, MODES, type ModeId } from './types.js';
@@ -106,6 +107,10 @@ export function consoleReport(results: BenchResults): string {
       ]),
     ]),
   );
+  if (results.commands) {
+    out.push('');
+    out.push(...commandSummary(results.commands).map((line) => `commands (server): ${line}`));
+  }
   for (const r of results.subscriptions ?? []) {
     out.push('');
     out.push(
@@ -209,6 +214,14 @@ export function markdownReport(results: BenchResults): string {
         `| ${r.engine} | **${fmtRate(r.catchUp.rate)}** (${r.catchUp.events.toLocaleString('en-US')} events) | ${r.live.p50Ms.toFixed(2)} ms | ${r.live.p99Ms.toFixed(2)} ms | ${r.live.maxMs.toFixed(1)} ms (${r.live.events} appends) |`,
       );
     }
+  }
+  if (results.commands) {
+    out.push('');
+    out.push(
+      `Commands and snapshots (issue 14, server, TypeScript API; ${results.commands.seconds} s per measurement): \`store.handle\` folds a 10-event stream, decides and appends one event with the folded version; \`store.append\` writes the same event without reading.`,
+    );
+    out.push('');
+    for (const line of commandSummary(results.commands)) out.push(`- ${line}`);
   }
   if (results.goals.length > 0) {
     out.push('');

@@ -1,6 +1,7 @@
 /** The shape of a benchmark run's results (also the JSON written to bench/results/). */
 import type { GrowthReport } from './growth-report.js';
 import type { Summary } from './stats.js';
+import type { CommandMeasurement } from './commands.js';
 import type { SubscriptionMeasurement } from './subscriptions.js';
 import type { ModeId } from './types.js';
 
@@ -70,6 +71,8 @@ export interface BenchResults {
   goals: Goal[];
   /** pgevents subscriptions: catch-up rate and live delivery latency, per engine. */
   subscriptions: SubscriptionMeasurement[];
+  /** store.handle against store.append, and snapshots against a live fold (issue 14). */
+  commands?: CommandMeasurement;
   /** The growth mode (issue 13): each store size's measurements and their ratios to the smallest store. */
   growth?: GrowthReport;
   errors: string[];

@@ -36,6 +36,10 @@ async function seed(store: EventStore) {
   await store.append(ada, [{ type: 'user_update', body: { name: 'Ada King', title: 'Countess of Lovelace' } }]);
   const xss = randomUUID();
   await store.append(xss, [{ type: 'user_note', body: { note: XSS_SCRIPT, html: XSS_IMG }, metadata: { source: '<b>bold</b>' } }]);
+  // A declared type at version 2, with a validation and an upcaster from version 1.
+  await store.execScript(`create function public.user_renamed_v1_to_v2(body jsonb) returns jsonb language sql immutable as $$ select body $$`);
+  await store.defineUpcaster('user_renamed', 1, 'public.user_renamed_v1_to_v2');
+  await store.defineEventType('user_renamed', { version: 2, requiredFields: ['first_name', 'last_name'], description: 'a user renamed' });
   return { ada, grace, xss };
 }
 
@@ -112,6 +116,9 @@ export default function consoleSuite(engine: TestEngine): void {
       expect(Number(events.replace(/\D/g, ''))).toBe(BULK + 5);
       await waitForText(page, '.attention', (text) => text.includes('user_note'), 'the unhandled type in "needs attention"');
       expect(await page.locator('svg.chart rect.bar:not(.zero)').count()).toBeGreaterThan(10);
+      const declared = await waitForText(page, '[data-declared-type="user_renamed"]', (text) => text.includes('v2'), 'the declared type');
+      expect(declared).toContain('requires first_name, last_name');
+      expect(declared).toContain('v1 → user_renamed v2 (public.user_renamed_v1_to_v2(jsonb))');
       await keepScreenshot(page, engine.name, 'overview');
     });
 

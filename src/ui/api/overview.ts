@@ -101,6 +101,7 @@ export async function attentionItems(
 /** Everything the overview page shows, in one answer. */
 export async function overview(store: EventStore, jobs: JobBoard, features: ConsoleFeatures) {
   const status = await store.status();
+  const [declaredTypes, upcasters] = await Promise.all([store.listDeclaredEventTypes(), store.listUpcasters()]);
   return {
     engine: status.engine,
     schema: status.schema,
@@ -109,6 +110,9 @@ export async function overview(store: EventStore, jobs: JobBoard, features: Cons
     streams: status.streams,
     lastPosition: status.lastPosition,
     eventTypes: status.eventTypes,
+    declaredTypes: declaredTypes.map((declared) => ({ ...declared, declaredAt: declared.declaredAt.toISOString() })),
+    upcasters: upcasters.map((upcaster) => ({ ...upcaster, definedAt: upcaster.definedAt.toISOString() })),
+    strictEventTypes: status.strictEventTypes,
     projections: status.projections.length,
     chart: await appendsPerMinute(store),
     attention: await attentionItems(store, status, jobs, features),

@@ -69,6 +69,54 @@ function eventTypesTable(types) {
 }
 
 /**
+ * The declared types (version, validation, what older versions get) and the upcasters that make
+ * every read hand out the current shape.
+ * @param {any[]} declared
+ * @param {any[]} upcasters
+ * @param {boolean} strict
+ */
+function declaredTypesPanel(declared, upcasters, strict) {
+  if (declared.length === 0) return null;
+  const upcastersOf = (/** @type {string} */ type) => upcasters.filter((u) => u.type === type);
+  return h(
+    'section',
+    { class: 'panel', 'aria-labelledby': 'declared-title' },
+    h('div', { class: 'panel-head' }, h('h2', { id: 'declared-title' }, 'Declared event types'), h('span', { class: 'hint' }, strict ? 'strict: undeclared types are refused' : 'not strict')),
+    h(
+      'div',
+      { class: 'table-wrap' },
+      h(
+        'table',
+        { 'data-table': 'declared-types' },
+        h('thead', {}, h('tr', {}, h('th', {}, 'Event type'), h('th', { class: 'num' }, 'Version'), h('th', {}, 'Validation'), h('th', {}, 'Older versions'), h('th', {}, 'Upcasters'), h('th', {}, 'Description'))),
+        h(
+          'tbody',
+          {},
+          ...declared.map((type) =>
+            h(
+              'tr',
+              { 'data-declared-type': type.type },
+              h('td', {}, h('span', { class: 'chip' }, type.type)),
+              h('td', { class: 'num' }, `v${type.version}`),
+              h('td', {}, [type.requiredFields ? `requires ${type.requiredFields.join(', ')}` : '', type.checkFunction ?? ''].filter(Boolean).join('; ') || '—'),
+              h('td', {}, type.oldVersions),
+              h(
+                'td',
+                { class: 'mono' },
+                upcastersOf(type.type)
+                  .map((u) => `v${u.fromVersion} → ${u.toType} v${u.toVersion} (${u.function})`)
+                  .join('; ') || '—',
+              ),
+              h('td', {}, type.description ?? ''),
+            ),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+/**
  * @param {HTMLElement} root
  * @param {import('../main.js').PageContext} context
  */
@@ -105,6 +153,7 @@ export function mount(root, context) {
           h('section', { class: 'panel', 'aria-labelledby': 'attention-title' }, h('div', { class: 'panel-head' }, h('h2', { id: 'attention-title' }, 'Needs attention'), h('span', { class: 'hint' }, `${data.attention.length} item${data.attention.length === 1 ? '' : 's'}`)), attentionList(data.attention)),
         ),
         h('section', { class: 'panel', 'aria-labelledby': 'types-title' }, h('div', { class: 'panel-head' }, h('h2', { id: 'types-title' }, 'Event types'), h('span', { class: 'hint' }, 'j / k to move, Enter to open')), eventTypesTable(data.eventTypes)),
+        declaredTypesPanel(data.declaredTypes, data.upcasters, data.strictEventTypes),
       ),
     );
   };
