@@ -8,6 +8,8 @@ import {
   setStrictEventTypes,
   strictEventTypes,
 } from './store/declared-types.js';
+import type { Attributes } from '@opentelemetry/api';
+import { baseAttributes, inSpan, SpanKind } from './telemetry/tracing.js';
 import { collectMetrics, type MetricFamily } from './status/metrics.js';
 import { aggregateStream, handleCommand } from './command/handle.js';
 import { defineSnapshot, dropSnapshot, listSnapshots } from './projections/snapshots.js';
@@ -111,6 +113,12 @@ export interface OpenEventStoreOptions {
    * Printable ASCII, at most 63 characters (PostgreSQL's limit).
    */
   applicationName?: string;
+  /**
+   * Store the W3C `traceparent` of each append's span in its events' metadata (when an
+   * OpenTelemetry SDK records it), so that a subscriber's span links to the producer's across
+   * processes. Default true; an event's own `traceparent` is kept.
+   */
+  traceContext?: boolean;
 }
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -123,10 +131,18 @@ export class EventStore {
   /** Schema that holds the event store. */
   readonly schema: string;
 
+  readonly #telemetry: { traceContext: boolean };
+
   /** @internal use {@link openEventStore} */
-  constructor(executor: Executor, schema: string) {
+  constructor(executor: Executor, schema: string, telemetry: { traceContext: boolean } = { traceContext: true }) {
     this.#executor = executor;
     this.schema = schema;
+    this.#telemetry = telemetry;
+  }
+
+  /** Runs an operation of the store in a span of its own (kind INTERNAL unless said). */
+  #traced<T>(name: string, attributes: Attributes, fn: () => Promise<T>, kind: SpanKind = SpanKind.INTERNAL): Promise<T> {
+    return inSpan(name, { kind, attributes: { ...baseAttributes(this.schema), ...attributes } }, fn);
   }
 
   /** `'embedded'` (PGlite) or `'server'` (a PostgreSQL server). */
@@ -164,7 +180,7 @@ export class EventStore {
    * });
    */
   append(stream: string, events: NewEvent[], options: AppendOptions = {}): Promise<AppendResult> {
-    return appendEvents(this.#db(options.client), this.schema, stream, events, options.expectedVersion);
+    return appendEvents(this.#db(options.client), this.schema, stream, events, options.expectedVersion, this.#telemetry);
   }
 
   /**
@@ -177,7 +193,9 @@ export class EventStore {
    * const { state, version } = await store.aggregate(userId, { initial: () => ({ name: '' }), evolve: (s, e) => ({ name: String(e.body.name) }) });
    */
   aggregate<F extends StreamFold<any, any>>(stream: string, fold: F, options: AggregateOptions = {}): Promise<Aggregate<ReturnType<F['initial']>>> {
-    return aggregateStream(this.#db(options.client), this.schema, stream, fold);
+    return this.#traced('aggregate', { 'pgevents.stream': String(stream), ...(fold?.snapshot ? { 'pgevents.snapshot': fold.snapshot } : {}) }, () =>
+      aggregateStream(this.#db(options.client), this.schema, stream, fold),
+    );
   }
 
   /**
@@ -198,7 +216,9 @@ export class EventStore {
     command: Command,
     options: HandleOptions = {},
   ): Promise<HandleResult<State>> {
-    return handleCommand(this.#db(options.client), this.schema, stream, handler, command, options);
+    return this.#traced('handle', { 'pgevents.stream': String(stream) }, () =>
+      handleCommand(this.#db(options.client), this.schema, stream, handler, command, options, this.#telemetry),
+    );
   }
 
   /**
@@ -223,7 +243,8 @@ export class EventStore {
 
   /** Events of one stream in version order. @throws {InvalidEventError} for a stream id that is not a uuid. */
   readStream(stream: string, options: ReadStreamOptions = {}): Promise<StoredEvent[]> {
-    return readStream(this.#db(options.client), this.schema, stream, options);
+    return this.#traced('read_stream', { 'db.operation.name': 'read_stream', 'pgevents.stream': String(stream) }, () =>
+      readStream(this.#db(options.client), this.schema, stream, options), SpanKind.CLIENT);
   }
 
   /**
@@ -232,7 +253,7 @@ export class EventStore {
    * @throws {InvalidArgumentError} for a malformed cursor.
    */
   readAll(options: ReadAllOptions = {}): Promise<ReadAllResult> {
-    return readAll(this.#db(options.client), this.schema, options);
+    return this.#traced('read_all', { 'db.operation.name': 'read_all' }, () => readAll(this.#db(options.client), this.schema, options), SpanKind.CLIENT);
   }
 
   /**
@@ -343,7 +364,11 @@ export class EventStore {
    * @example
    * await store.replay('users', { onProgress: ({ applied, total }) => console.log(applied, total) });
    */
-  async replay(name: string, options: ReplayOptions = {}): Promise<ReplayResult> {
+  replay(name: string, options: ReplayOptions = {}): Promise<ReplayResult> {
+    return this.#traced(`replay ${String(name)}`, { 'pgevents.projection': String(name) }, () => this.#replay(name, options));
+  }
+
+  async #replay(name: string, options: ReplayOptions): Promise<ReplayResult> {
     if (typeof name === 'string' && (await isAsyncProjection(this.#executor, this.schema, name))) {
       const runner = [...this.#readers].find(
         (reader): reader is SubscriptionRunner =>
@@ -369,7 +394,9 @@ export class EventStore {
    * await store.rebuild('users', { onProgress: (p) => console.log(p.phase, `${p.percent}%`) });
    */
   rebuild(name: string, options: RebuildOptions = {}): Promise<RebuildResult> {
-    return rebuildProjection(this.#executor, this.schema, name, options);
+    return this.#traced(`rebuild ${String(name)}`, { 'pgevents.projection': String(name) }, () =>
+      rebuildProjection(this.#executor, this.schema, name, options),
+    );
   }
 
   /** The progress of a projection's current (or last) rebuild, or of every rebuild. */
@@ -717,7 +744,7 @@ export async function openEventStore(options: OpenEventStoreOptions = {}): Promi
           schema,
           ...(options.pglite ? { pglite: options.pglite } : { dataDir: options.dataDir ?? './.pgevents' }),
         });
-  const store = new EventStore(executor, schema);
+  const store = new EventStore(executor, schema, { traceContext: options.traceContext !== false });
   if (options.migrate) {
     try {
       await store.migrate();

@@ -4,9 +4,14 @@
  * version, sequentially and from 8 concurrent callers on their own streams, against `store.append`
  * of the same event with no fold. Then what a snapshot kept by the database costs an append (one
  * kept at every event), and the fold of a 1,000-event stream, live and from snapshots (every
- * event; every 64 events, so 40 newer events to fold). Server, TypeScript API.
+ * event; every 64 events, so 40 newer events to fold). And what tracing costs an append (issue
+ * 17): the OpenTelemetry API's no-op tracer (no SDK registered) against an SDK that records every
+ * span into memory. Server, TypeScript API.
  */
 import { randomUUID } from 'node:crypto';
+import { context, propagation, trace } from '@opentelemetry/api';
+import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import type { CommandHandler, EventStore } from '../../src/index.js';
 import { quantile } from './stats.js';
 
@@ -39,6 +44,8 @@ export interface CommandMeasurement {
   /** Appends per second of the same workload without and with a snapshot kept at every event. */
   snapshotAppend: { without: number; with: number };
   folds: FoldTiming[];
+  /** Appends per second with the API's no-op tracer and with spans recorded into memory, alternated. */
+  tracing: { noop: number[]; recorded: number[] };
 }
 
 /** Calls per second of `call` from `callers` concurrent callers, each on streams of 10 events of its own. */
@@ -120,7 +127,26 @@ export async function measureCommands(
     folds.push(timing);
     log(`  ${what} of a 1,000-event stream: p50 ${timing.p50Ms.toFixed(2)} ms, p99 ${timing.p99Ms.toFixed(2)} ms (200 folds)`);
   }
-  return { seconds, rounds, snapshotAppend: { without, with: withSnapshot }, folds };
+  const tracing = { noop: [] as number[], recorded: [] as number[] };
+  for (let round = 1; round <= options.rounds; round++) {
+    tracing.noop.push(await rate(seconds, 1, append));
+    const exporter = new InMemorySpanExporter();
+    const provider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    provider.register();
+    try {
+      tracing.recorded.push(await rate(seconds, 1, append));
+    } finally {
+      await provider.shutdown();
+      trace.disable();
+      context.disable();
+      propagation.disable();
+    }
+    log(
+      `  append, round ${round}: ${tracing.noop.at(-1)!.toFixed(0)} appends/s with the no-op tracer, ` +
+        `${tracing.recorded.at(-1)!.toFixed(0)} with every span recorded (${exporter.getFinishedSpans().length} spans)`,
+    );
+  }
+  return { seconds, rounds, snapshotAppend: { without, with: withSnapshot }, folds, tracing };
 }
 
 function spread(values: number[]): string {
@@ -151,5 +177,11 @@ export function commandSummary(m: CommandMeasurement): string[] {
     `append with a snapshot kept at every event: ${(m.snapshotAppend.with / m.snapshotAppend.without).toFixed(2)}× ` +
       `(${m.snapshotAppend.with.toFixed(0)} vs ${m.snapshotAppend.without.toFixed(0)} appends/s)`,
   );
+  if (m.tracing?.noop.length) {
+    lines.push(
+      `append with every span recorded (in-memory exporter) vs the no-op tracer: ${spread(m.tracing.recorded.map((r, i) => r / m.tracing.noop[i]!))} ` +
+        `(no-op ${Math.min(...m.tracing.noop).toFixed(0)}–${Math.max(...m.tracing.noop).toFixed(0)} appends/s)`,
+    );
+  }
   return lines;
 }

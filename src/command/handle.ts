@@ -118,6 +118,7 @@ export async function handleCommand<State, E extends EventShape, Command>(
   handler: CommandHandler<State, E, Command>,
   command: Command,
   options: HandleOptions = {},
+  telemetry: { traceContext: boolean } = { traceContext: true },
 ): Promise<HandleResult<State>> {
   assertFunctions(handler, ['initial', 'evolve', 'decide']);
   const maxAttempts = options.client ? 1 : assertInteger('maxAttempts', options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS, 1, 1000);
@@ -126,7 +127,7 @@ export async function handleCommand<State, E extends EventShape, Command>(
     const events = await handler.decide(command, state);
     if (events.length === 0) return { state, version, nextVersion: version, events: [], attempts: attempt };
     try {
-      const appended = await appendEvents(db, schema, stream, [...events], version);
+      const appended = await appendEvents(db, schema, stream, [...events], version, telemetry);
       return { state, version, nextVersion: appended.nextVersion, events: appended.events, attempts: attempt };
     } catch (error) {
       if (!(error instanceof ConcurrencyError) || attempt >= maxAttempts) throw error;

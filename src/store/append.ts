@@ -1,7 +1,9 @@
 import type { Queryable } from '../db/executor.js';
 import { toInteger } from '../db/normalize.js';
 import { DuplicateEventError, InvalidArgumentError } from '../errors.js';
-import { type AppendResult, type ExpectedVersion, isExpectedVersion, type NewEvent } from '../types.js';
+import { recordAppend } from '../telemetry/metrics.js';
+import { baseAttributes, destinationOf, inSpan, SpanKind, traceparentOf } from '../telemetry/tracing.js';
+import { type AppendResult, type ExpectedVersion, isExpectedVersion, type JsonObject, type NewEvent } from '../types.js';
 import { newEventId } from './event-id.js';
 import { assertStream, type CheckedEvent, checkEvents } from './validate.js';
 
@@ -32,6 +34,53 @@ export function appendRequest(events: readonly CheckedEvent[]): string {
  * @throws {DuplicateEventError} when only some of the batch's ids are stored, or one in another stream.
  */
 export async function appendEvents(
+  db: Queryable,
+  schema: string,
+  stream: string,
+  events: NewEvent[],
+  expectedVersion: ExpectedVersion | undefined,
+  telemetry: { traceContext: boolean } = { traceContext: true },
+): Promise<AppendResult> {
+  const batch = Array.isArray(events) ? events : [];
+  const destination = destinationOf(batch);
+  const started = performance.now();
+  return inSpan(
+    `send ${destination}`,
+    {
+      kind: SpanKind.PRODUCER,
+      attributes: {
+        ...baseAttributes(schema),
+        'messaging.operation.type': 'send',
+        'messaging.operation.name': 'send',
+        'messaging.destination.name': destination,
+        'messaging.batch.message_count': batch.length,
+        'db.operation.name': 'append_events',
+        'pgevents.stream': String(stream),
+      },
+    },
+    async (span) => {
+      const traceparent = telemetry.traceContext ? traceparentOf(span) : undefined;
+      const result = await appendChecked(db, schema, stream, traceparent ? withTraceparent(events, traceparent) : events, expectedVersion);
+      if (result.events.length === 1) span.setAttribute('messaging.message.id', result.events[0]!.eventId);
+      recordAppend(batch, performance.now() - started);
+      return result;
+    },
+  );
+}
+
+/** Each event with the traceparent in its metadata, unless it carries one of its own (or is malformed: checked next). */
+function withTraceparent(events: NewEvent[], traceparent: string): NewEvent[] {
+  if (!Array.isArray(events)) return events;
+  return events.map((event) => {
+    if (typeof event !== 'object' || event === null || Array.isArray(event)) return event;
+    const metadata: unknown = event.metadata;
+    if (metadata !== undefined && (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata))) return event;
+    if (metadata !== undefined && Object.hasOwn(metadata, 'traceparent')) return event;
+    return { ...event, metadata: { ...(metadata as JsonObject | undefined), traceparent } };
+  });
+}
+
+async function appendChecked(
   db: Queryable,
   schema: string,
   stream: string,

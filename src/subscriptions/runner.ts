@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { baseAttributes, inSpan, producerLinks, SpanKind } from '../telemetry/tracing.js';
 import type { Executor, Queryable, Row, Session } from '../db/executor.js';
 import { toInteger, toIntegerOrNull } from '../db/normalize.js';
 import { SubscriptionFailedError, SubscriptionInUseError, SubscriptionStoppedError, UnknownSubscriptionError } from '../errors.js';
@@ -345,7 +346,31 @@ export class SubscriptionRunner implements Subscription {
     return page.events.length === limit ? 'more' : 'partial';
   }
 
-  async #deliver(session: Session, from: Cursor, page: Page): Promise<void> {
+  /**
+   * Hands a page to the handler in a CONSUMER span (`process <name>`) linked to the spans that
+   * appended its events (their metadata's traceparent), then saves the checkpoint.
+   */
+  #deliver(session: Session, from: Cursor, page: Page): Promise<void> {
+    return inSpan(
+      `process ${this.name}`,
+      {
+        kind: SpanKind.CONSUMER,
+        links: producerLinks(page.events),
+        attributes: {
+          ...baseAttributes(this.#schema),
+          'messaging.operation.type': 'process',
+          'messaging.operation.name': 'process',
+          'messaging.destination.subscription.name': this.name,
+          'messaging.consumer.group.name': this.name,
+          'messaging.batch.message_count': page.events.length,
+          ...(page.events.length === 1 ? { 'messaging.message.id': page.events[0]!.eventId } : {}),
+        },
+      },
+      () => this.#deliverPage(session, from, page),
+    );
+  }
+
+  async #deliverPage(session: Session, from: Cursor, page: Page): Promise<void> {
     const { handler, transactional } = this.#definition;
     if (!transactional) {
       try {

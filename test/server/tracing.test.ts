@@ -1,0 +1,4 @@
+import tracingContract from '../contract/tracing.contract.js';
+import { server } from '../support/engines.js';
+
+tracingContract(server);
