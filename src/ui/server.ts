@@ -170,6 +170,7 @@ function buildRouter(store: EventStore, guard: ConsoleGuard, jobs: JobBoard, fea
   });
   router.get('/api/overview', () => overview(store, jobs, features));
   router.get('/api/event-types', () => eventTypes(store));
+  router.get('/api/metrics', async () => ({ families: await store.metrics() }));
   router.get('/api/streams', ({ url }) => searchStreams(store, url));
   router.get('/api/streams/:stream', ({ params, url }) => streamPage(store, params.stream ?? '', url));
   router.get('/api/events/:position', ({ params }) => eventAt(store, params.position ?? ''));

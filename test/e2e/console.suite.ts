@@ -179,6 +179,26 @@ export default function consoleSuite(engine: TestEngine): void {
       await keepScreenshot(page, engine.name, 'event');
     });
 
+    it('shows the trace id of the append that stored an event, and its type version', async () => {
+      const traced = await store.append(randomUUID(), [
+        { type: 'user_note', body: { note: 'traced' }, metadata: { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' } },
+      ]);
+      await open(`#/events/${traced.events[0]!.position}`);
+      const traceId = await waitForText(page, '[data-trace-id]', (text) => text.length > 0, 'the trace id');
+      expect(traceId).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
+      expect(await page.locator('dl.kv').textContent()).toContain('v1');
+      await open(`#/events/${(await store.readStream(streams.ada, { limit: 1 }))[0]!.position}`);
+      await waitForText(page, 'dl.kv', (text) => text.includes('none recorded'), 'no trace on an untraced event');
+    });
+
+    it('shows the metrics Prometheus scrapes on a page of their own', async () => {
+      await open('#/metrics');
+      const streamsRow = await waitForText(page, '[data-metric="pgevents_streams"]', (text) => text.includes('gauge'), 'the streams metric');
+      expect(streamsRow).toContain('pgevents_streams');
+      expect(await page.locator('[data-sample="pgevents_streams"]').count()).toBeGreaterThan(0);
+      await keepScreenshot(page, engine.name, 'metrics');
+    });
+
     it('renders an event body that holds <script> as inert text', async () => {
       await open(`#/streams/${streams.xss}`);
       const body = await waitForText(page, 'article.event [data-body]', (text) => text.includes('script'), 'the body');

@@ -4,6 +4,7 @@ import { getJson, setCsrfToken } from './api.js';
 import { h, isTyping, replaceChildren } from './dom.js';
 import * as eventPage from './pages/event.js';
 import * as live from './pages/live.js';
+import * as metricsPage from './pages/metrics.js';
 import * as overview from './pages/overview.js';
 import * as projection from './pages/projection.js';
 import * as projections from './pages/projections.js';
@@ -28,6 +29,7 @@ const routes = [
   { pattern: /^\/projections$/, keys: [], nav: 'projections', page: projections },
   { pattern: /^\/projections\/([^/]+)$/, keys: ['name'], nav: 'projections', page: projection },
   { pattern: /^\/subscriptions$/, keys: [], nav: 'subscriptions', page: subscriptions },
+  { pattern: /^\/metrics$/, keys: [], nav: 'metrics', page: metricsPage },
 ];
 
 const main = /** @type {HTMLElement} */ (document.getElementById('main'));
@@ -104,7 +106,7 @@ function setUpSearch() {
 let pendingG = false;
 /** @type {ReturnType<typeof setTimeout> | undefined} */
 let pendingTimer;
-const goKeys = /** @type {Record<string, string>} */ ({ o: '#/', s: '#/streams', l: '#/live', p: '#/projections', u: '#/subscriptions' });
+const goKeys = /** @type {Record<string, string>} */ ({ o: '#/', s: '#/streams', l: '#/live', p: '#/projections', u: '#/subscriptions', m: '#/metrics' });
 
 document.addEventListener('keydown', (event) => {
   if (event.key === 'Escape' && isTyping(event)) {

@@ -47,6 +47,7 @@ export function showShortcuts() {
     ['g l', 'live feed'],
     ['g p', 'projections'],
     ['g u', 'subscriptions'],
+    ['g m', 'metrics'],
     ['j / k', 'next / previous row or event'],
     ['Enter', 'open the selected row'],
     ['[ / ]', 'previous / next event in the log (event page)'],

@@ -7,6 +7,17 @@ import { errorNotice } from '../ui.js';
 export const title = 'Event';
 
 /**
+ * The trace and span of the append that stored the event, from the W3C traceparent pgevents keeps
+ * in its metadata when an OpenTelemetry SDK recorded the append; null without one.
+ * @param {any} metadata
+ * @returns {{ traceId: string; spanId: string } | null}
+ */
+function traceOf(metadata) {
+  const match = typeof metadata?.traceparent === 'string' ? /^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/.exec(metadata.traceparent) : null;
+  return match ? { traceId: /** @type {string} */ (match[1]), spanId: /** @type {string} */ (match[2]) } : null;
+}
+
+/**
  * One event by position, with links to its neighbours in the global (gap-safe) order.
  * `#/events/<position>/previous` and `/next` resolve the neighbour and open it.
  * @param {HTMLElement} root
@@ -54,6 +65,15 @@ export function mount(root, context) {
         h('dd', { class: 'mono' }, event.transactionId),
         h('dt', {}, 'Cursor'),
         h('dd', { class: 'mono' }, event.cursor),
+        h('dt', {}, 'Type version'),
+        h('dd', {}, `v${event.typeVersion}`),
+        h('dt', {}, 'Trace'),
+        (() => {
+          const trace = traceOf(event.metadata);
+          return trace
+            ? h('dd', { class: 'mono', 'data-trace-id': trace.traceId, title: `appended in span ${trace.spanId}` }, trace.traceId)
+            : h('dd', { class: 'muted' }, 'none recorded (no OpenTelemetry SDK traced the append)');
+        })(),
       );
       replaceChildren(
         root,
