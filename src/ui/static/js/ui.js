@@ -1,5 +1,6 @@
 // @ts-check
 // Shared pieces of the pages: dialogs, toasts, notices, pagers, progress bars.
+import { getJson } from './api.js';
 import { formatDuration, formatNumber, h, replaceChildren } from './dom.js';
 
 /** @returns {HTMLDialogElement} */
@@ -306,4 +307,32 @@ export function readOnlyNotice(session) {
       h('span', { class: 'hint' }, 'Rebuild, verify, refresh and subscription actions are disabled, and the console refuses them. Connect as the store owner to act.'),
     ),
   );
+}
+
+/**
+ * Draws a page from GET /api<path> now and again every `everyMs` until stopped; a failed read
+ * shows the error under the page's title (and is tried again).
+ * @param {{ root: HTMLElement; path: string; title: string; everyMs: number; draw: (data: any) => void }} options
+ * @returns {() => void} stop
+ */
+export function refreshEvery(options) {
+  let stopped = false;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let timer;
+  const refresh = async () => {
+    try {
+      const data = await getJson(options.path);
+      if (stopped) return;
+      options.draw(data);
+    } catch (error) {
+      if (stopped) return;
+      replaceChildren(options.root, h('div', { class: 'page-head' }, h('h1', {}, options.title)), errorNotice(error));
+    }
+    if (!stopped) timer = setTimeout(refresh, options.everyMs);
+  };
+  void refresh();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
 }

@@ -1,7 +1,6 @@
 // @ts-check
-import { getJson } from '../api.js';
 import { formatNumber, h, replaceChildren } from '../dom.js';
-import { emptyState, errorNotice } from '../ui.js';
+import { emptyState, refreshEvery } from '../ui.js';
 
 export const title = 'Metrics';
 
@@ -62,14 +61,8 @@ function familiesTable(families) {
  * @param {import('../main.js').PageContext} context
  */
 export function mount(root, context) {
-  let stopped = false;
-  /** @type {ReturnType<typeof setTimeout> | undefined} */
-  let timer;
-  const refresh = async () => {
-    try {
-      const data = await getJson('/metrics');
-      if (stopped) return;
-      replaceChildren(
+  const draw = (/** @type {any} */ data) =>
+    replaceChildren(
         root,
         h(
           'div',
@@ -78,19 +71,8 @@ export function mount(root, context) {
           h('span', { class: 'muted' }, 'refreshes every 5 s'),
         ),
         h('section', { class: 'panel' }, familiesTable(data.families)),
-      );
-    } catch (error) {
-      if (stopped) return;
-      replaceChildren(root, h('div', { class: 'page-head' }, h('h1', {}, 'Metrics')), errorNotice(error));
-    }
-    if (!stopped) timer = setTimeout(refresh, REFRESH_MS);
-  };
-  void refresh();
+    );
+  const stop = refreshEvery({ root, path: '/metrics', title: 'Metrics', everyMs: REFRESH_MS, draw });
   void context;
-  return {
-    unmount() {
-      stopped = true;
-      clearTimeout(timer);
-    },
-  };
+  return { unmount: stop };
 }

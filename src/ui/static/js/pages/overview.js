@@ -1,8 +1,7 @@
 // @ts-check
-import { getJson } from '../api.js';
 import { appendsChart } from '../chart.js';
 import { formatNumber, h, replaceChildren, route } from '../dom.js';
-import { emptyState, errorNotice, listNavigator } from '../ui.js';
+import { emptyState, listNavigator, refreshEvery } from '../ui.js';
 
 export const title = 'Overview';
 
@@ -121,10 +120,6 @@ function declaredTypesPanel(declared, upcasters, strict) {
  * @param {import('../main.js').PageContext} context
  */
 export function mount(root, context) {
-  let stopped = false;
-  /** @type {ReturnType<typeof setTimeout> | undefined} */
-  let timer;
-
   const draw = (/** @type {any} */ data) => {
     const lastPosition = data.lastPosition === null ? 'no events yet' : `last position #${formatNumber(data.lastPosition)}`;
     replaceChildren(
@@ -158,25 +153,11 @@ export function mount(root, context) {
     );
   };
 
-  const refresh = async () => {
-    try {
-      const data = await getJson('/overview');
-      if (stopped) return;
-      draw(data);
-    } catch (error) {
-      if (stopped) return;
-      replaceChildren(root, h('div', { class: 'page-head' }, h('h1', {}, 'Overview')), errorNotice(error));
-    }
-    if (!stopped) timer = setTimeout(refresh, REFRESH_MS);
-  };
-  void refresh();
+  const stop = refreshEvery({ root, path: '/overview', title: 'Overview', everyMs: REFRESH_MS, draw });
   void context;
 
   return {
-    unmount() {
-      stopped = true;
-      clearTimeout(timer);
-    },
+    unmount: stop,
     onKey: listNavigator(
       () => [...root.querySelectorAll('tr[data-href]')].map((row) => /** @type {HTMLElement} */ (row)),
       (row) => (location.hash = row.dataset.href ?? '#/streams'),
