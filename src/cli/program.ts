@@ -14,6 +14,7 @@ import { defineStatus } from './commands/status.js';
 import { defineSubscriptions } from './commands/subscriptions.js';
 import { defineTail } from './commands/tail.js';
 import { defineTypes } from './commands/types.js';
+import { defineServe } from './commands/serve.js';
 import { defineUi } from './commands/ui.js';
 import { defineVerify } from './commands/verify.js';
 import { ExitCode } from './exit-codes.js';
@@ -50,5 +51,6 @@ export function createProgram(version: string): Command {
   defineGrant(program);
   defineDemo(program);
   defineUi(program);
+  defineServe(program);
   return program;
 }

@@ -4,6 +4,7 @@ import { startConsole } from '../../ui/index.js';
 import { action } from '../action.js';
 import { ExitCode } from '../exit-codes.js';
 import { parseInteger } from '../parse.js';
+import { waitForSignal } from '../signals.js';
 
 interface UiCommandOptions {
   port: string;
@@ -11,17 +12,6 @@ interface UiCommandOptions {
   token?: string;
 }
 
-function waitForSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const done = (signal: NodeJS.Signals) => {
-      process.off('SIGINT', done);
-      process.off('SIGTERM', done);
-      resolve(signal);
-    };
-    process.on('SIGINT', done);
-    process.on('SIGTERM', done);
-  });
-}
 
 export function defineUi(program: Command): void {
   program
