@@ -2050,6 +2050,10 @@ AS $function$
 declare
   v_streams uuid[];
   v_rows bigint;
+  v_type_version text := case when exists (select 1 from pg_attribute a
+                                             where a.attrelid = p_source and a.attname = 'type_version'
+                                               and a.attnum > 0 and not a.attisdropped)
+                              then 'f.type_version' else 'null' end;
 begin
   execute format('select array_agg(distinct s.uuid), count(*) from %s s', p_source) into v_streams, v_rows;
   if v_rows = 0 then
@@ -2070,15 +2074,15 @@ begin
           or not exists (select 1 from pgevents.events e where e.event_id = s.event_id and e.uuid = s.uuid
                                                           and e.transaction_id <> pg_current_xact_id())
     ), inserted as (
-      insert into pgevents.events (uuid, version, type, body, metadata, event_id)
+      insert into pgevents.events (uuid, version, type, body, metadata, event_id, type_version)
       select f.uuid, l.version + row_number() over (partition by f.uuid order by f.ord),
-             f.type, f.body, coalesce(f.metadata, '{}'), coalesce(f.event_id, pgevents.uuid_v7())
+             f.type, f.body, coalesce(f.metadata, '{}'), coalesce(f.event_id, pgevents.uuid_v7()), %s::int
         from fresh f join locked l on l.stream = f.uuid
        order by f.ord
       returning events.id
     )
     select count(*), $2 - count(*), cardinality($1)::bigint, min(i.id), max(i.id) from inserted i
-  $q$, p_source) using v_streams, v_rows;
+  $q$, p_source, v_type_version) using v_streams, v_rows;
 end;
 $function$;
 revoke execute on function pgevents.import_events(regclass) from public;

@@ -21,6 +21,8 @@ $$;
 -- COPY) with the columns
 --   ord bigint (the order of the events: within a stream, the order of their versions),
 --   uuid uuid, type text, body jsonb, metadata jsonb (null: {}), event_id uuid (null: a new one),
+--   and optionally type_version int (the version of the type's shape the body has; null or no
+--   such column: the type's current one; an older one is upcast or refused, as for any append),
 -- to their streams, after each stream's current version, in one INSERT … SELECT: the event-log
 -- checks and the projections' triggers run once for the whole import (batch handlers see it in
 -- batches of 10,000). Rows whose event_id an earlier transaction stored in the same stream are
@@ -36,6 +38,10 @@ as $$
 declare
   v_streams uuid[];
   v_rows bigint;
+  v_type_version text := case when exists (select 1 from pg_attribute a
+                                             where a.attrelid = p_source and a.attname = 'type_version'
+                                               and a.attnum > 0 and not a.attisdropped)
+                              then 'f.type_version' else 'null' end;
 begin
   execute format('select array_agg(distinct s.uuid), count(*) from %s s', p_source) into v_streams, v_rows;
   if v_rows = 0 then
@@ -56,14 +62,14 @@ begin
           or not exists (select 1 from {{schema}}.events e where e.event_id = s.event_id and e.uuid = s.uuid
                                                           and e.transaction_id <> pg_current_xact_id())
     ), inserted as (
-      insert into {{schema}}.events (uuid, version, type, body, metadata, event_id)
+      insert into {{schema}}.events (uuid, version, type, body, metadata, event_id, type_version)
       select f.uuid, l.version + row_number() over (partition by f.uuid order by f.ord),
-             f.type, f.body, coalesce(f.metadata, '{}'), coalesce(f.event_id, {{schema}}.uuid_v7())
+             f.type, f.body, coalesce(f.metadata, '{}'), coalesce(f.event_id, {{schema}}.uuid_v7()), %s::int
         from fresh f join locked l on l.stream = f.uuid
        order by f.ord
       returning events.id
     )
     select count(*), $2 - count(*), cardinality($1)::bigint, min(i.id), max(i.id) from inserted i
-  $q$, p_source) using v_streams, v_rows;
+  $q$, p_source, v_type_version) using v_streams, v_rows;
 end;
 $$;

@@ -1,7 +1,7 @@
 import type { ImportRow } from './event-fields.js';
 
 /** The columns of the table an import is loaded into, in COPY order. */
-export const IMPORT_COLUMNS = 'ord, uuid, type, body, metadata, event_id';
+export const IMPORT_COLUMNS = 'ord, uuid, type, body, metadata, event_id, type_version';
 
 /** A chunk sent to COPY is at most this many characters, whatever the batch size, so that memory stays bounded. */
 const MAX_CHUNK_CHARS = 8 * 1024 * 1024;
@@ -16,7 +16,7 @@ function escape(value: string): string {
 
 function copyLine(row: ImportRow): string {
   const metadata = row.metadata === null ? '\\N' : escape(row.metadata);
-  return `${row.line}\t${row.stream}\t${row.type}\t${escape(row.body)}\t${metadata}\t${row.id ?? '\\N'}\n`;
+  return `${row.line}\t${row.stream}\t${row.type}\t${escape(row.body)}\t${metadata}\t${row.id ?? '\\N'}\t${row.typeVersion ?? '\\N'}\n`;
 }
 
 /**

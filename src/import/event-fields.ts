@@ -11,12 +11,14 @@ export interface ImportRow {
   body: string;
   metadata: string | null;
   id: string | null;
+  /** The version of the type's shape the body has (null: the type's current one). */
+  typeVersion: number | null;
 }
 
 const EVENT_TYPE = /^[A-Za-z_][A-Za-z0-9_.:/-]{0,199}$/;
 
 /** The fields an imported event may have (the names `pgevents read --json` and `tail --json` print, and their SQL names). */
-const ALIASES: Record<string, 'stream' | 'type' | 'body' | 'metadata' | 'id'> = {
+const ALIASES: Record<string, keyof EventFields> = {
   stream: 'stream',
   uuid: 'stream',
   type: 'type',
@@ -24,23 +26,21 @@ const ALIASES: Record<string, 'stream' | 'type' | 'body' | 'metadata' | 'id'> = 
   metadata: 'metadata',
   id: 'id',
   eventId: 'id',
+  typeVersion: 'typeVersion',
+  type_version: 'typeVersion',
 };
 
-/**
- * Fields of exported events that an import ignores: the store gives the events new ones. An
- * exported event is in its type's current shape, and an imported one is stored at its type's
- * current version, so typeVersion goes too.
- */
-const IGNORED = new Set(['position', 'version', 'insertedAt', 'transactionId', 'cursor', 'typeVersion']);
+/** Fields of exported events that an import ignores: the store gives the events new ones. */
+const IGNORED = new Set(['position', 'version', 'insertedAt', 'transactionId', 'cursor']);
 
 /** The field names an import accepts, for messages. */
-export const ACCEPTED_FIELDS = 'stream (or uuid), type, body, metadata, id (or eventId)';
+export const ACCEPTED_FIELDS = 'stream (or uuid), type, body, metadata, id (or eventId), typeVersion (or type_version)';
 
 /**
  * Checks a field name of an imported event; returns the field it names, or null for one to ignore.
  * @throws {InvalidEventError} for an unknown name.
  */
-export function fieldOf(name: string, line: number): 'stream' | 'type' | 'body' | 'metadata' | 'id' | null {
+export function fieldOf(name: string, line: number): keyof EventFields | null {
   if (Object.hasOwn(ALIASES, name)) return ALIASES[name] ?? null;
   if (IGNORED.has(name)) return null;
   throw new InvalidEventError(`Invalid event on line ${line}: unknown field ${JSON.stringify(name.slice(0, 60))}`, {
@@ -76,6 +76,7 @@ export interface EventFields {
   body?: unknown;
   metadata?: unknown;
   id?: unknown;
+  typeVersion?: unknown;
 }
 
 function parseJsonCell(text: unknown, field: 'body' | 'metadata', line: number): unknown {
@@ -126,5 +127,9 @@ export function toImportRow(fields: EventFields, line: number, json: 'parsed' | 
   if (id !== undefined && !isUuid(id)) {
     throw invalid(line, 'id', `id ${JSON.stringify(String(id).slice(0, 60))} is not a uuid`, 'Leave id out to give the event a new one.');
   }
-  return { line, stream, type, body, metadata, id: id === undefined ? null : id };
+  const typeVersion = fields.typeVersion === undefined ? null : typeof fields.typeVersion === 'string' && /^\d+$/.test(fields.typeVersion) ? Number(fields.typeVersion) : fields.typeVersion;
+  if (typeVersion !== null && (typeof typeVersion !== 'number' || !Number.isSafeInteger(typeVersion) || typeVersion < 1 || typeVersion > 999_999_999)) {
+    throw invalid(line, 'typeVersion', `typeVersion ${JSON.stringify(String(fields.typeVersion).slice(0, 60))} is not a positive integer`, 'Leave typeVersion out to store the type\'s current version.');
+  }
+  return { line, stream, type, body, metadata, id: id === undefined ? null : id, typeVersion };
 }

@@ -227,7 +227,7 @@ export async function importEvents(
       const table = `pg_temp.pgevents_import_${suffix}`;
       const named = `pg_temp.pgevents_import_streams_${suffix}`;
       await tx.script(
-        `create temp table pgevents_import_${suffix} (ord bigint, uuid uuid, type text, body jsonb, metadata jsonb, event_id uuid) on commit drop;
+        `create temp table pgevents_import_${suffix} (ord bigint, uuid uuid, type text, body jsonb, metadata jsonb, event_id uuid, type_version int) on commit drop;
          create temp table pgevents_import_streams_${suffix} (uuid uuid) on commit drop`,
       );
       const total: PartResult = { imported: 0, skipped: 0, firstPosition: null, lastPosition: null };

@@ -35,7 +35,7 @@ function parseLine(line: Line): ImportRow {
     const target = fieldOf(name, line.number);
     if (target === null) continue;
     // null stands for an absent optional field, as it does in SQL.
-    if (field === null && (target === 'metadata' || target === 'id')) continue;
+    if (field === null && (target === 'metadata' || target === 'id' || target === 'typeVersion')) continue;
     if (fields[target] !== undefined && JSON.stringify(fields[target]) !== JSON.stringify(field)) {
       throw new InvalidEventError(`Invalid event on line ${line.number}: ${names[target]} and ${name} differ`, {
         field: target,
