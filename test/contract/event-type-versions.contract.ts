@@ -235,6 +235,13 @@ export default function eventTypeVersionsContract(engine: TestEngine): void {
         ['user_renamed', 1, 'person_renamed'],
         ['user_renamed', 2, 'person_renamed'],
       ]);
+      const stream = randomUUID();
+      const appended = await runCli(['--database-url', t.url!, 'append', stream, 'user_renamed', '{"name": "Ada Lovelace"}', '--type-version', '1']);
+      expect(appended.exitCode).toBe(0);
+      expect(await storedBodies(stream)).toEqual([[{ first_name: 'Ada', last_name: 'Lovelace', kind: 'person' }, 1]]);
+      const refused = await runCli(['--database-url', t.url!, 'append', stream, 'user_renamed', '{}', '--type-version', 'first']);
+      expect(refused.exitCode).not.toBe(0);
+      expect(refused.stderr).toContain('--type-version');
     });
   });
 }
