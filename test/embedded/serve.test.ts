@@ -1,5 +1,5 @@
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -104,6 +104,44 @@ describe.skipIf(psqlMajor === null)('pgevents serve: the embedded store over the
   it.skipIf(pgDumpMajor === null || pgDumpMajor < 18)('lets pg_dump (18 or newer) dump the store', async () => {
     const { stdout } = await run('pg_dump', [url, '--schema', 'pgevents', '--schema-only'], { timeout: 120_000, maxBuffer: 64 * 1024 * 1024 });
     expect(stdout).toContain('CREATE TABLE pgevents.events');
+  });
+
+  it('serves a Unix socket where psql looks for one (--socket-dir: <dir>/.s.PGSQL.<port>)', async () => {
+    const socketDir = join(dir, 'sockets');
+    mkdirSync(socketDir);
+    // A second data dir: this one is held by the server above.
+    const otherDir = join(dir, 'other');
+    const store = await openEventStore({ dataDir: otherDir, migrate: true });
+    await store.append('b0000000-0000-4000-8000-000000000001', [{ type: 'user_create', body: { name: 'Edsger' } }]);
+    await store.close();
+    const server = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', '--data-dir', otherDir, '--json', 'serve', '--socket-dir', socketDir, '--port', '6543'], {
+      cwd: new URL('../../', import.meta.url).pathname,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      let output = '';
+      server.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      const printed = await new Promise<{ socket: string }>((resolve, reject) => {
+        server.stdout!.on('data', (chunk: Buffer) => {
+          output += chunk.toString();
+          try {
+            resolve(JSON.parse(output) as { socket: string });
+          } catch {
+            // not the whole JSON yet
+          }
+        });
+        server.on('exit', (code) => reject(new Error(`pgevents serve exited with ${code}: ${output}`)));
+      });
+      expect(printed.socket).toBe(join(socketDir, '.s.PGSQL.6543'));
+      const { stdout } = await run('psql', ['-h', socketDir, '-p', '6543', '-U', 'postgres', '-d', 'postgres', '-X', '-A', '-t', '-c',
+        `select body ->> 'name' from pgevents.read_stream('b0000000-0000-4000-8000-000000000001')`], { timeout: 60_000 });
+      expect(stdout.trim()).toBe('Edsger');
+      const exited = new Promise<number | null>((resolve) => server.on('exit', resolve));
+      server.kill('SIGINT');
+      expect(await exited).toBe(0);
+    } finally {
+      server.kill('SIGKILL');
+    }
   });
 
   it('stops on SIGINT with exit code 0 and leaves the store as psql wrote it', async () => {
