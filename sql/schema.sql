@@ -1844,8 +1844,8 @@ declare
   v_version bigint;
   v_first bigint;
   v_last bigint;
-  v_marked_state jsonb;
-  v_marked_version bigint;
+  v_last_marked bigint;
+  v_target bigint;
   v_event pgevents.events;
 begin
   for v_stream in select distinct e.uuid from unnest(p_events) e loop
@@ -1854,9 +1854,12 @@ begin
       v_state := %2$L::jsonb;
       v_version := 0;
     end if;
-    select min(e.version), max(e.version) into v_first, v_last
+    select min(e.version), max(e.version), %6$s into v_first, v_last, v_last_marked
       from unnest(p_events) e where e.uuid = v_stream and e.version > v_version;
     continue when v_last is null;
+    -- The version the row is written at, if any: nothing is folded for a statement that writes none.
+    v_target := case when %5$s then v_last else v_last_marked end;
+    continue when v_target is null;
     if v_first > v_version + 1 then
       for v_event in
         select e.id, e.uuid, e.version, e.type, e.body, e.metadata, e.event_id, e.inserted_at, e.transaction_id, e.type_version
@@ -1867,27 +1870,16 @@ begin
         v_state := %4$s(v_state, v_event);
       end loop;
     end if;
-    v_marked_version := null;
-    for v_event in select * from unnest(p_events) e where e.uuid = v_stream and e.version > v_version order by e.version loop
+    for v_event in select * from unnest(p_events) e where e.uuid = v_stream and e.version > v_version and e.version <= v_target order by e.version loop
       v_state := %4$s(v_state, v_event);
-      if %6$s then
-        v_marked_state := v_state;
-        v_marked_version := v_event.version;
-      end if;
     end loop;
-    if %5$s then
-      v_marked_state := v_state;
-      v_marked_version := v_last;
-    end if;
-    if v_marked_version is not null then
-      insert into %1$I as s (stream, version, state) values (v_stream, v_marked_version, v_marked_state)
-      on conflict (stream) do update set version = excluded.version, state = excluded.state, updated_at = statement_timestamp();
-    end if;
+    insert into %1$I as s (stream, version, state) values (v_stream, v_target, v_state)
+    on conflict (stream) do update set version = excluded.version, state = excluded.state, updated_at = statement_timestamp();
   end loop;
 end;
 $code$, p_name, p_initial, p_types, p_evolve,
     case when p_every is null then 'false' else format('v_last - v_version >= %s', p_every) end,
-    case when p_on_types is null then 'false' else format('v_event.type = any(%L::text[])', p_on_types) end));
+    case when p_on_types is null then 'null::bigint' else format('max(e.version) filter (where e.type = any(%L::text[]))', p_on_types) end));
   execute format('revoke all on function pgevents_snapshots.%I(pgevents.events[]) from public', 'snapshot__' || p_name);
 end;
 $function$;

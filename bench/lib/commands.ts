@@ -41,8 +41,8 @@ export interface FoldTiming {
 export interface CommandMeasurement {
   seconds: number;
   rounds: CommandRound[];
-  /** Appends per second of the same workload without and with a snapshot kept at every event. */
-  snapshotAppend: { without: number; with: number };
+  /** Appends per second of the same workload without a snapshot, with one kept every 64 events, and at every event. */
+  snapshotAppend: { without: number; with: number; every64?: number };
   folds: FoldTiming[];
   /** Appends per second with the API's no-op tracer and with spans recorded into memory, alternated. */
   tracing: { noop: number[]; recorded: number[] };
@@ -95,6 +95,10 @@ export async function measureCommands(
     as $$ select jsonb_build_object('name', event.body ->> 'name',
                                     'renames', (state ->> 'renames')::int + (event.type = 'user_update')::int) $$`);
   const snapshot = { evolve: 'public.user_state_evolve', types: ['user_create', 'user_update'], initial: { name: null, renames: 0 } };
+  await store.defineSnapshot({ name: 'user_64', ...snapshot, every: 64 });
+  const every64 = await rate(seconds, 1, append);
+  log(`  append with a snapshot kept every 64 events: ${every64.toFixed(0)} appends/s vs ${without.toFixed(0)} without (${(every64 / without).toFixed(2)}×)`);
+  await store.dropSnapshot('user_64');
   await store.defineSnapshot({ name: 'user_every', ...snapshot, every: 1 });
   const withSnapshot = await rate(seconds, 1, append);
   log(`  append with a snapshot kept at every event: ${withSnapshot.toFixed(0)} appends/s vs ${without.toFixed(0)} without (${(withSnapshot / without).toFixed(2)}×)`);
@@ -151,7 +155,7 @@ export async function measureCommands(
         `${tracing.recorded.at(-1)!.toFixed(0)} with every span recorded (${spans} spans)`,
     );
   }
-  return { seconds, rounds, snapshotAppend: { without, with: withSnapshot }, folds, tracing };
+  return { seconds, rounds, snapshotAppend: { without, with: withSnapshot, every64 }, folds, tracing };
 }
 
 function spread(values: number[]): string {
@@ -180,7 +184,8 @@ export function commandSummary(m: CommandMeasurement): string[] {
   }
   lines.push(
     `append with a snapshot kept at every event: ${(m.snapshotAppend.with / m.snapshotAppend.without).toFixed(2)}× ` +
-      `(${m.snapshotAppend.with.toFixed(0)} vs ${m.snapshotAppend.without.toFixed(0)} appends/s)`,
+      `(${m.snapshotAppend.with.toFixed(0)} vs ${m.snapshotAppend.without.toFixed(0)} appends/s)` +
+      (m.snapshotAppend.every64 === undefined ? '' : `; every 64 events: ${(m.snapshotAppend.every64 / m.snapshotAppend.without).toFixed(2)}×`),
   );
   if (m.tracing?.noop.length) {
     lines.push(
