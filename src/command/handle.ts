@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Queryable } from '../db/executor.js';
+import type { Queryable, Row } from '../db/executor.js';
 import { ConcurrencyError, InvalidArgumentError } from '../errors.js';
 import { appendEvents } from '../store/append.js';
 import { toInteger, toJson } from '../db/normalize.js';
@@ -25,6 +25,24 @@ function assertFunctions(value: unknown, names: readonly string[]): void {
 const SNAPSHOT_NAME = /^[a-z][a-z0-9_]{0,39}$/;
 
 /**
+ * An error naming the snapshot as unknown when it was never defined (then it has no table, and the
+ * read failed on that); else `error` as it is (also when the check itself fails, e.g. inside a
+ * transaction the failed read aborted).
+ */
+async function unknownSnapshotOr(db: Queryable, schema: string, name: string, error: unknown): Promise<unknown> {
+  try {
+    const [row] = await db.query<{ known: boolean }>(`select exists (select 1 from ${schema}.snapshots where name = $1) as known`, [name]);
+    if (row?.known !== false) return error;
+  } catch {
+    return error;
+  }
+  return new InvalidArgumentError('snapshot', `Unknown snapshot: ${name}`, {
+    hint: 'Define it first (defineSnapshot / define_snapshot), or leave snapshot out to fold from the first event.',
+    cause: error,
+  });
+}
+
+/**
  * A stream's snapshot (when the snapshot is built with its current version) and the first page of
  * the events after it, in one statement: one MVCC snapshot, so the state and the events agree.
  */
@@ -39,24 +57,29 @@ async function readSnapshotAndEvents(
       hint: 'Name a snapshot defined with defineSnapshot.',
     });
   }
-  const rows = await db.query(
-    `with snap as (
-       select s.version, s.state from ${schema}_snapshots.${name} s
-        where s.stream = $1::uuid
-          and exists (select 1 from ${schema}.projections p where p.name = $2 and p.built_version = p.version)
-     )
-     select 'snapshot' as kind, snap.state, null::bigint as id, null::uuid as uuid, snap.version, null::text as type,
-            null::jsonb as body, null::jsonb as metadata, null::uuid as event_id, null::timestamptz as inserted_at,
-            null::text as transaction_id, null::int as type_version
-       from snap
-     union all
-     (select 'event', null::jsonb, ${EVENT_TABLE_COLUMNS}
-        from ${schema}.current_events e
-       where e.uuid = $1::uuid and e.version > coalesce((select snap.version from snap), 0)
-       order by e.version
-       limit $3)`,
-    [stream, name, PAGE_SIZE],
-  );
+  let rows: Row[];
+  try {
+    rows = await db.query(
+      `with snap as (
+         select s.version, s.state from ${schema}_snapshots.${name} s
+          where s.stream = $1::uuid
+            and exists (select 1 from ${schema}.projections p where p.name = $2 and p.built_version = p.version)
+       )
+       select 'snapshot' as kind, snap.state, null::bigint as id, null::uuid as uuid, snap.version, null::text as type,
+              null::jsonb as body, null::jsonb as metadata, null::uuid as event_id, null::timestamptz as inserted_at,
+              null::text as transaction_id, null::int as type_version
+         from snap
+       union all
+       (select 'event', null::jsonb, ${EVENT_TABLE_COLUMNS}
+          from ${schema}.current_events e
+         where e.uuid = $1::uuid and e.version > coalesce((select snap.version from snap), 0)
+         order by e.version
+         limit $3)`,
+      [stream, name, PAGE_SIZE],
+    );
+  } catch (error) {
+    throw await unknownSnapshotOr(db, schema, name, error);
+  }
   const snapshotRow = rows.find((row) => row.kind === 'snapshot');
   return {
     snapshot: snapshotRow ? { version: toInteger(snapshotRow.version), state: toJson<JsonValue>(snapshotRow.state) } : null,

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ProjectionDefinitionError } from '../../src/index.js';
+import { InvalidArgumentError, ProjectionDefinitionError } from '../../src/index.js';
 import type { CommandHandler, EventStore, JsonValue, StoredEventOf, StreamFold } from '../../src/index.js';
 import type { TestEngine, TestStore } from '../support/engines.js';
 import { engineLabel, rejectionOf } from './subscriptions.contract.js';
@@ -167,6 +167,9 @@ export default function snapshotsContract(engine: TestEngine): void {
       );
       await expect(owner.defineSnapshot({ name: 'Bad', evolve: 'account_evolve', types: FOLDED })).rejects.toThrow(/Invalid projection name/);
       await expect(store.aggregate(randomUUID(), from('Bad name'))).rejects.toThrow(/is not a snapshot name/);
+      const unknown = await rejectionOf(store.aggregate(randomUUID(), from('no_such_snapshot')));
+      expect(unknown).toBeInstanceOf(InvalidArgumentError);
+      expect((unknown as Error).message).toBe('Unknown snapshot: no_such_snapshot');
       await owner.dropSnapshot('acct_closed');
       expect((await store.listSnapshots()).map((s) => s.name)).toEqual(['acct_every', 'acct_three']);
       const [table] = await owner.query<{ exists: boolean }>(`select to_regclass('${owner.schema}_snapshots.acct_closed') is not null as exists`);
