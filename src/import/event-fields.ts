@@ -1,5 +1,5 @@
 import { InvalidEventError } from '../errors.js';
-import { checkJsonObject, isUuid, MAX_BODY_BYTES, MAX_METADATA_BYTES } from '../store/validate.js';
+import { checkJsonObject, isEventType, isUuid, MAX_BODY_BYTES, MAX_METADATA_BYTES } from '../store/validate.js';
 import { DuplicateKeyError, parseJsonText } from './json-text.js';
 
 /** A checked event of an import, with its JSON already written compactly. */
@@ -15,7 +15,6 @@ export interface ImportRow {
   typeVersion: number | null;
 }
 
-const EVENT_TYPE = /^[A-Za-z_][A-Za-z0-9_.:/-]{0,199}$/;
 
 /** The fields an imported event may have (the names `pgevents read --json` and `tail --json` print, and their SQL names). */
 const ALIASES: Record<string, keyof EventFields> = {
@@ -110,7 +109,7 @@ export function toImportRow(fields: EventFields, line: number, json: 'parsed' | 
     );
   }
   if (type === undefined) throw invalid(line, 'type', 'type is missing');
-  if (typeof type !== 'string' || !EVENT_TYPE.test(type)) {
+  if (!isEventType(type)) {
     throw invalid(
       line,
       'type',

@@ -2,6 +2,11 @@ import { InvalidArgumentError, InvalidEventError } from '../errors.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const EVENT_TYPE = /^[A-Za-z_][A-Za-z0-9_.:/-]{0,199}$/;
+
+/** Whether a value is a valid event type: a letter or _, then letters, digits, or `_ . : / -`; at most 200 characters. */
+export function isEventType(value: unknown): value is string {
+  return typeof value === 'string' && EVENT_TYPE.test(value);
+}
 /**
  * The limits of an event, the same on every way in (the TS API, the CLI, imports, and SQL: append_events,
  * import_events, the events table's check constraints). Sizes are in bytes as PostgreSQL stores the
@@ -299,7 +304,7 @@ export function checkEvents(events: unknown): CheckedEvent[] {
       throw new InvalidEventError(`Invalid event at index ${index}: an event must be an object`, { index });
     }
     const { type, body, metadata, id, typeVersion } = event;
-    if (typeof type !== 'string' || !EVENT_TYPE.test(type)) {
+    if (!isEventType(type)) {
       throw new InvalidEventError(
         `Invalid event at index ${index}: type ${JSON.stringify(typeof type === 'string' ? type.slice(0, 60) : type) ?? 'undefined'} is not a valid event type`,
         {

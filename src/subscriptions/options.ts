@@ -1,10 +1,9 @@
 import { InvalidArgumentError, InvalidCursorError } from '../errors.js';
 import { parseCursor } from '../store/cursor.js';
-import { assertInteger } from '../store/validate.js';
+import { assertInteger, isEventType } from '../store/validate.js';
 import type { RetryOptions, SubscriptionStart } from '../types.js';
 
 const SUBSCRIPTION_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
-const EVENT_TYPE = /^[A-Za-z_][A-Za-z0-9_.:/-]{0,199}$/;
 
 /** The options of a follow or a subscription, checked and with their defaults. */
 export interface ReaderSettings {
@@ -49,7 +48,7 @@ export function checkStart(from: unknown, argument = 'from'): string {
 
 function checkTypes(types: unknown): string[] | null {
   if (types === undefined || types === null) return null;
-  if (!Array.isArray(types) || types.length === 0 || !types.every((type) => typeof type === 'string' && EVENT_TYPE.test(type))) {
+  if (!Array.isArray(types) || types.length === 0 || !types.every(isEventType)) {
     throw new InvalidArgumentError('types', `Invalid types: ${JSON.stringify(types)?.slice(0, 120)}`, {
       hint: 'Pass a non-empty array of event types, or leave types out for all events.',
     });

@@ -9,6 +9,7 @@ import {
   isSpanContextValid,
   trace,
 } from '@opentelemetry/api';
+import { isEventType } from '../store/validate.js';
 import type { JsonObject } from '../types.js';
 
 // Spans through the OpenTelemetry API only: without an SDK registered by the application, the
@@ -75,8 +76,6 @@ export function producerLinks(events: readonly { metadata: JsonObject }[]): Link
   return links;
 }
 
-const EVENT_TYPE = /^[A-Za-z_][A-Za-z0-9_.:/-]{0,199}$/;
-
 /**
  * The destination of an append's span: the batch's event type, or the number of its types (input
  * not checked yet: anything that is not an event type counts as one `invalid` type).
@@ -85,7 +84,7 @@ export function destinationOf(events: readonly unknown[]): string {
   const types = new Set(
     events.map((event) => {
       const type: unknown = typeof event === 'object' && event !== null ? (event as { type?: unknown }).type : undefined;
-      return typeof type === 'string' && EVENT_TYPE.test(type) ? type : 'invalid';
+      return isEventType(type) ? type : 'invalid';
     }),
   );
   return types.size === 1 ? [...types][0]! : `${types.size} event types`;
