@@ -49,9 +49,55 @@ function fatalMessage(code: string, message: string): Buffer {
   return Buffer.concat([header, fields]);
 }
 
+/** A message's type byte and its whole bytes, as they came. */
+interface Message {
+  type: number;
+  bytes: Buffer;
+}
+
+const QUERY = 0x51; // Q
+const TERMINATE = 0x58; // X
+const COPY_DONE = 0x63; // c
+const COPY_FAIL = 0x66; // f
+const COPY_IN_RESPONSE = 0x47; // G
+
+/** A simple query that starts `COPY ... FROM STDIN`: its data follows in messages of their own. */
+function isCopyFromStdin(message: Message): boolean {
+  if (message.type !== QUERY) return false;
+  const sql = message.bytes.subarray(5, message.bytes.length - 1).toString('utf8');
+  return /^\s*copy\b[\s\S]*\bfrom\s+stdin\b/i.test(sql);
+}
+
+/** The CopyInResponse a client waits for before it sends the data (columns are not announced). */
+function copyInResponse(sql: Buffer): Buffer {
+  const binary = /\bformat\s*\(?\s*binary\b|\bbinary\b/i.test(sql.toString('utf8'));
+  const message = Buffer.alloc(1 + 4 + 1 + 2);
+  message.writeUInt8(COPY_IN_RESPONSE, 0);
+  message.writeInt32BE(4 + 1 + 2, 1);
+  message.writeInt8(binary ? 1 : 0, 5);
+  message.writeInt16BE(0, 6);
+  return message;
+}
+
+/** The answer without its first CopyInResponse: the client had one already. */
+function withoutCopyInResponse(answer: Uint8Array): Uint8Array {
+  const bytes = Buffer.from(answer.buffer, answer.byteOffset, answer.byteLength);
+  for (let at = 0; at + 5 <= bytes.length; at += 1 + bytes.readInt32BE(at + 1)) {
+    if (bytes[at] === COPY_IN_RESPONSE) {
+      return Buffer.concat([bytes.subarray(0, at), bytes.subarray(at + 1 + bytes.readInt32BE(at + 1))]);
+    }
+  }
+  return answer;
+}
+
 /**
  * One client session: the startup packet and then whole protocol messages handed to PGlite in the
  * order they came, its answers written back. Resolves when the client has gone.
+ *
+ * `COPY ... FROM STDIN` is a conversation PGlite cannot hold across calls: its data must reach
+ * PGlite in the same call as the query. So the session answers the query's CopyInResponse itself,
+ * gathers the CopyData up to CopyDone (or CopyFail), and hands PGlite the query and its data at
+ * once (the copy is held in memory meanwhile).
  */
 function runSession(db: PGlite, socket: Socket): Promise<void> {
   return new Promise((resolve) => {
@@ -59,15 +105,31 @@ function runSession(db: PGlite, socket: Socket): Promise<void> {
     let started = false;
     let ended = false;
     let pending = Promise.resolve();
-    const exec = async (bytes: Buffer) => {
+    /** The COPY FROM STDIN query and the data gathered for it, while a copy is in progress. */
+    let copying: Buffer[] | null = null;
+    const exec = async (bytes: Buffer, strip = false) => {
       const answer = await db.execProtocolRaw(new Uint8Array(bytes));
-      if (answer.length > 0 && socket.writable) socket.write(answer);
+      const reply = strip ? withoutCopyInResponse(answer) : answer;
+      if (reply.length > 0 && socket.writable) socket.write(reply);
     };
     const end = () => {
       if (ended) return;
       ended = true;
       socket.end();
       resolve();
+    };
+    /** The whole messages at the start of the buffer, taken out of it. */
+    const takeMessages = (): Message[] => {
+      const messages: Message[] = [];
+      let at = 0;
+      while (buffer.length - at >= 5) {
+        const length = buffer.readInt32BE(at + 1);
+        if (buffer.length - at < 1 + length) break;
+        messages.push({ type: buffer[at]!, bytes: buffer.subarray(at, at + 1 + length) });
+        at += 1 + length;
+      }
+      buffer = buffer.subarray(at);
+      return messages;
     };
     const pump = async () => {
       for (;;) {
@@ -88,24 +150,33 @@ function runSession(db: PGlite, socket: Socket): Promise<void> {
           await exec(packet);
           continue;
         }
-        let complete = 0;
-        let terminate = false;
-        while (buffer.length - complete >= 5) {
-          const length = buffer.readInt32BE(complete + 1);
-          if (buffer.length - complete < 1 + length) break;
-          if (buffer[complete] === 0x58 /* X: Terminate */) {
-            terminate = true;
-            break;
+        const messages = takeMessages();
+        if (messages.length === 0) return;
+        let batch: Buffer[] = [];
+        for (const message of messages) {
+          if (copying) {
+            copying.push(message.bytes);
+            if (message.type === COPY_DONE || message.type === COPY_FAIL) {
+              const copy = Buffer.concat(copying);
+              copying = null;
+              await exec(copy, true);
+            }
+            continue;
           }
-          complete += 1 + length;
+          if (message.type === TERMINATE) {
+            if (batch.length > 0) await exec(Buffer.concat(batch));
+            return end();
+          }
+          if (isCopyFromStdin(message)) {
+            if (batch.length > 0) await exec(Buffer.concat(batch));
+            batch = [];
+            copying = [message.bytes];
+            socket.write(copyInResponse(message.bytes.subarray(5)));
+            continue;
+          }
+          batch.push(message.bytes);
         }
-        if (complete > 0) {
-          const messages = buffer.subarray(0, complete);
-          buffer = buffer.subarray(complete);
-          await exec(messages);
-        }
-        if (terminate) return end();
-        if (complete === 0) return;
+        if (batch.length > 0) await exec(Buffer.concat(batch));
       }
     };
     socket.on('data', (chunk: Buffer) => {
