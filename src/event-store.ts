@@ -9,6 +9,7 @@ import {
   strictEventTypes,
 } from './store/declared-types.js';
 import type { Attributes } from '@opentelemetry/api';
+import { AppendStats, type StoreTelemetry } from './telemetry/append-stats.js';
 import { baseAttributes, inSpan, SpanKind } from './telemetry/tracing.js';
 import { collectMetrics, type MetricFamily } from './status/metrics.js';
 import { aggregateStream, handleCommand } from './command/handle.js';
@@ -131,13 +132,15 @@ export class EventStore {
   /** Schema that holds the event store. */
   readonly schema: string;
 
-  readonly #telemetry: { traceContext: boolean };
+  readonly #telemetry: StoreTelemetry;
+  /** Appends through this object since it opened (its Prometheus families). */
+  readonly #appendStats = new AppendStats();
 
   /** @internal use {@link openEventStore} */
   constructor(executor: Executor, schema: string, telemetry: { traceContext: boolean } = { traceContext: true }) {
     this.#executor = executor;
     this.schema = schema;
-    this.#telemetry = telemetry;
+    this.#telemetry = { ...telemetry, appendStats: this.#appendStats };
   }
 
   /** Runs an operation of the store in a span of its own (kind INTERNAL unless said). */
@@ -631,11 +634,13 @@ export class EventStore {
    * The store's metrics: the last position, streams, events held back, the age of the oldest
    * writing transaction, each subscription's lag and state, each projection's state, rows and
    * staleness, rebuild progress. The log is never counted whole (a scrape reads the streams table
-   * and each subscription's lag, see docs/metrics.md), so that it can be scraped often. `prometheusText(await store.metrics())` renders them for
-   * Prometheus; `pgevents ui` serves that at `/metrics`.
+   * and each subscription's lag, see docs/metrics.md), so that it can be scraped often. Then the
+   * appends made through this store object since it opened: events by type and each append's
+   * latency (a histogram), which only the appending process can count. `prometheusText(await
+   * store.metrics())` renders them for Prometheus; `pgevents ui` serves that at `/metrics`.
    */
-  metrics(): Promise<MetricFamily[]> {
-    return collectMetrics(this.#executor, this.schema);
+  async metrics(): Promise<MetricFamily[]> {
+    return [...(await collectMetrics(this.#executor, this.schema)), ...this.#appendStats.families()];
   }
 
   /** Counts, event types (and those no projection handles) and projections. */

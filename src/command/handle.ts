@@ -2,6 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Queryable, Row } from '../db/executor.js';
 import { ConcurrencyError, InvalidArgumentError } from '../errors.js';
 import { appendEvents } from '../store/append.js';
+import type { StoreTelemetry } from '../telemetry/append-stats.js';
 import { toInteger, toJson } from '../db/normalize.js';
 import { EVENT_TABLE_COLUMNS, toStoredEvent } from '../store/event-row.js';
 import { readStream } from '../store/read.js';
@@ -141,7 +142,7 @@ export async function handleCommand<State, E extends EventShape, Command>(
   handler: CommandHandler<State, E, Command>,
   command: Command,
   options: HandleOptions = {},
-  telemetry: { traceContext: boolean } = { traceContext: true },
+  telemetry: StoreTelemetry = { traceContext: true },
 ): Promise<HandleResult<State>> {
   assertFunctions(handler, ['initial', 'evolve', 'decide']);
   const maxAttempts = options.client ? 1 : assertInteger('maxAttempts', options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS, 1, 1000);

@@ -8,6 +8,8 @@ import { canReadSubscriptions } from './status.js';
 
 /** One sample of a metric: its labels and value. */
 export interface MetricSample {
+  /** For a histogram's samples: `_bucket` (with an `le` label), `_sum` or `_count` after the family's name. */
+  suffix?: '_bucket' | '_sum' | '_count';
   labels: Record<string, string>;
   value: number;
 }
@@ -17,7 +19,7 @@ export interface MetricFamily {
   /** `pgevents_…` */
   name: string;
   help: string;
-  type: 'gauge' | 'counter';
+  type: 'gauge' | 'counter' | 'histogram';
   samples: MetricSample[];
 }
 
@@ -117,7 +119,7 @@ export function prometheusText(families: readonly MetricFamily[]): string {
     lines.push(`# TYPE ${f.name} ${f.type}`);
     for (const sample of f.samples) {
       const labels = Object.entries(sample.labels).map(([key, value]) => `${key}="${escapeLabel(value)}"`);
-      lines.push(`${f.name}${labels.length > 0 ? `{${labels.join(',')}}` : ''} ${formatValue(sample.value)}`);
+      lines.push(`${f.name}${sample.suffix ?? ''}${labels.length > 0 ? `{${labels.join(',')}}` : ''} ${formatValue(sample.value)}`);
     }
   }
   return `${lines.join('\n')}\n`;

@@ -1,6 +1,7 @@
 import type { Queryable } from '../db/executor.js';
 import { toInteger } from '../db/normalize.js';
 import { DuplicateEventError, InvalidArgumentError } from '../errors.js';
+import type { StoreTelemetry } from '../telemetry/append-stats.js';
 import { recordAppend } from '../telemetry/metrics.js';
 import { baseAttributes, destinationOf, inSpan, SpanKind, traceparentOf } from '../telemetry/tracing.js';
 import { type AppendResult, type ExpectedVersion, isExpectedVersion, type JsonObject, type NewEvent } from '../types.js';
@@ -39,7 +40,7 @@ export async function appendEvents(
   stream: string,
   events: NewEvent[],
   expectedVersion: ExpectedVersion | undefined,
-  telemetry: { traceContext: boolean } = { traceContext: true },
+  telemetry: StoreTelemetry = { traceContext: true },
 ): Promise<AppendResult> {
   const batch = Array.isArray(events) ? events : [];
   const destination = destinationOf(batch);
@@ -62,7 +63,7 @@ export async function appendEvents(
       const traceparent = telemetry.traceContext ? traceparentOf(span) : undefined;
       const result = await appendChecked(db, schema, stream, traceparent ? withTraceparent(events, traceparent) : events, expectedVersion);
       if (result.events.length === 1) span.setAttribute('messaging.message.id', result.events[0]!.eventId);
-      recordAppend(batch, performance.now() - started);
+      recordAppend(batch, performance.now() - started, telemetry.appendStats);
       return result;
     },
   );

@@ -67,10 +67,45 @@ export default function metricsContract(engine: TestEngine): void {
       expect(text.exitCode).toBe(0);
       expect(text.stdout).toMatch(/^# HELP pgevents_info /);
       expect(text.stdout).toContain('pgevents_streams 2\n');
+      // A process that appended nothing: the append families are there, empty.
+      expect(text.stdout).toContain('pgevents_append_duration_seconds_count 0\n');
       const json = await runCli(['--database-url', t.url!, '--json', 'metrics']);
       expect(json.exitCode).toBe(0);
       const families = JSON.parse(json.stdout) as MetricFamily[];
       expect(sample(families, 'pgevents_streams')).toBe(2);
+    });
+
+    it("counts this store object's appends by type and their latency (a histogram), in text a scraper parses", async () => {
+      const stream = randomUUID();
+      const histogramCount = (families: MetricFamily[]) =>
+        families.find((f) => f.name === 'pgevents_append_duration_seconds')!.samples.find((s) => s.suffix === '_count')!.value;
+      const before = await store.metrics();
+      expect(sample(before, 'pgevents_events_appended_total', { type: 'metric_counted' })).toBeUndefined();
+      await store.append(stream, [{ type: 'metric_counted', body: {} }, { type: 'metric_counted', body: {} }]);
+      await store.append(stream, [{ type: 'metric_counted', body: {} }, { type: 'metric_other', body: {} }]);
+      const families = await store.metrics();
+      expect(sample(families, 'pgevents_events_appended_total', { type: 'metric_counted' })).toBe(3);
+      expect(sample(families, 'pgevents_events_appended_total', { type: 'metric_other' })).toBe(1);
+      expect(histogramCount(families) - histogramCount(before)).toBe(2);
+      const histogram = families.find((f) => f.name === 'pgevents_append_duration_seconds')!;
+      expect(histogram.type).toBe('histogram');
+      const buckets = histogram.samples.filter((s) => s.suffix === '_bucket');
+      for (let i = 1; i < buckets.length; i++) expect(buckets[i]!.value).toBeGreaterThanOrEqual(buckets[i - 1]!.value);
+      expect(buckets.at(-1)).toEqual({ suffix: '_bucket', labels: { le: '+Inf' }, value: histogramCount(families) });
+      expect(histogram.samples.find((s) => s.suffix === '_sum')!.value).toBeGreaterThan(0);
+
+      // Every sample line belongs to a family declared by # TYPE (histograms: _bucket, _sum, _count).
+      const text = prometheusText(families);
+      const declared = new Map([...text.matchAll(/^# TYPE (\S+) (gauge|counter|histogram)$/gm)].map((m) => [m[1]!, m[2]!]));
+      for (const line of text.trimEnd().split('\n').filter((l) => !l.startsWith('#'))) {
+        const match = /^([a-z_]+?)(_bucket|_sum|_count)?(\{[a-z_]+="(?:[^"\\]|\\.)*"(?:,[a-z_]+="(?:[^"\\]|\\.)*")*\})? (-?[0-9.e+-]+|NaN|[+-]Inf)$/.exec(line);
+        expect(match, line).not.toBeNull();
+        const [, name, suffix] = match!;
+        expect(declared.get(suffix && declared.get(name!) === 'histogram' ? name! : `${name}${suffix ?? ''}`), line).toBeDefined();
+      }
+      expect(text).toContain('# TYPE pgevents_append_duration_seconds histogram\n');
+      expect(text).toContain('pgevents_events_appended_total{type="metric_counted"} 3\n');
+      expect(text).toMatch(/^pgevents_append_duration_seconds_bucket\{le="\+Inf"\} \d+$/m);
     });
   });
 }

@@ -46,7 +46,7 @@ function familiesTable(families) {
                   'tr',
                   { 'data-sample': family.name },
                   h('td', {}),
-                  h('td', { class: 'mono' }, labelText(sample.labels)),
+                  h('td', { class: 'mono' }, `${sample.suffix ?? ''}${labelText(sample.labels)}`),
                   h('td', { class: 'num mono' }, valueText(sample.value)),
                 ),
               )),
