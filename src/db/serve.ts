@@ -8,6 +8,11 @@ import { lockDataDir } from './data-dir-lock.js';
 // reach it. PGlite is one backend: one client session at a time holds it; a client that connects
 // meanwhile gets a FATAL error saying so. Between sessions the backend is reset (an open
 // transaction rolled back, session state discarded), so one client never inherits another's state.
+//
+// Not @electric-sql/pglite-socket: each release pins one exact PGlite as a peer (0.2.17: 0.5.14,
+// 0.2.18: 0.5.15), never ours (0.5.16), and it hands each message to PGlite on its own, which breaks
+// COPY FROM STDIN (electric-sql/pglite#1028). The protocol work here is small: whole messages in,
+// PGlite's answer out.
 
 const SSL_REQUEST = 80877103;
 const GSSENC_REQUEST = 80877104;
