@@ -4,9 +4,9 @@ import type { Cursor } from '../store/cursor.js';
 import { type Page, readPage } from './read-page.js';
 
 // While the standby replays what the primary had written when the reader woke, ask again after
-// 1 ms, doubling up to 20 ms, for at most REPLAY_WAIT_MAX_MS; then read what it has.
+// 1 ms, doubling up to 5 ms, for at most REPLAY_WAIT_MAX_MS; then read what it has.
 const REPLAY_POLL_FIRST_MS = 1;
-const REPLAY_POLL_MAX_MS = 20;
+const REPLAY_POLL_MAX_MS = 5;
 const REPLAY_WAIT_MAX_MS = 1000;
 
 /** A page read from a standby: `behind` when it had not yet replayed what the primary had written. */
