@@ -761,6 +761,11 @@ export async function openEventStore(options: OpenEventStoreOptions = {}): Promi
     });
   }
   const url = options.url ?? (options.pglite || options.dataDir ? undefined : process.env.DATABASE_URL);
+  if ((options.replicaPool || options.replicaUrl) && !(options.pool || url)) {
+    throw new InvalidArgumentError('replicaUrl', 'A read replica needs a PostgreSQL server: the embedded engine has no standby', {
+      hint: 'Give url (or DATABASE_URL) with replicaUrl, or leave replicaUrl out.',
+    });
+  }
   const executor: Executor =
     options.pool || url
       ? createPgExecutor({
@@ -776,12 +781,6 @@ export async function openEventStore(options: OpenEventStoreOptions = {}): Promi
   const replicaUrl = options.replicaPool
     ? undefined
     : options.replicaUrl || (options.url === undefined && !options.pool && url ? process.env.PGEVENTS_REPLICA_URL || undefined : undefined);
-  if ((options.replicaPool || options.replicaUrl) && executor.engine !== 'server') {
-    await executor.close();
-    throw new InvalidArgumentError('replicaUrl', 'A read replica needs a PostgreSQL server: the embedded engine has no standby', {
-      hint: 'Give url (or DATABASE_URL) with replicaUrl, or leave replicaUrl out.',
-    });
-  }
   const replica =
     options.replicaPool || replicaUrl
       ? createPgExecutor({
