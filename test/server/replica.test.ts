@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EventStore, openEventStore, type StoredEvent } from '../../src/index.js';
+import { startConsole } from '../../src/ui/index.js';
 import { runCli, waitFor } from '../contract/subscriptions.contract.js';
 import { createLoginRoles, uniqueRoleName, urlAs } from '../support/roles.js';
 import {
@@ -218,5 +219,24 @@ describe.skipIf(unavailable !== null && process.env.CI !== 'true')('read replica
     expect(tail.exitCode).toBe(0);
     const printed = tail.stdout.trim().split('\n').map((line) => JSON.parse(line) as { eventId: string });
     expect(printed.map((event) => event.eventId)).toEqual(expected);
+  });
+
+  it('the console reads its event pages on the standby', async () => {
+    const stream = randomUUID();
+    const { events } = await writer.append(stream, [{ type: 'console_probe', body: { a: 1 } }, { type: 'console_probe', body: { a: 2 } }]);
+    await waitForStandby(primary!, standby!, DATABASE);
+    const ui = await startConsole(reader, { port: 0, log: () => undefined });
+    try {
+      const response = await fetch(`${ui.url}api/events/${events[1]!.position}`);
+      expect(response.status).toBe(200);
+      const page = (await response.json()) as { event: { eventId: string }; previous: number | null; streamVersion: number };
+      expect(page.event.eventId).toBe(events[1]!.eventId);
+      expect(page.previous).toBe(events[0]!.position);
+      expect(page.streamVersion).toBe(2);
+      const streams = (await (await fetch(`${ui.url}api/streams?type=console_probe`)).json()) as { streams: { stream: string }[] };
+      expect(streams.streams.map((found) => found.stream)).toEqual([stream]);
+    } finally {
+      await ui.close();
+    }
   });
 });
