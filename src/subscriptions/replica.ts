@@ -33,20 +33,19 @@ export interface ReplicaPage extends Page {
  */
 export class PageSource {
   readonly #replica: Executor | undefined;
+  /** The last page was full: the reader reads again at once, so this read need not wait. */
+  #previousFull = false;
 
   constructor(replica: Executor | undefined) {
     this.#replica = replica;
   }
 
-  /** Whether pages come from a standby. */
-  get replicated(): boolean {
-    return this.#replica !== undefined;
-  }
-
   /**
    * Reads one page after `after`: on `primary` (the reader's session on the primary), or on the
-   * standby once it has replayed what `primary` had written when the call began.
-   * @param stop resolves when the reader stops: the wait for the standby ends then.
+   * standby once it has replayed what `primary` had written when the call began. After a full page
+   * it reads the standby at once: a reader catching up reads again right away whatever it finds,
+   * and the read that may put it to sleep comes after a page that was not full.
+   * @param stopping says whether the reader is stopping: the wait for the standby ends then.
    */
   async read(
     primary: Queryable,
@@ -58,14 +57,20 @@ export class PageSource {
   ): Promise<ReplicaPage> {
     const replica = this.#replica;
     if (!replica) return { ...(await readPage(primary, schema, after, limit, types)), behind: false };
-    const [row] = await primary.query<{ lsn: string }>('select pg_current_wal_flush_lsn()::text as lsn');
-    const behind = !(await waitForReplay(replica, String(row?.lsn), REPLAY_WAIT_MAX_MS, stopping));
-    return { ...(await readPage(replica, schema, after, limit, types)), behind };
+    let behind = false;
+    if (!this.#previousFull) {
+      const [row] = await primary.query<{ lsn: string }>('select pg_current_wal_flush_lsn()::text as lsn');
+      behind = !(await waitForReplay(replica, String(row?.lsn), REPLAY_WAIT_MAX_MS, stopping));
+    }
+    this.#previousFull = false;
+    const page = await readPage(replica, schema, after, limit, types);
+    this.#previousFull = page.events.length >= limit;
+    return { ...page, behind };
   }
 }
 
 /**
- * Waits until the standby behind `replica` has replayed the WAL up to `lsn` (or is not a standby);
+ * Waits until the standby behind `replica` has replayed the WAL up to `lsn` (or is not in recovery);
  * returns whether it did within `maxMs`.
  */
 export async function waitForReplay(replica: Queryable, lsn: string, maxMs: number, stopping: () => boolean = () => false): Promise<boolean> {
@@ -73,7 +78,8 @@ export async function waitForReplay(replica: Queryable, lsn: string, maxMs: numb
   let pause = REPLAY_POLL_FIRST_MS;
   for (;;) {
     const [row] = await replica.query<{ reached: boolean }>(
-      'select coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, not pg_is_in_recovery()) as reached',
+      // A server not in recovery (a promoted standby, or the primary itself) has nothing to replay.
+      'select not pg_is_in_recovery() or coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, false) as reached',
       [lsn],
     );
     if (row?.reached === true) return true;
