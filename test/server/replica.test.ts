@@ -104,6 +104,13 @@ describe.skipIf(unavailable !== null && process.env.CI !== 'true')('read replica
       await waitForStandby(primary!, standby!, DATABASE);
       const read = await standbyStore.readAll({ types: ['replica_probe'] });
       expect(read.events.map((event) => event.eventId)).toEqual([events[0]!.eventId]);
+      // The SQL reads too: read_all_after (through resolve_cursor) and the safe_events view.
+      const viaSql = await standbyStore.query<{ event_id: string }>(
+        `select event_id::text from pgevents.read_all_after('start', 10, array['replica_probe'])`,
+      );
+      expect(viaSql.map((row) => row.event_id)).toEqual([events[0]!.eventId]);
+      const safe = await standbyStore.query<{ n: string }>(`select count(*)::text as n from pgevents.safe_events where type = 'replica_probe'`);
+      expect(safe[0]?.n).toBe('1');
       expect((await reader.readEvent(events[0]!.position))?.eventId).toBe(events[0]!.eventId);
       expect((await reader.listStreams({ type: 'replica_probe' })).streams.map((s) => s.stream)).toEqual([stream]);
       expect((await reader.readAllBackward({ limit: 1 })).events[0]?.eventId).toBe(events[0]!.eventId);
