@@ -18,6 +18,7 @@ import { fmtCount } from './lib/format.js';
 import { loadApi } from './lib/pgevents-api.js';
 import { measureSubscriptions, type SubscriptionMeasurement } from './lib/subscriptions.js';
 import { measureCommands, type CommandMeasurement } from './lib/commands.js';
+import { measureReplicaLag, replicaSummary, replicaUnavailable } from './lib/replica.js';
 import { consoleReport, markdownReport, updateReadme, writeJson } from './lib/output.js';
 import type { BenchResults, SystemInfo } from './lib/results.js';
 import { Ledger, runAppendMode, runLoadPhase } from './lib/runner.js';
@@ -281,6 +282,22 @@ async function main(): Promise<number> {
     }
   }
 
+  // Replica lag: a primary and a hot standby of their own (throwaway clusters), not the bench server.
+  if (config.replicaEvents > 0 && (config.replicaOnly || config.modes.some((m) => m !== 'growth'))) {
+    log(`\n== replica lag: ${config.replicaEvents} appends on the primary, delivered from the primary and from a hot standby`);
+    const reason = replicaUnavailable();
+    if (reason) {
+      log(`  replica lag: left out: ${reason} (--no-replica skips it)`);
+    } else {
+      try {
+        results.replica = await measureReplicaLag(config.replicaEvents, log);
+      } catch (error) {
+        log(`  replica lag: ${String(error)}`);
+        results.errors.push(`replica lag: ${String(error)}`);
+      }
+    }
+  }
+
   clearInterval(loadTimer);
   loadSamples.push(loadAverage());
   results.load = {
@@ -304,9 +321,10 @@ async function main(): Promise<number> {
   const sideBySide = Object.keys(results.cells).length > 0 || results.subscriptions.length > 0;
   if (sideBySide) process.stdout.write('\n' + consoleReport(results) + '\n');
   if (results.growth) process.stdout.write('\n' + growthConsole(results.growth) + '\n');
+  if (results.replica) process.stdout.write('\nreplica lag (append on the primary → subscription handler)\n' + replicaSummary(results.replica).join('\n') + '\n');
 
   const outDir = config.outDir ?? join(os.tmpdir(), 'pgevents-bench-results');
-  const jsonFile = writeJson(results, outDir, sideBySide ? '' : '-growth');
+  const jsonFile = writeJson(results, outDir, sideBySide ? '' : results.growth ? '-growth' : '-replica');
   const written = [jsonFile];
   if (sideBySide) {
     const svgFile = join(outDir, 'latest.svg');
@@ -319,6 +337,9 @@ async function main(): Promise<number> {
     if (sideBySide && updateReadme(readme, markdownReport(results))) log(`updated ${readme}`);
     if (results.growth && updateReadme(readme, growthMarkdown(results.growth, growthContext(results, jsonFile)), 'growth')) {
       log(`updated the growth section of ${readme}`);
+    }
+    if (results.replica && updateReadme(readme, replicaMarkdown(results, jsonFile), 'replica')) {
+      log(`updated the replica section of ${readme}`);
     }
   }
   return results.errors.length > 0 ? 1 : 0;
@@ -336,6 +357,21 @@ function growthContext(results: BenchResults, jsonFile: string): string {
     `${m.cpus} × ${m.cpuModel}, ${results.server.version.split(' on ')[0]}; 1-minute load average during the run: median ${results.load.median.toFixed(1)}, max ${results.load.max.toFixed(1)}. ` +
     `Results: \`bench/results/${jsonFile.split('/').at(-1)}\`.`
   );
+}
+
+/** The replica section of bench/README.md: the run, then the table. */
+function replicaMarkdown(results: BenchResults, jsonFile: string): string {
+  const m = results.machine;
+  const r = results.replica!;
+  return [
+    `Run of ${results.startedAt.slice(0, 10)} at commit ${m.commit}: ${r.standby.events} appends of one event, one after the other, on the primary; ` +
+      `the time from the \`append\` call to the handler of a live subscription reading the primary, then of one reading the hot standby ` +
+      `(its checkpoint on the primary). ${r.server}, primary and standby on unix sockets of the same machine (asynchronous streaming ` +
+      `replication, server defaults); ${m.cpus} × ${m.cpuModel}, 1-minute load average during the run: median ${results.load.median.toFixed(1)}, max ${results.load.max.toFixed(1)}. ` +
+      `Results: \`bench/results/${jsonFile.split('/').at(-1)}\`.`,
+    '',
+    ...replicaSummary(r),
+  ].join('\n');
 }
 
 let interrupted = false;

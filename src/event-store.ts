@@ -120,6 +120,16 @@ export interface OpenEventStoreOptions {
    * processes. Default true; an event's own `traceparent` is kept.
    */
   traceContext?: boolean;
+  /**
+   * A hot standby of the server (streaming replication) for the log's gap-safe reads: readAll,
+   * readAllBackward, readEvent, listStreams, and the pages that subscriptions, async projections
+   * and followers read. Writes, stream reads, commands, checkpoints, locks and LISTEN stay on the
+   * primary. A standby that lags shows less, never a gap. Default: `PGEVENTS_REPLICA_URL` when the
+   * server is `DATABASE_URL`'s; the embedded engine has none.
+   */
+  replicaUrl?: string;
+  /** Or use this `pg` pool of the standby (the store does not close it). */
+  replicaPool?: PgPool;
 }
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -127,6 +137,8 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 /** An open event store on one engine. Create it with {@link openEventStore}. */
 export class EventStore {
   readonly #executor: Executor;
+  /** The hot standby of the log's gap-safe reads, when there is one. */
+  readonly #replica: Executor | undefined;
   /** Subscriptions, async projections and followers running in this store, stopped by close(). */
   readonly #readers = new Set<SubscriptionRunner | LogFollower>();
   /** Schema that holds the event store. */
@@ -137,8 +149,14 @@ export class EventStore {
   readonly #appendStats = new AppendStats();
 
   /** @internal use {@link openEventStore} */
-  constructor(executor: Executor, schema: string, telemetry: { traceContext: boolean } = { traceContext: true }) {
+  constructor(
+    executor: Executor,
+    schema: string,
+    telemetry: { traceContext: boolean } = { traceContext: true },
+    replica?: Executor,
+  ) {
     this.#executor = executor;
+    this.#replica = replica;
     this.schema = schema;
     this.#telemetry = { ...telemetry, appendStats: this.#appendStats };
   }
@@ -146,6 +164,16 @@ export class EventStore {
   /** Runs an operation of the store in a span of its own (kind INTERNAL unless said). */
   #traced<T>(name: string, attributes: Attributes, fn: () => Promise<T>, kind: SpanKind = SpanKind.INTERNAL): Promise<T> {
     return inSpan(name, { kind, attributes: { ...baseAttributes(this.schema), ...attributes } }, fn);
+  }
+
+  /** Whether the log's gap-safe reads go to a hot standby (`replicaUrl`). */
+  get replicated(): boolean {
+    return this.#replica !== undefined;
+  }
+
+  /** Where the log's gap-safe reads go: the standby when there is one. */
+  get #reads(): Executor {
+    return this.#replica ?? this.#executor;
   }
 
   /** `'embedded'` (PGlite) or `'server'` (a PostgreSQL server). */
@@ -256,7 +284,7 @@ export class EventStore {
    * @throws {InvalidArgumentError} for a malformed cursor.
    */
   readAll(options: ReadAllOptions = {}): Promise<ReadAllResult> {
-    return this.#traced('read_all', { 'db.operation.name': 'read_all' }, () => readAll(this.#db(options.client), this.schema, options), SpanKind.CLIENT);
+    return this.#traced('read_all', { 'db.operation.name': 'read_all' }, () => readAll(options.client ? this.#db(options.client) : this.#reads, this.schema, options), SpanKind.CLIENT);
   }
 
   /**
@@ -269,7 +297,7 @@ export class EventStore {
    * const { events } = await store.readAllBackward({ limit: 10 }); // the ten newest events
    */
   readAllBackward(options: ReadAllBackwardOptions = {}): Promise<ReadAllResult> {
-    return readAllBackward(this.#executor, this.schema, options);
+    return readAllBackward(this.#reads, this.schema, options);
   }
 
   /**
@@ -278,7 +306,7 @@ export class EventStore {
    * @throws {InvalidArgumentError} for a position that is not a positive integer.
    */
   readEvent(position: number): Promise<StoredEvent | null> {
-    return readEvent(this.#executor, this.schema, position);
+    return readEvent(this.#reads, this.schema, position);
   }
 
   /**
@@ -300,7 +328,7 @@ export class EventStore {
    * const { streams, hasMore } = await store.listStreams({ prefix: '3f2a', type: 'user_create', limit: 25 });
    */
   listStreams(options: ListStreamsOptions = {}): Promise<ListStreamsResult> {
-    return listStreams(this.#executor, this.schema, options);
+    return listStreams(this.#reads, this.schema, options);
   }
 
   /** A stream's version: how many events it holds (0 when none). @throws {InvalidEventError} for a stream id that is not a uuid. */
@@ -477,7 +505,7 @@ export class EventStore {
    * await mailer.stop();
    */
   async subscribe(options: SubscribeOptions): Promise<Subscription> {
-    const runner = new SubscriptionRunner(this.#executor, this.schema, subscriptionDefinition(this.schema, options));
+    const runner = new SubscriptionRunner(this.#executor, this.schema, subscriptionDefinition(this.schema, options), this.#replica);
     await runner.start();
     return this.#track(runner);
   }
@@ -500,7 +528,7 @@ export class EventStore {
    * });
    */
   async startAsyncProjection(options: AsyncProjectionOptions): Promise<Subscription> {
-    const runner = new SubscriptionRunner(this.#executor, this.schema, asyncProjectionDefinition(this.schema, options));
+    const runner = new SubscriptionRunner(this.#executor, this.schema, asyncProjectionDefinition(this.schema, options), this.#replica);
     await runner.start();
     return this.#track(runner);
   }
@@ -513,7 +541,7 @@ export class EventStore {
    * const tail = await store.follow({ from: 'end', handler: (events) => events.forEach((e) => console.log(e.type)) });
    */
   async follow(options: FollowOptions): Promise<Follower> {
-    const follower = new LogFollower(this.#executor, this.schema, options);
+    const follower = new LogFollower(this.#executor, this.schema, options, this.#replica);
     await follower.start();
     return this.#track(follower);
   }
@@ -710,6 +738,7 @@ export class EventStore {
    */
   async close(): Promise<void> {
     await Promise.all([...this.#readers].map((reader) => reader.stop()));
+    await this.#replica?.close();
     await this.#executor.close();
   }
 }
@@ -737,6 +766,11 @@ export async function openEventStore(options: OpenEventStoreOptions = {}): Promi
     });
   }
   const url = options.url ?? (options.pglite || options.dataDir ? undefined : process.env.DATABASE_URL);
+  if ((options.replicaPool || options.replicaUrl) && !(options.pool || url)) {
+    throw new InvalidArgumentError('replicaUrl', 'A read replica needs a PostgreSQL server: the embedded engine has no standby', {
+      hint: 'Give url (or DATABASE_URL) with replicaUrl, or leave replicaUrl out.',
+    });
+  }
   const executor: Executor =
     options.pool || url
       ? createPgExecutor({
@@ -749,7 +783,19 @@ export async function openEventStore(options: OpenEventStoreOptions = {}): Promi
           schema,
           ...(options.pglite ? { pglite: options.pglite } : { dataDir: options.dataDir ?? './.pgevents' }),
         });
-  const store = new EventStore(executor, schema, { traceContext: options.traceContext !== false });
+  const replicaUrl = options.replicaPool
+    ? undefined
+    : options.replicaUrl || (options.url === undefined && !options.pool && url ? process.env.PGEVENTS_REPLICA_URL || undefined : undefined);
+  const replica =
+    options.replicaPool || replicaUrl
+      ? createPgExecutor({
+          ...(options.replicaPool ? { pool: options.replicaPool } : { url: replicaUrl }),
+          schema,
+          max: options.poolSize ?? 10,
+          ...(applicationName === undefined ? {} : { applicationName }),
+        })
+      : undefined;
+  const store = new EventStore(executor, schema, { traceContext: options.traceContext !== false }, replica);
   if (options.migrate) {
     try {
       await store.migrate();

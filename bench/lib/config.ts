@@ -25,6 +25,10 @@ export interface BenchConfig {
   /** Seconds per measurement of store.handle and snapshots (issue 14; 0: skip), and its rounds. */
   commandSeconds: number;
   commandRounds: number;
+  /** Appends timed to a live subscription reading a hot standby, and one reading the primary (0: skip). */
+  replicaEvents: number;
+  /** Run only the replica phase (and write only its section of bench/README.md). */
+  replicaOnly: boolean;
   /** Stores the growth mode fills first (events already stored when it measures). */
   growthSizes: number[];
   /** Events imported after the fill that a new subscription then catches up with (growth mode). */
@@ -54,6 +58,9 @@ const HELP = `Usage: npm run bench -- [options]
   --live-events N         appends timed from the append call to a live subscription's handler (default 2000)
   --no-subscriptions      skip the subscription measurements (so does --modes growth alone)
   --no-commands           skip the store.handle and snapshot measurements (so does --modes growth alone)
+  --replica-events N      replica lag: appends timed to a subscription reading a hot standby (default 2000)
+  --no-replica            skip the replica lag (it starts a primary and a standby cluster of its own)
+  --replica-only          run only the replica lag
   --modes a,b             only these modes: ${MODES.join(', ')} (default: all but growth)
   --growth-sizes a,b      growth: stores filled to these numbers of events first (default 0,1000000,10000000)
   --growth-catch-up-events N  growth: events a new subscription catches up with in each store (default 100000)
@@ -86,6 +93,8 @@ export function parseArgs(argv: string[]): BenchConfig | 'help' {
         liveEvents: 20,
         commandSeconds: 0.3,
         commandRounds: 1,
+        replicaEvents: 50,
+        replicaOnly: false,
         growthSizes: [0, 20_000],
         growthCatchUpEvents: 2_000,
         growthReads: 200,
@@ -108,6 +117,8 @@ export function parseArgs(argv: string[]): BenchConfig | 'help' {
         liveEvents: 2_000,
         commandSeconds: 5,
         commandRounds: 3,
+        replicaEvents: 2_000,
+        replicaOnly: false,
         growthSizes: [0, 1_000_000, 10_000_000],
         growthCatchUpEvents: 100_000,
         growthReads: 2_000,
@@ -188,12 +199,27 @@ export function parseArgs(argv: string[]): BenchConfig | 'help' {
       case '--no-commands':
         config.commandSeconds = 0;
         break;
+      case '--replica-events':
+        config.replicaEvents = Math.round(positive(arg, value()));
+        break;
+      case '--no-replica':
+        config.replicaEvents = 0;
+        break;
+      case '--replica-only':
+        config.replicaOnly = true;
+        break;
       case '--no-readme':
         config.writeReadme = false;
         break;
       default:
         throw new Error(`unknown option ${arg}\n\n${HELP}`);
     }
+  }
+  if (config.replicaOnly) {
+    if (config.replicaEvents === 0) throw new Error('--replica-only and --no-replica leave nothing to run');
+    config.modes = [];
+    config.subscriptionEvents = 0;
+    config.commandSeconds = 0;
   }
   const unit = config.eventsPerStream;
   config.bulkEvents = Math.max(unit, Math.round(config.bulkEvents / unit) * unit);

@@ -20,6 +20,16 @@
 -- of the snapshot then belongs to the backend that has held it since before the snapshot, never to
 -- a backend that read earlier in the transaction would have found in its place.
 --
+-- On a hot standby (pg_is_in_recovery()) it is the snapshot's xmin, which there is the oldest id the
+-- standby knows to be running (KnownAssignedXids, rebuilt from the WAL and the primary's
+-- running-xacts records), else the xmax after the last replayed commit or abort. An id the standby
+-- has not seen in the WAL yet, but which is below the highest id it has seen, counts as running, so
+-- the horizon is conservative: every transaction below it has ended on the primary, and its commit
+-- (logged before it leaves the primary's proc array) has been replayed. A standby that lags thus
+-- hands out fewer events, never a gap. pg_stat_activity there shows no backend_xid of the primary,
+-- so nothing is proven foreign: a long transaction in another database holds a standby's readers
+-- back, as it did before safe_horizon refined the horizon.
+--
 -- Call it once per statement (an uncorrelated scalar subquery, a materialized CTE, a variable): it
 -- reads pg_stat_activity, and two calls may differ when a foreign transaction ends in between.
 -- Events carry their top-level transaction's id (pg_current_xact_id), and pg_snapshot_xip lists

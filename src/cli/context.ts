@@ -4,6 +4,7 @@ import { createOutput, type Output } from './output.js';
 /** The options every command accepts. */
 export interface GlobalOptions {
   databaseUrl?: string;
+  replicaUrl?: string;
   dataDir?: string;
   schema?: string;
   json?: boolean;
@@ -25,8 +26,11 @@ export function createContext(options: GlobalOptions): CommandContext {
     embeddedDataDir: () => (serverUrl() ? null : (options.dataDir ?? './.pgevents')),
     async openStore({ migrate } = {}) {
       const url = serverUrl();
+      // A hot standby for the log's reads: --replica-url, else PGEVENTS_REPLICA_URL with a server.
+      const replicaUrl = options.replicaUrl ?? (url ? process.env.PGEVENTS_REPLICA_URL || undefined : undefined);
       return openEventStore({
         ...(url ? { url } : { dataDir: options.dataDir ?? './.pgevents' }),
+        ...(replicaUrl ? { replicaUrl } : {}),
         ...(options.schema ? { schema: options.schema } : {}),
         // Nothing else can install the embedded database, so it is brought up to date on open;
         // a server is migrated only by `pgevents migrate`.

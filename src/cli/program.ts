@@ -25,6 +25,7 @@ export function createProgram(version: string): Command {
     .description('PostgreSQL as a native event-sourcing database')
     .version(version)
     .option('--database-url <url>', 'PostgreSQL server (default: DATABASE_URL; without it, the embedded engine)')
+    .option('--replica-url <url>', 'hot standby of the server for reads of the log (tail, the console) (default: PGEVENTS_REPLICA_URL)')
     .option('--data-dir <dir>', 'embedded engine data directory (default ./.pgevents)')
     .option('--schema <name>', 'schema that holds the event store (default pgevents)')
     .option('--json', 'print results as JSON')

@@ -6,8 +6,9 @@ import type { Follower, FollowOptions, SubscriptionRunState } from '../types.js'
 import { CatchUpWaiters } from './catch-up.js';
 import { ReaderLink } from './link.js';
 import { assertHandler, readerSettings, type ReaderSettings } from './options.js';
-import { committedHead, compareCursors, readPage } from './read-page.js';
+import { committedHead, compareCursors } from './read-page.js';
 import { ReadPacing } from './pacing.js';
+import { PageSource } from './replica.js';
 import { Wakeup } from './wakeup.js';
 
 const RETRY_MAX_DELAY_MS = 5000;
@@ -28,8 +29,11 @@ export class LogFollower implements Follower {
   #cursor: Cursor = { transactionId: '0', position: 0 };
   #stopping = false;
   #loop: Promise<void> | undefined;
+  readonly #pages: PageSource;
 
-  constructor(executor: Executor, schema: string, options: FollowOptions) {
+  /** @param replica a hot standby of the primary behind `executor`: pages are read there (see PageSource). */
+  constructor(executor: Executor, schema: string, options: FollowOptions, replica?: Executor) {
+    this.#pages = new PageSource(replica);
     this.#settings = readerSettings(options);
     assertHandler(options.handler);
     this.#executor = executor;
@@ -105,7 +109,7 @@ export class LogFollower implements Follower {
           continue;
         }
         await pacing.beforeRead();
-        const page = await readPage(this.#link.session, this.#schema, this.#cursor, settings.batchSize, settings.types);
+        const page = await this.#pages.read(this.#link.session, this.#schema, this.#cursor, settings.batchSize, settings.types, () => this.#stopping);
         const full = page.events.length === settings.batchSize;
         if (page.events.length > 0) {
           this.#state = full ? 'catching-up' : 'live';
@@ -116,7 +120,7 @@ export class LogFollower implements Follower {
         this.#cursor = page.next;
         this.#waiters.advance(page.next);
         if (!moved) this.#state = 'live';
-        await pacing.afterRead({ moved, full, heldBack: page.heldBack });
+        await pacing.afterRead({ moved, full, heldBack: page.heldBack || page.behind });
       } catch (error) {
         settings.onError(error);
         if (!this.#link.lost) await this.#link.healthy();

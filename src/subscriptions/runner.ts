@@ -8,8 +8,9 @@ import type { SqlClient, StoredEvent, Subscription, SubscriptionRunState } from 
 import { CatchUpWaiters } from './catch-up.js';
 import { ReaderLink } from './link.js';
 import { backoffDelay, type ReaderSettings, type RetrySettings } from './options.js';
-import { committedHead, compareCursors, cursorOf, type Page, readPage } from './read-page.js';
+import { committedHead, compareCursors, cursorOf, type Page } from './read-page.js';
 import { ReadPacing } from './pacing.js';
+import { PageSource } from './replica.js';
 import { Wakeup } from './wakeup.js';
 
 /** Namespace (first key) of the session advisory locks that keep one runner per subscription. */
@@ -78,10 +79,17 @@ export class SubscriptionRunner implements Subscription {
   #stopping = false;
   #narrowUntil: Cursor | undefined;
   #loop: Promise<void> | undefined;
+  readonly #pages: PageSource;
 
-  constructor(executor: Executor, schema: string, definition: RunnerDefinition) {
+  /**
+   * @param replica a hot standby of the primary behind `executor`: pages are read there, after the
+   * checkpoint held on the primary; everything else (lock, LISTEN, checkpoints, the handler's
+   * transaction) stays on the primary.
+   */
+  constructor(executor: Executor, schema: string, definition: RunnerDefinition, replica?: Executor) {
     this.name = definition.name;
     this.#executor = executor;
+    this.#pages = new PageSource(replica);
     this.#schema = schema;
     this.#definition = definition;
     this.#link = new ReaderLink(executor, schema, {
@@ -323,14 +331,15 @@ export class SubscriptionRunner implements Subscription {
     if (!narrow) this.#narrowUntil = undefined;
     const limit = narrow ? 1 : settings.batchSize;
     const from = this.#cursor;
-    const page = await readPage(session, this.#schema, from, limit, settings.types);
+    const page = await this.#pages.read(session, this.#schema, from, limit, settings.types, () => this.#stopping);
     if (page.events.length === 0) {
       if (compareCursors(page.next, from) > 0) {
         await this.#save(session, from, page.next);
         return 'partial';
       }
       this.#state = 'live';
-      return page.heldBack ? 'held-back' : 'idle';
+      // A standby that has not replayed what the primary had may hold events back: poll it.
+      return page.heldBack || page.behind ? 'held-back' : 'idle';
     }
     this.#state = page.events.length === limit && !narrow ? 'catching-up' : 'live';
     try {

@@ -22,6 +22,8 @@ export interface ThrowawayCluster {
   url(database?: string): string;
   /** Starts the server (again): after {@link killHard}, this runs crash recovery. */
   start(): Promise<void>;
+  /** `pg_ctl restart -m fast`: every session is ended, the server shuts down cleanly and starts again. */
+  restart(): Promise<void>;
   /** `kill -9` of the postmaster and every backend at once: a crash, as far as PostgreSQL can tell. */
   killHard(): Promise<void>;
   /** Stops the server (`pg_ctl stop -m immediate`) and removes the directory. Safe to call twice. */
@@ -95,11 +97,62 @@ function childProcesses(parent: number): number[] {
 }
 
 /**
- * Creates and starts a throwaway cluster (initdb in a temporary directory, pg_ctl start). PostgreSQL
- * refuses to run as root, so a root test process runs the binaries as the `postgres` OS user.
- * Server settings are the defaults (synchronous_commit = on, fsync = on), plus `extra` settings.
+ * Creates and starts a throwaway cluster (initdb in a temporary directory, pg_ctl start), as the
+ * `postgres` OS user when the test runs as root. Server settings are the defaults
+ * (synchronous_commit = on, fsync = on, wal_level = replica), plus `extra` settings.
  */
 export async function startThrowawayCluster(extra: Record<string, string> = {}): Promise<ThrowawayCluster> {
+  return startCluster(extra, (initdb) => initdb('initdb', ['-D', '{data}', '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync']));
+}
+
+/**
+ * Creates and starts a hot standby of `primary` (which must allow replication connections, as
+ * initdb's defaults do: wal_level = replica, max_wal_senders = 10, trust for local replication):
+ * `pg_basebackup -R` over the primary's unix socket into a temporary directory of its own, then
+ * `pg_ctl start`. The standby streams from the primary and serves read-only sessions (hot_standby).
+ */
+export async function startThrowawayStandby(primary: ThrowawayCluster, extra: Record<string, string> = {}): Promise<ThrowawayCluster> {
+  return startCluster(extra, (asOwner) =>
+    asOwner('pg_basebackup', ['-D', '{data}', '-R', '-X', 'stream', '-c', 'fast', '--no-sync', '-h', primary.dir, '-p', String(primary.port), '-U', 'postgres']),
+  );
+}
+
+/** Waits until `standby` has replayed everything `primary` had written when called (never a sleep-and-hope). */
+export async function waitForStandby(primary: ThrowawayCluster, standby: ThrowawayCluster, database = 'postgres', timeoutMs = 30_000): Promise<void> {
+  const client = new pg.Client({ connectionString: primary.url(database) });
+  await client.connect();
+  let lsn: string;
+  try {
+    lsn = String((await client.query('select pg_current_wal_flush_lsn()::text as lsn')).rows[0].lsn);
+  } finally {
+    await client.end();
+  }
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const reader = new pg.Client({ connectionString: standby.url(database) });
+    try {
+      await reader.connect();
+      const { rows } = await reader.query('select pg_last_wal_replay_lsn() >= $1::pg_lsn as reached', [lsn]);
+      if (rows[0]?.reached === true) return;
+    } catch {
+      // the standby is starting up
+    } finally {
+      await reader.end().catch(() => undefined);
+    }
+    if (Date.now() > deadline) throw new Error(`the standby did not replay up to ${lsn} within ${timeoutMs} ms`);
+    await delay(10);
+  }
+}
+
+type AsOwner = (command: string, args: string[]) => Promise<unknown>;
+
+/**
+ * Makes a data directory with `init` (its '{data}' arguments name the data directory) in a new
+ * temporary directory and starts a server on it. PostgreSQL refuses to run as root, so a root test
+ * process runs the binaries as the `postgres` OS user. Server settings are the defaults
+ * (synchronous_commit = on, fsync = on), plus `extra` settings.
+ */
+async function startCluster(extra: Record<string, string>, init: (asOwner: AsOwner) => Promise<unknown>): Promise<ThrowawayCluster> {
   const bin = findBinaries();
   if (!bin) throw new Error(throwawayClusterUnavailable() ?? 'no PostgreSQL binaries');
   const dir = mkdtempSync(join(tmpdir(), 'pgevents-cluster-'));
@@ -107,8 +160,10 @@ export async function startThrowawayCluster(extra: Record<string, string> = {}):
   const logFile = join(dir, 'server.log');
   const owner = process.getuid?.() === 0 ? postgresUser() : undefined;
   if (owner) chownSync(dir, owner.uid, owner.gid);
-  const asOwner = (command: string, args: string[]) =>
-    owner ? run('runuser', ['-u', 'postgres', '--', join(bin, command), ...args]) : run(join(bin, command), args);
+  const asOwner = (command: string, args: string[]) => {
+    const resolved = args.map((arg) => (arg === '{data}' ? dataDir : arg));
+    return owner ? run('runuser', ['-u', 'postgres', '--', join(bin, command), ...resolved]) : run(join(bin, command), resolved);
+  };
 
   const port = await freePort();
   const settings = { listen_addresses: "''", unix_socket_directories: `'${dir}'`, port: String(port), ...extra };
@@ -125,6 +180,9 @@ export async function startThrowawayCluster(extra: Record<string, string> = {}):
     },
     async start() {
       await asOwner('pg_ctl', ['-D', dataDir, '-l', logFile, '-o', options, '-w', '-t', '180', 'start']);
+    },
+    async restart() {
+      await asOwner('pg_ctl', ['-D', dataDir, '-l', logFile, '-o', options, '-m', 'fast', '-w', '-t', '180', 'restart']);
     },
     async killHard() {
       const pid = Number.parseInt(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0] ?? '', 10);
@@ -152,7 +210,7 @@ export async function startThrowawayCluster(extra: Record<string, string> = {}):
   };
 
   try {
-    await asOwner('initdb', ['-D', dataDir, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync']);
+    await init(asOwner);
     await cluster.start();
   } catch (error) {
     await cluster.destroy();
