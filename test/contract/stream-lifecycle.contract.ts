@@ -1,5 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ImmutableEventsError,
@@ -9,6 +12,7 @@ import {
   StreamTombstonedError,
 } from '../../src/index.js';
 import type { EventStore, StoredEvent, Subscription } from '../../src/index.js';
+import { translateError } from '../../src/db/translate-error.js';
 import type { TestEngine, TestStore } from '../support/engines.js';
 import { engineLabel, recorder, rejectionOf, runCli, waitFor } from './subscriptions.contract.js';
 
@@ -40,6 +44,7 @@ export default function streamLifecycleContract(engine: TestEngine): void {
            from ${schema}.stream_lifecycle where stream = $1 order by id`,
         [stream],
       );
+    const translate = (error: unknown) => translateError(error, schema);
     /** Every path an append can take; each must fail with the error `expected` for `stream`. */
     const everyAppendPath = (stream: string) => ({
       append: () => store.append(stream, [{ type: 'lc_more', body: {} }]),
@@ -56,6 +61,22 @@ export default function streamLifecycleContract(engine: TestEngine): void {
           stream,
         ]),
       importOne: () => store.importEvents(lines(line(stream, 'lc_more')), { format: 'ndjson' }),
+      // COPY straight into events (a server: the embedded test stores are reached through the API only).
+      ...(t.url
+        ? {
+            copy: async () => {
+              const client = new pg.Client({ connectionString: t.url });
+              await client.connect();
+              try {
+                await pipeline(Readable.from([`${stream}\tlc_more\t{}\n`]), client.query(copyFrom(`copy ${schema}.events (uuid, type, body) from stdin`)));
+              } catch (error) {
+                throw translate(error);
+              } finally {
+                await client.end();
+              }
+            },
+          }
+        : {}),
       importMany: () => store.importEvents(lines(line(randomUUID(), 'lc_more'), line(stream, 'lc_more')), { format: 'ndjson' }),
     });
     const expectEveryAppendRefused = async (stream: string, errorClass: typeof StreamArchivedError | typeof StreamTombstonedError) => {
@@ -135,6 +156,8 @@ export default function streamLifecycleContract(engine: TestEngine): void {
       expect(await owner.tombstoneStream(stream, { reason: 'GDPR request 42' })).toBe('tombstoned');
       await expectEveryAppendRefused(stream, StreamTombstonedError);
       expect((await store.readStream(stream)).map((e) => e.version)).toEqual([1, 2]);
+      await owner.replay('lc_counts', { stream });
+      expect(await owner.query(`select events from public.lc_counts where stream = $1`, [stream])).toEqual([{ events: 2 }]);
       expect(await rejectionOf(operator.archiveStream(stream, { reason: 'x' }))).toBeInstanceOf(StreamTombstonedError);
       expect(await rejectionOf(operator.unarchiveStream(stream, { reason: 'x' }))).toBeInstanceOf(StreamTombstonedError);
       expect(await store.streamState(stream)).toMatchObject({ state: 'tombstoned', version: 2, events: 2, lastChange: { operation: 'tombstone' } });
