@@ -126,6 +126,9 @@ export default function streamLifecycleContract(engine: TestEngine): void {
       expect(read).toBeInstanceOf(StreamArchivedError);
       expect((read as Error).message).toContain('include_archived');
       expect(await versions(stream)).toEqual([1, 2, 3]);
+      const fold = { initial: () => 0, evolve: (n: number) => n + 1 };
+      expect(await rejectionOf(store.aggregate(stream, fold))).toBeInstanceOf(StreamArchivedError);
+      expect(await rejectionOf(store.aggregate(stream, { ...fold, snapshot: 'lc_snap', revive: () => 0 }))).toBeInstanceOf(StreamArchivedError);
       expect((await store.query(`select count(*)::int as n from ${schema}.read_stream($1, 1, 10, true)`, [stream]))[0]).toEqual({ n: 3 });
       const all = await store.readAll({ types: ['lc_count'], limit: 10_000 });
       expect(all.events.filter((e) => e.stream === stream)).toHaveLength(3);
