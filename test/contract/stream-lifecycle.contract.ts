@@ -14,6 +14,7 @@ import {
 import type { EventStore, StoredEvent, Subscription } from '../../src/index.js';
 import { translateError } from '../../src/db/translate-error.js';
 import type { TestEngine, TestStore } from '../support/engines.js';
+import { READ_ALL_TEST_TIMEOUT_MS } from './fixtures.js';
 import { engineLabel, recorder, rejectionOf, runCli, waitFor } from './subscriptions.contract.js';
 
 /** One event as an import line. */
@@ -24,7 +25,8 @@ async function* lines(...texts: string[]): AsyncIterable<string> {
 }
 
 export default function streamLifecycleContract(engine: TestEngine): void {
-  describe.skipIf(engine.unavailable !== null)(`the stream lifecycle (${engineLabel(engine)})`, () => {
+  // Some tests wait for readAll and subscriptions to see their events: see READ_ALL_TEST_TIMEOUT_MS.
+  describe.skipIf(engine.unavailable !== null)(`the stream lifecycle (${engineLabel(engine)})`, { timeout: READ_ALL_TEST_TIMEOUT_MS }, () => {
     let t: TestStore;
     /** Appends and reads as the application: a writer and subscriber (the owner on the embedded engine). */
     let store: EventStore;
@@ -130,8 +132,12 @@ export default function streamLifecycleContract(engine: TestEngine): void {
       expect(await rejectionOf(store.aggregate(stream, fold))).toBeInstanceOf(StreamArchivedError);
       expect(await rejectionOf(store.aggregate(stream, { ...fold, snapshot: 'lc_snap', revive: () => 0 }))).toBeInstanceOf(StreamArchivedError);
       expect((await store.query(`select count(*)::int as n from ${schema}.read_stream($1, 1, 10, true)`, [stream]))[0]).toEqual({ n: 3 });
-      const all = await store.readAll({ types: ['lc_count'], limit: 10_000 });
-      expect(all.events.filter((e) => e.stream === stream)).toHaveLength(3);
+      // readAll is gap-safe: a transaction open anywhere on the server may hold the events back a while.
+      await waitFor(
+        async () => (await store.readAll({ types: ['lc_count'], limit: 10_000 })).events.filter((e) => e.stream === stream).length === 3,
+        'the archived events in readAll',
+        READ_ALL_TEST_TIMEOUT_MS,
+      );
 
       expect(await store.streamState(stream)).toMatchObject({
         stream, state: 'archived', version: 3, events: 3, firstVersion: 1,
@@ -278,13 +284,13 @@ export default function streamLifecycleContract(engine: TestEngine): void {
       running.push(subscription);
       await store.append(a, [{ type: 'lc_sub', body: {} }, { type: 'lc_sub', body: {} }]);
       await store.append(b, [{ type: 'lc_sub', body: {} }, { type: 'lc_sub', body: {} }, { type: 'lc_sub', body: {} }]);
-      await waitFor(() => seen.events.length === 5, 'the first five events');
+      await waitFor(() => seen.events.length === 5, 'the first five events', READ_ALL_TEST_TIMEOUT_MS);
       await operator.archiveStream(a, { reason: 'sub test' });
       await owner.truncateStreamBefore(b, 3, { reason: 'sub test', withoutSnapshot: true });
       await store.append(b, [{ type: 'lc_sub', body: {} }]);
       await operator.unarchiveStream(a, { reason: 'sub test' });
       await store.append(a, [{ type: 'lc_sub', body: {} }]);
-      await waitFor(() => seen.events.length === 7, 'the events after the archive and the truncation');
+      await waitFor(() => seen.events.length === 7, 'the events after the archive and the truncation', READ_ALL_TEST_TIMEOUT_MS);
       const key = (e: StoredEvent) => `${e.stream === a ? 'a' : 'b'}${e.version}`;
       expect(seen.events.map(key)).toEqual(['a1', 'a2', 'b1', 'b2', 'b3', 'b4', 'a3']);
       expect([...seen.counts.values()].every((n) => n === 1)).toBe(true);
@@ -293,6 +299,7 @@ export default function streamLifecycleContract(engine: TestEngine): void {
       const fresh = recorder();
       const later = await store.subscribe({ name: 'lc-sub-later', types: ['lc_sub'], handler: fresh.handler });
       running.push(later);
+      await waitFor(() => fresh.events.length === 5, 'what is left, from the start', READ_ALL_TEST_TIMEOUT_MS);
       await later.caughtUp();
       expect(fresh.events.map(key)).toEqual(['a1', 'a2', 'b3', 'b4', 'a3']);
     });
