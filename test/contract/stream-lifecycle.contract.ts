@@ -304,6 +304,44 @@ export default function streamLifecycleContract(engine: TestEngine): void {
       expect(fresh.events.map(key)).toEqual(['a1', 'a2', 'b3', 'b4', 'a3']);
     });
 
+    it('refuses an append that waited for the lock of an archive or tombstone that then committed, by every path', async () => {
+      // Two sessions on one server database, as the owner: the embedded engine is one session.
+      if (!t.url || t.owner) return;
+      const session = async () => {
+        const client = new pg.Client({ connectionString: t.url });
+        await client.connect();
+        return client;
+      };
+      const [closer, appender] = [await session(), await session()];
+      try {
+        const [{ pid }] = (await appender.query<{ pid: number }>('select pg_backend_pid() as pid')).rows as [{ pid: number }];
+        const waiting = async () =>
+          (await closer.query(`select 1 from pg_stat_activity where pid = $1 and wait_event_type = 'Lock'`, [pid])).rowCount === 1;
+        const attempts: [string, (stream: string) => Promise<unknown>][] = [
+          ['append_events', (stream) => appender.query(`select * from ${schema}.append_events($1, '[{"type":"lc_more","body":{}}]'::jsonb)`, [stream])],
+          ['plain insert', (stream) => appender.query(`insert into ${schema}.events (uuid, type, body) values ($1, 'lc_more', '{}')`, [stream])],
+          ['plain insert with its version', (stream) => appender.query(`insert into ${schema}.events (uuid, version, type, body) values ($1, 2, 'lc_more', '{}')`, [stream])],
+          ['insert into two streams', (stream) =>
+            appender.query(`insert into ${schema}.events (uuid, type, body) values ($1, 'lc_more', '{}'), ($2, 'lc_more', '{}')`, [randomUUID(), stream])],
+        ];
+        for (const [operation, errorClass] of [['archive_stream', StreamArchivedError], ['tombstone_stream', StreamTombstonedError]] as const) {
+          for (const [path, attempt] of attempts) {
+            const stream = randomUUID();
+            await appendN(stream, 'lc_more', 1);
+            await closer.query('begin');
+            await closer.query(`select ${schema}.${operation}($1, 'race')`, [stream]);
+            const appended = attempt(stream).then(() => null, (error: unknown) => translate(error));
+            await waitFor(waiting, `the ${path} to wait for the ${operation}`);
+            await closer.query('commit');
+            expect({ operation, path, error: await appended }).toMatchObject({ operation, path, error: expect.any(errorClass) });
+            expect(await versions(stream)).toEqual([1]);
+          }
+        }
+      } finally {
+        await Promise.all([closer.end(), appender.end()]);
+      }
+    });
+
     it('the CLI: streams show / archive / unarchive / tombstone / truncate-before, with --json and exit codes', async () => {
       if (!t.url) return; // the embedded test stores are in memory: the CLI reaches server stores only
       const ownerUrl = t.owner ? undefined : t.url;
