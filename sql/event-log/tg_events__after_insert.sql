@@ -1,6 +1,9 @@
 -- After each INSERT/COPY statement: the rules the rows must keep, the streams' recorded versions,
 -- and the wake-up for listeners that sleep (sql/subscriptions/listeners.sql). Every row's body and metadata keep the limits of json_limits.sql
 -- (only a value of 8,000 bytes or more, or a compressed one, is measured). Per stream of the statement:
+-- * the stream is live: an archived or tombstoned one takes no event, by any path (its state rides
+--   on the streams row read here anyway, see sql/lifecycle/), and a version deleted by a
+--   truncate-before is never stored again;
 -- * the writing transaction is the real one (gap-safe readers rely on it);
 -- * versions above the stream's recorded one continue it without a gap (rows at or below it were
 --   reserved by append_events or import_events, and the unique constraint keeps them single);
