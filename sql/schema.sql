@@ -178,12 +178,36 @@ alter table pgevents.snapshots add constraint snapshots_pkey PRIMARY KEY (name);
 alter table pgevents.snapshots add constraint snapshots_when CHECK (((every IS NOT NULL) OR (on_types IS NOT NULL)));
 comment on table pgevents.snapshots is 'Snapshots (define_snapshot): per stream, the state evolve folds from initial over the events of types, written every `every` events and on events of on_types; table pgevents_snapshots.<name>.';
 
+create table pgevents.stream_lifecycle (
+  id bigint not null generated always as identity (sequence name pgevents.stream_lifecycle_id_seq start with 1 increment by 1 minvalue 1 maxvalue 9223372036854775807 cache 1 no cycle),
+  stream uuid not null,
+  operation text not null,
+  reason text not null,
+  before_version bigint,
+  deleted_events bigint,
+  stream_version bigint not null,
+  done_by name not null,
+  done_at timestamp with time zone default statement_timestamp() not null,
+  transaction_id xid8 default pg_current_xact_id() not null
+);
+alter table pgevents.stream_lifecycle add constraint stream_lifecycle_operation_valid CHECK ((operation = ANY (ARRAY['archive'::text, 'unarchive'::text, 'tombstone'::text, 'truncate_before'::text])));
+alter table pgevents.stream_lifecycle add constraint stream_lifecycle_pkey PRIMARY KEY (id);
+alter table pgevents.stream_lifecycle add constraint stream_lifecycle_reason_given CHECK ((btrim(reason) <> ''::text));
+alter table pgevents.stream_lifecycle add constraint stream_lifecycle_truncation CHECK (((operation = 'truncate_before'::text) = ((before_version IS NOT NULL) AND (deleted_events IS NOT NULL))));
+CREATE INDEX stream_lifecycle_stream_idx ON pgevents.stream_lifecycle USING btree (stream, id);
+comment on table pgevents.stream_lifecycle is 'The audit of the stream lifecycle: every archive, unarchive, tombstone and truncate-before, by whom, when and why.';
+
 create table pgevents.streams (
   stream uuid not null,
-  version bigint not null
+  version bigint not null,
+  state text default 'live'::text not null,
+  truncated_before bigint
 );
 alter table pgevents.streams add constraint streams_pkey PRIMARY KEY (stream);
+alter table pgevents.streams add constraint streams_state_valid CHECK ((state = ANY (ARRAY['live'::text, 'archived'::text, 'tombstoned'::text])));
 alter table pgevents.streams add constraint streams_version_check CHECK ((version >= 0));
+comment on column pgevents.streams.state is 'live, archived (appends refused until unarchive_stream) or tombstoned (appends refused for ever).';
+comment on column pgevents.streams.truncated_before is 'The versions below it were deleted by truncate_stream_before: an insert of one of them is refused (versions are never reused).';
 
 create table pgevents.subscriptions (
   name text not null,
@@ -430,6 +454,7 @@ declare
   v_ids uuid[];
   v_expected bigint;
   v_current bigint;
+  v_state text;
   v_stored int;
   v_stored_here int;
 begin
@@ -520,7 +545,9 @@ begin
         insert into streams as s (stream, version) values (p_stream, v_count)
         on conflict (stream) do update set version = s.version + v_count
         returning s.version - v_count as current,
-                  check_expected_version(p_stream, p_expected_version, v_expected, s.version - v_count) as expected
+                  -- An archived or tombstoned stream is refused before its expected version is checked.
+                  case when s.state = 'live' then check_expected_version(p_stream, p_expected_version, v_expected, s.version - v_count)
+                       else raise_stream_closed(p_stream, s.state) end as expected
       ), inserted as (
         insert into events (uuid, version, type, body, metadata, event_id, type_version)
         select p_stream, r.current + e.ord, e.value ->> 'type', e.value -> 'body',
@@ -541,7 +568,7 @@ begin
   end if;
   insert into streams as s (stream, version) values (p_stream, v_count)
   on conflict (stream) do update set version = s.version + v_count
-  returning s.version - v_count into v_current;
+  returning s.version - v_count, s.state into v_current, v_state;
   if exists (select 1 from events ev where ev.event_id = v_ids[1]) then
     select count(*), count(*) filter (where ev.uuid = p_stream)
       into v_stored, v_stored_here
@@ -557,6 +584,9 @@ begin
       using errcode = 'PE004',
             detail = json_build_object('stream', p_stream, 'stored', v_stored, 'batch', v_count)::text,
             hint = 'Retry a batch exactly as it was first sent, or give new events new ids.';
+  end if;
+  if v_state <> 'live' then
+    perform raise_stream_closed(p_stream, v_state);
   end if;
   perform check_expected_version(p_stream, p_expected_version, v_expected, v_current);
 
@@ -587,6 +617,26 @@ AS $function$
                    || ' where e.id > $1 and e.stored_type = any($6) and e.type = any($2)' end;
 $function$;
 revoke execute on function pgevents.apply_events_query(text[],text) from public;
+
+CREATE OR REPLACE FUNCTION pgevents.archive_stream(p_stream uuid, p_reason text)
+ RETURNS text
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+declare
+  v_stream streams := lock_stream_for_lifecycle(p_stream, p_reason);
+begin
+  if v_stream.state = 'tombstoned' then
+    perform raise_stream_closed(p_stream, v_stream.state, 'archived');
+  elsif v_stream.state = 'live' then
+    update streams set state = 'archived' where stream = p_stream;
+    perform record_stream_lifecycle(v_stream, 'archive', p_reason);
+  end if;
+  return 'archived';
+end;
+$function$;
+revoke execute on function pgevents.archive_stream(uuid,text) from public;
 
 CREATE OR REPLACE FUNCTION pgevents.check_event_body(p_type text, p_body jsonb)
  RETURNS text
@@ -1896,7 +1946,8 @@ begin
                  'error_position, updated_at, checkpoint_at, reset_at) on pgevents.subscriptions to %I', p_role);
   execute format('grant execute on function pgevents.reset_subscription(text, text), '
                  'pgevents.skip_subscription_event(text), pgevents.resume_subscription(text), '
-                 'pgevents.subscription_run_state(text), pgevents.raise_unknown_subscription(text) to %I', p_role);
+                 'pgevents.subscription_run_state(text), pgevents.raise_unknown_subscription(text), '
+                 'pgevents.archive_stream(uuid, text), pgevents.unarchive_stream(uuid, text) to %I', p_role);
   insert into roles (role_name, access) values (p_role, 'operator')
   on conflict (role_name, access) do nothing;
 end;
@@ -1940,9 +1991,9 @@ begin
   execute format('grant select on pgevents.events, pgevents.streams, pgevents.projections, '
                  'pgevents.projection_handlers, pgevents.snapshots, pgevents.event_types, pgevents.migrations, '
                  'pgevents.safe_events, pgevents.current_events, pgevents.event_upcasters, pgevents.subscriptions, pgevents.subscription_status, '
-                 'pgevents.rebuild_progress, pgevents.projection_health, pgevents.event_type_declarations to %I', p_role);
+                 'pgevents.rebuild_progress, pgevents.projection_health, pgevents.stream_lifecycle, pgevents.event_type_declarations to %I', p_role);
   -- The functions behind the views above run with the reading role's rights.
-  execute format('grant execute on function pgevents.read_stream(uuid, bigint, int), '
+  execute format('grant execute on function pgevents.read_stream(uuid, bigint, int, boolean), pgevents.stream_state(uuid), '
                  'pgevents.read_all(xid8, bigint, int, text[]), pgevents.read_all_after(text, int, text[]), '
                  'pgevents.read_page(xid8, bigint, int, text[]), '
                  'pgevents.safe_horizon(), pgevents.strict_event_types(), '
@@ -2088,6 +2139,35 @@ AS $function$
   select pg_column_size(p_value || '{}') > p_max_bytes or jsonb_path_exists(p_value, 'strict $.**{1001}')
 $function$;
 revoke execute on function pgevents.json_limit_broken(jsonb,integer) from public;
+
+CREATE OR REPLACE FUNCTION pgevents.lock_stream_for_lifecycle(p_stream uuid, p_reason text)
+ RETURNS pgevents.streams
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+declare
+  v_stream streams;
+begin
+  if p_stream is null then
+    raise exception 'Invalid stream: it is null'
+      using errcode = 'PE025', detail = json_build_object('field', 'stream')::text;
+  end if;
+  if p_reason is null or btrim(p_reason) = '' then
+    raise exception 'A reason is required (Stream: %)', p_stream
+      using errcode = 'PE025', detail = json_build_object('field', 'reason', 'stream', p_stream)::text,
+            hint = 'Say why, e.g. reason => ''customer closed the account''; it is kept in stream_lifecycle.';
+  end if;
+  select * into v_stream from streams s where s.stream = p_stream for update;
+  if not found then
+    raise exception 'Unknown stream: % has no events', p_stream
+      using errcode = 'PE025', detail = json_build_object('field', 'stream', 'stream', p_stream)::text,
+            hint = 'Check the stream id (pgevents streams show <stream>).';
+  end if;
+  return v_stream;
+end;
+$function$;
+revoke execute on function pgevents.lock_stream_for_lifecycle(uuid,text) from public;
 
 CREATE OR REPLACE FUNCTION pgevents.lock_streams(p_streams uuid[])
  RETURNS TABLE(stream uuid, version bigint)
@@ -2495,6 +2575,38 @@ end;
 $function$;
 revoke execute on function pgevents.raise_rebuild_refused(text,text,text,text) from public;
 
+CREATE OR REPLACE FUNCTION pgevents.raise_stream_closed(p_stream uuid, p_state text, p_done text DEFAULT 'appended to'::text)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+begin
+  if p_state = 'tombstoned' then
+    raise exception 'Stream % is tombstoned: it cannot be % again', p_stream, p_done
+      using errcode = 'PE030', detail = json_build_object('stream', p_stream, 'state', p_state)::text,
+            hint = 'A tombstoned stream is closed for ever and its id is not reused: write to a new stream.';
+  end if;
+  raise exception 'Stream % is archived: it cannot be % until it is unarchived', p_stream, p_done
+    using errcode = 'PE031', detail = json_build_object('stream', p_stream, 'state', p_state)::text,
+          hint = format('Unarchive it first: pgevents streams unarchive %s --reason "…" (SQL: select pgevents.unarchive_stream(%L, ''…'')).', p_stream, p_stream);
+end;
+$function$;
+revoke execute on function pgevents.raise_stream_closed(uuid,text,text) from public;
+
+CREATE OR REPLACE FUNCTION pgevents.raise_truncated_version(p_stream uuid, p_version bigint, p_truncated_before bigint)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+begin
+  raise exception 'Version % of stream % was deleted by a truncate-before (below version %): versions are never reused', p_version, p_stream, p_truncated_before
+    using errcode = 'PE003',
+          detail = json_build_object('stream', p_stream, 'field', 'version')::text,
+          hint = 'Leave version out of the insert to take the stream''s next version.';
+end;
+$function$;
+revoke execute on function pgevents.raise_truncated_version(uuid,bigint,bigint) from public;
+
 CREATE OR REPLACE FUNCTION pgevents.raise_unknown_projection(p_name text)
  RETURNS void
  LANGUAGE plpgsql
@@ -2641,13 +2753,18 @@ $function$;
 comment on function pgevents.read_page(xid8,bigint,integer,text[]) is 'One page for a reader after a cursor: its events, the last safe event (head) when the page is not full, whether events are held back when it is empty.';
 revoke execute on function pgevents.read_page(xid8,bigint,integer,text[]) from public;
 
-CREATE OR REPLACE FUNCTION pgevents.read_stream(p_stream uuid, p_from_version bigint DEFAULT 1, p_limit integer DEFAULT 1000)
+CREATE OR REPLACE FUNCTION pgevents.read_stream(p_stream uuid, p_from_version bigint DEFAULT 1, p_limit integer DEFAULT 1000, p_include_archived boolean DEFAULT false)
  RETURNS SETOF pgevents.events
  LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pgevents', 'pg_temp'
 AS $function$
 begin
+  if not p_include_archived and exists (select 1 from streams s where s.stream = p_stream and s.state = 'archived') then
+    raise exception 'Stream % is archived: read it with include_archived', p_stream
+      using errcode = 'PE031', detail = json_build_object('stream', p_stream, 'state', 'archived')::text,
+            hint = format('select * from pgevents.read_stream(%L, p_include_archived => true) (CLI: pgevents read --include-archived, TypeScript: readStream(stream, { includeArchived: true })); or unarchive it.', p_stream);
+  end if;
   return query
     select e.id, e.uuid, e.version, e.type, e.body, e.metadata, e.event_id, e.inserted_at, e.transaction_id, e.type_version
       from current_events e
@@ -2656,7 +2773,7 @@ begin
      limit p_limit;
 end;
 $function$;
-revoke execute on function pgevents.read_stream(uuid,bigint,integer) from public;
+revoke execute on function pgevents.read_stream(uuid,bigint,integer,boolean) from public;
 
 CREATE OR REPLACE FUNCTION pgevents.rebuild_cancel(p_name text)
  RETURNS boolean
@@ -3063,6 +3180,18 @@ begin
 end;
 $function$;
 revoke execute on function pgevents.rebuild_swap(text,text) from public;
+
+CREATE OR REPLACE FUNCTION pgevents.record_stream_lifecycle(p_stream pgevents.streams, p_operation text, p_reason text, p_before_version bigint DEFAULT NULL::bigint, p_deleted_events bigint DEFAULT NULL::bigint)
+ RETURNS bigint
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+  insert into stream_lifecycle (stream, operation, reason, before_version, deleted_events, stream_version, done_by)
+  values ((p_stream).stream, p_operation, btrim(p_reason), p_before_version, p_deleted_events, (p_stream).version, session_user)
+  returning id;
+$function$;
+revoke execute on function pgevents.record_stream_lifecycle(pgevents.streams,text,text,bigint,bigint) from public;
 
 CREATE OR REPLACE FUNCTION pgevents.record_subscription_failure(p_name text, p_at_transaction_id xid8, p_at_position bigint, p_event_transaction_id xid8, p_event_position bigint, p_error text, p_max_attempts integer, OUT attempts integer, OUT state text)
  RETURNS record
@@ -3703,6 +3832,20 @@ AS $function$
 $function$;
 revoke execute on function pgevents.stop_subscription_run(text) from public;
 
+CREATE OR REPLACE FUNCTION pgevents.stream_state(p_stream uuid)
+ RETURNS TABLE(stream uuid, state text, version bigint, events bigint, first_version bigint, changed_at timestamp with time zone, changed_by name, change text, reason text)
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+  select s.stream, s.state, s.version, c.events, c.first_version, l.done_at, l.done_by, l.operation, l.reason
+    from streams s
+    cross join lateral (select count(*) as events, min(e.version) as first_version from events e where e.uuid = s.stream) c
+    left join lateral (select * from stream_lifecycle l where l.stream = s.stream order by l.id desc limit 1) l on true
+   where s.stream = p_stream;
+$function$;
+revoke execute on function pgevents.stream_state(uuid) from public;
+
 CREATE OR REPLACE FUNCTION pgevents.strict_event_types()
  RETURNS boolean
  LANGUAGE sql
@@ -3776,8 +3919,9 @@ begin
   select a.*,
          -- null until the sequence is first used: then every explicit position is ahead of it.
          a.last_id > coalesce(pg_sequence_last_value('pgevents.events_id_seq'), 0) as ahead_of_sequence,
-         case when a.first_stream = a.last_stream then
-           (select s.version from streams s where s.stream = a.first_stream::uuid) end as recorded,
+         s.version as recorded,
+         s.state as stream_state,
+         s.truncated_before,
          case when a.first_stream = a.last_stream and a.first_version > 1 then
            (select e.id from events e where e.uuid = a.first_stream::uuid and e.version = a.first_version - 1) end as previous_id,
          -- A REPEATABLE READ or SERIALIZABLE writer would read the listeners as they were when its
@@ -3791,9 +3935,21 @@ begin
                  bool_and(n.transaction_id = pg_current_xact_id()) as own_transaction,
                  bool_and(pg_column_size(n.body) < 8000 and pg_column_compression(n.body) is null
                           and pg_column_size(n.metadata) < 8000 and pg_column_compression(n.metadata) is null) as small
-            from new_events n) a;
+            from new_events n) a
+    -- The single stream's row: its recorded version and its state (archived and tombstoned
+    -- streams take no appends). Every path that appends has locked the row before (the version
+    -- trigger, append_events, lock_streams), but for a plain INSERT with explicit versions, which
+    -- locks it below.
+    left join lateral (select s.version, s.state, s.truncated_before from streams s
+                        where a.first_stream = a.last_stream and s.stream = a.first_stream::uuid) s on true;
   if v.events = 0 then
     return null;
+  end if;
+  if v.stream_state <> 'live' then
+    perform raise_stream_closed(v.first_stream::uuid, v.stream_state);
+  end if;
+  if v.first_version < v.truncated_before then
+    perform raise_truncated_version(v.first_stream::uuid, v.first_version, v.truncated_before);
   end if;
 
   if not v.small then
@@ -3818,7 +3974,13 @@ begin
         perform raise_version_gap(v.first_stream::uuid, v.first_version, coalesce(v.recorded, 0));
       end if;
       insert into streams as s (stream, version) values (v.first_stream::uuid, v.last_version)
-      on conflict (stream) do update set version = excluded.version where s.version < excluded.version;
+      on conflict (stream) do update set version = excluded.version
+       where s.version < excluded.version and s.state = 'live';
+      if not found then
+        -- The row was archived or tombstoned after it was read above (or a gap the checks below report).
+        perform raise_stream_closed(s.stream, s.state) from streams s
+          where s.stream = v.first_stream::uuid and s.state <> 'live';
+      end if;
     end if;
     if v.first_id <= coalesce(v.previous_id, 0)
        or (v.events > 1 and exists (
@@ -3866,6 +4028,19 @@ begin
         perform raise_version_gap(v_bad.uuid, v_bad.first_version, v_bad.recorded);
       end if;
       perform raise_explicit_position(v_bad.uuid, v_bad.first_version);
+    end if;
+    -- After the statement above locked the rows whose version rises (lock_streams and the version
+    -- trigger locked the others), so that this reads the states as they are now.
+    select s.stream, s.state, n.first_version, s.truncated_before into v_bad
+      from (select n.uuid, min(n.version) as first_version from new_events n group by n.uuid) n
+      join streams s on s.stream = n.uuid
+     where s.state <> 'live' or n.first_version < s.truncated_before
+     limit 1;
+    if found then
+      if v_bad.state <> 'live' then
+        perform raise_stream_closed(v_bad.stream, v_bad.state);
+      end if;
+      perform raise_truncated_version(v_bad.stream, v_bad.first_version, v_bad.truncated_before);
     end if;
   end if;
   if not v.own_transaction then
@@ -3966,7 +4141,15 @@ CREATE OR REPLACE FUNCTION pgevents.tg_events__reject_change()
  SECURITY DEFINER
  SET search_path TO 'pgevents', 'pg_temp'
 AS $function$
+declare
+  v_truncation text := current_setting('pgevents.truncate_pgevents', true);
 begin
+  if tg_op = 'DELETE' and v_truncation ~ '^[0-9]{1,18}$'
+     and exists (select 1 from stream_lifecycle l
+                  where l.id = v_truncation::bigint and l.operation = 'truncate_before'
+                    and l.transaction_id = pg_current_xact_id()) then
+    return null;
+  end if;
   raise exception 'Events are immutable: % on %.events is not allowed', tg_op, tg_table_schema
     using errcode = 'PE002',
           detail = json_build_object('operation', tg_op)::text,
@@ -4045,6 +4228,71 @@ end;
 $function$;
 revoke execute on function pgevents.tg_subscriptions__check_change() from public;
 
+CREATE OR REPLACE FUNCTION pgevents.tombstone_stream(p_stream uuid, p_reason text)
+ RETURNS text
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+declare
+  v_stream streams;
+begin
+  if p_stream is not null then
+    insert into streams (stream, version) values (p_stream, 0) on conflict (stream) do nothing;
+  end if;
+  v_stream := lock_stream_for_lifecycle(p_stream, p_reason);
+  if v_stream.state <> 'tombstoned' then
+    update streams set state = 'tombstoned' where stream = p_stream;
+    perform record_stream_lifecycle(v_stream, 'tombstone', p_reason);
+  end if;
+  return 'tombstoned';
+end;
+$function$;
+revoke execute on function pgevents.tombstone_stream(uuid,text) from public;
+
+CREATE OR REPLACE FUNCTION pgevents.truncate_stream_before(p_stream uuid, p_before_version bigint, p_reason text, p_require_snapshot boolean DEFAULT true)
+ RETURNS bigint
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+declare
+  v_stream streams := lock_stream_for_lifecycle(p_stream, p_reason);
+  v_snapshot text;
+  v_covered boolean := false;
+  v_count bigint;
+  v_deleted bigint;
+  v_audit bigint;
+begin
+  if p_before_version is null or p_before_version < 1 or p_before_version > v_stream.version then
+    raise exception 'Invalid version to truncate before: % (Stream: %, Stream Version: %)', p_before_version, p_stream, v_stream.version
+      using errcode = 'PE025', detail = json_build_object('field', 'before_version', 'stream', p_stream, 'version', v_stream.version)::text,
+            hint = format('Give a version from 1 to %s: the stream''s last event is always kept.', v_stream.version);
+  end if;
+  if p_require_snapshot then
+    for v_snapshot in select s.name from snapshots s order by s.name loop
+      execute format('select exists (select 1 from %I.%I t where t.stream = $1 and t.version >= $2)', 'pgevents_snapshots', v_snapshot)
+        into v_covered using p_stream, p_before_version - 1;
+      exit when v_covered;
+    end loop;
+    if not v_covered then
+      raise exception 'No snapshot of stream % reaches version %: truncating before % would lose the state of the deleted events', p_stream, p_before_version - 1, p_before_version
+        using errcode = 'PE025', detail = json_build_object('field', 'before_version', 'stream', p_stream, 'version', v_stream.version)::text,
+              hint = 'Define a snapshot of the stream''s types (define_snapshot) and let it reach that version, or truncate without one (p_require_snapshot => false, CLI --without-snapshot).';
+    end if;
+  end if;
+  select count(*) into v_count from events e where e.uuid = p_stream and e.version < p_before_version;
+  update streams set truncated_before = greatest(truncated_before, p_before_version) where stream = p_stream;
+  v_audit := record_stream_lifecycle(v_stream, 'truncate_before', p_reason, p_before_version, v_count);
+  perform set_config('pgevents.truncate_pgevents', v_audit::text, true);
+  delete from events e where e.uuid = p_stream and e.version < p_before_version;
+  get diagnostics v_deleted = row_count;
+  perform set_config('pgevents.truncate_pgevents', '', true);
+  return v_deleted;
+end;
+$function$;
+revoke execute on function pgevents.truncate_stream_before(uuid,bigint,text,boolean) from public;
+
 CREATE OR REPLACE FUNCTION pgevents.types_read_as_stored(p_types text[])
  RETURNS boolean
  LANGUAGE sql
@@ -4055,6 +4303,26 @@ AS $function$
       or p_types is not null and not exists (select 1 from event_upcasters u where u.type = any(p_types) or u.final_type = any(p_types));
 $function$;
 revoke execute on function pgevents.types_read_as_stored(text[]) from public;
+
+CREATE OR REPLACE FUNCTION pgevents.unarchive_stream(p_stream uuid, p_reason text)
+ RETURNS text
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+declare
+  v_stream streams := lock_stream_for_lifecycle(p_stream, p_reason);
+begin
+  if v_stream.state = 'tombstoned' then
+    perform raise_stream_closed(p_stream, v_stream.state, 'unarchived');
+  elsif v_stream.state = 'archived' then
+    update streams set state = 'live' where stream = p_stream;
+    perform record_stream_lifecycle(v_stream, 'unarchive', p_reason);
+  end if;
+  return 'live';
+end;
+$function$;
+revoke execute on function pgevents.unarchive_stream(uuid,text) from public;
 
 CREATE OR REPLACE FUNCTION pgevents.unregister_listener(p_id uuid)
  RETURNS void

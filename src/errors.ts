@@ -79,6 +79,32 @@ export class ImmutableEventsError extends PgEventsError {
   }
 }
 
+/**
+ * An append to a tombstoned stream (by any path: append, append_events, a plain INSERT, COPY, an
+ * import), or an archive of one. Nothing was written; the stream takes no events ever again.
+ */
+export class StreamTombstonedError extends PgEventsError {
+  readonly stream: string;
+
+  constructor(stream: string, message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super('STREAM_TOMBSTONED', message, options);
+    this.stream = stream;
+  }
+}
+
+/**
+ * An append to an archived stream (by any path), or a read of one without `includeArchived`.
+ * Nothing was written; unarchive the stream (`unarchiveStream`) to append to it again.
+ */
+export class StreamArchivedError extends PgEventsError {
+  readonly stream: string;
+
+  constructor(stream: string, message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super('STREAM_ARCHIVED', message, options);
+    this.stream = stream;
+  }
+}
+
 /** No projection of that name is defined. */
 export class UnknownProjectionError extends PgEventsError {
   readonly projection: string;

@@ -61,6 +61,17 @@ import { countHeldBackEvents } from './store/held-back.js';
 import { readAll, readStream } from './store/read.js';
 import { type ReadAllBackwardOptions, readAllBackward } from './store/read-backward.js';
 import { readEvent } from './store/read-event.js';
+import {
+  archiveStream,
+  type StreamLifecycleOptions,
+  type StreamLifecycleState,
+  type StreamState,
+  streamState,
+  tombstoneStream,
+  truncateStreamBefore,
+  type TruncateStreamBeforeOptions,
+  unarchiveStream,
+} from './store/lifecycle.js';
 import { type ListStreamsOptions, type ListStreamsResult, listStreams, streamVersion } from './store/streams.js';
 import type {
   AppendOptions,
@@ -334,6 +345,61 @@ export class EventStore {
   /** A stream's version: how many events it holds (0 when none). @throws {InvalidEventError} for a stream id that is not a uuid. */
   streamVersion(stream: string): Promise<number> {
     return streamVersion(this.#executor, this.schema, stream);
+  }
+
+  /**
+   * The state of a stream (live, archived or tombstoned), its version, how many events it holds,
+   * the lowest version it holds and its last lifecycle change; null for a stream never seen.
+   * @throws {InvalidEventError} for a stream id that is not a uuid.
+   */
+  streamState(stream: string): Promise<StreamState | null> {
+    return streamState(this.#executor, this.schema, stream);
+  }
+
+  /**
+   * Archives a stream: its events stay in the log, in every replay, rebuild and subscription, but
+   * `readStream` returns them only with `includeArchived`, and appends to it are refused
+   * (StreamArchivedError) until {@link unarchiveStream}. Audited (who, when, `reason`). The store's
+   * owner and operators may. Returns the new state; archiving an archived stream changes nothing.
+   * @throws {InvalidArgumentError} for an unknown stream or a missing reason.
+   * @throws {StreamTombstonedError} for a tombstoned stream.
+   * @example
+   * await store.archiveStream(orderId, { reason: 'order closed 2 years ago' });
+   */
+  archiveStream(stream: string, options: StreamLifecycleOptions): Promise<StreamLifecycleState> {
+    return archiveStream(this.#executor, this.schema, stream, options);
+  }
+
+  /**
+   * Makes an archived stream live again (appends and plain reads accepted). Audited.
+   * @throws {InvalidArgumentError} for an unknown stream or a missing reason.
+   * @throws {StreamTombstonedError} for a tombstoned stream.
+   */
+  unarchiveStream(stream: string, options: StreamLifecycleOptions): Promise<StreamLifecycleState> {
+    return unarchiveStream(this.#executor, this.schema, stream, options);
+  }
+
+  /**
+   * Tombstones a stream: no append by any path is ever accepted again (StreamTombstonedError) and
+   * the id is never reused; its events stay readable. A stream without events may be tombstoned
+   * (that reserves its id). Audited. The store's owner's only.
+   * @throws {InvalidArgumentError} for a missing reason.
+   */
+  tombstoneStream(stream: string, options: StreamLifecycleOptions): Promise<StreamLifecycleState> {
+    return tombstoneStream(this.#executor, this.schema, stream, options);
+  }
+
+  /**
+   * Deletes a stream's events below `beforeVersion`, the only sanctioned way to delete events: the
+   * store's owner's only, audited (who, when, why, how many). The last event is always kept, so
+   * versions are never reused. Unless `withoutSnapshot`, a snapshot (defineSnapshot) of the stream
+   * must already reach `beforeVersion - 1`. Replays and rebuilds afterwards fold what is left.
+   * @throws {InvalidArgumentError} for an unknown stream, a missing reason, a version out of range, or no snapshot reaching it.
+   * @example
+   * await store.truncateStreamBefore(accountId, 1000, { reason: 'snapshot at 999 keeps the state' });
+   */
+  truncateStreamBefore(stream: string, beforeVersion: number, options: TruncateStreamBeforeOptions): Promise<{ deleted: number }> {
+    return truncateStreamBefore(this.#executor, this.schema, stream, beforeVersion, options);
   }
 
   /**

@@ -10,6 +10,13 @@ export type { Cursor } from './store/cursor.js';
 export type { GrantOptions } from './security/grant.js';
 export type { ImportEventsOptions, ImportEventsResult, ImportFormat, ImportProgress, ImportSource } from './import/import-events.js';
 export type { ListStreamsOptions, ListStreamsResult, StreamSummary } from './store/streams.js';
+export type {
+  StreamLifecycleOperation,
+  StreamLifecycleOptions,
+  StreamLifecycleState,
+  StreamState,
+  TruncateStreamBeforeOptions,
+} from './store/lifecycle.js';
 export type { ReadAllBackwardOptions } from './store/read-backward.js';
 export type { AppendsPerMinute } from './status/appends-per-minute.js';
 export type {

@@ -159,6 +159,8 @@ export interface ReadStreamOptions {
   fromVersion?: number;
   /** At most this many events, default 1000. */
   limit?: number;
+  /** Read an archived stream too (else it is refused with StreamArchivedError), default false. */
+  includeArchived?: boolean;
   client?: SqlClient;
 }
 

@@ -38,6 +38,7 @@ declare
   v_ids uuid[];
   v_expected bigint;
   v_current bigint;
+  v_state text;
   v_stored int;
   v_stored_here int;
 begin
@@ -128,7 +129,9 @@ begin
         insert into streams as s (stream, version) values (p_stream, v_count)
         on conflict (stream) do update set version = s.version + v_count
         returning s.version - v_count as current,
-                  check_expected_version(p_stream, p_expected_version, v_expected, s.version - v_count) as expected
+                  -- An archived or tombstoned stream is refused before its expected version is checked.
+                  case when s.state = 'live' then check_expected_version(p_stream, p_expected_version, v_expected, s.version - v_count)
+                       else raise_stream_closed(p_stream, s.state) end as expected
       ), inserted as (
         insert into events (uuid, version, type, body, metadata, event_id, type_version)
         select p_stream, r.current + e.ord, e.value ->> 'type', e.value -> 'body',
@@ -149,7 +152,7 @@ begin
   end if;
   insert into streams as s (stream, version) values (p_stream, v_count)
   on conflict (stream) do update set version = s.version + v_count
-  returning s.version - v_count into v_current;
+  returning s.version - v_count, s.state into v_current, v_state;
   if exists (select 1 from events ev where ev.event_id = v_ids[1]) then
     select count(*), count(*) filter (where ev.uuid = p_stream)
       into v_stored, v_stored_here
@@ -165,6 +168,9 @@ begin
       using errcode = 'PE004',
             detail = json_build_object('stream', p_stream, 'stored', v_stored, 'batch', v_count)::text,
             hint = 'Retry a batch exactly as it was first sent, or give new events new ids.';
+  end if;
+  if v_state <> 'live' then
+    perform raise_stream_closed(p_stream, v_state);
   end if;
   perform check_expected_version(p_stream, p_expected_version, v_expected, v_current);
 

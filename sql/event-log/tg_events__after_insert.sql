@@ -1,6 +1,9 @@
 -- After each INSERT/COPY statement: the rules the rows must keep, the streams' recorded versions,
 -- and the wake-up for listeners that sleep (sql/subscriptions/listeners.sql). Every row's body and metadata keep the limits of json_limits.sql
 -- (only a value of 8,000 bytes or more, or a compressed one, is measured). Per stream of the statement:
+-- * the stream is live: an archived or tombstoned one takes no event, by any path (its state rides
+--   on the streams row read here anyway, see sql/lifecycle/), and a version deleted by a
+--   truncate-before is never stored again;
 -- * the writing transaction is the real one (gap-safe readers rely on it);
 -- * versions above the stream's recorded one continue it without a gap (rows at or below it were
 --   reserved by append_events or import_events, and the unique constraint keeps them single);
@@ -21,8 +24,9 @@ begin
   select a.*,
          -- null until the sequence is first used: then every explicit position is ahead of it.
          a.last_id > coalesce(pg_sequence_last_value('{{schema}}.events_id_seq'), 0) as ahead_of_sequence,
-         case when a.first_stream = a.last_stream then
-           (select s.version from streams s where s.stream = a.first_stream::uuid) end as recorded,
+         s.version as recorded,
+         s.state as stream_state,
+         s.truncated_before,
          case when a.first_stream = a.last_stream and a.first_version > 1 then
            (select e.id from events e where e.uuid = a.first_stream::uuid and e.version = a.first_version - 1) end as previous_id,
          -- A REPEATABLE READ or SERIALIZABLE writer would read the listeners as they were when its
@@ -36,9 +40,21 @@ begin
                  bool_and(n.transaction_id = pg_current_xact_id()) as own_transaction,
                  bool_and(pg_column_size(n.body) < 8000 and pg_column_compression(n.body) is null
                           and pg_column_size(n.metadata) < 8000 and pg_column_compression(n.metadata) is null) as small
-            from new_events n) a;
+            from new_events n) a
+    -- The single stream's row: its recorded version and its state (archived and tombstoned
+    -- streams take no appends). Every path that appends has locked the row before (the version
+    -- trigger, append_events, lock_streams), but for a plain INSERT with explicit versions, which
+    -- locks it below.
+    left join lateral (select s.version, s.state, s.truncated_before from streams s
+                        where a.first_stream = a.last_stream and s.stream = a.first_stream::uuid) s on true;
   if v.events = 0 then
     return null;
+  end if;
+  if v.stream_state <> 'live' then
+    perform raise_stream_closed(v.first_stream::uuid, v.stream_state);
+  end if;
+  if v.first_version < v.truncated_before then
+    perform raise_truncated_version(v.first_stream::uuid, v.first_version, v.truncated_before);
   end if;
 
   if not v.small then
@@ -63,7 +79,13 @@ begin
         perform raise_version_gap(v.first_stream::uuid, v.first_version, coalesce(v.recorded, 0));
       end if;
       insert into streams as s (stream, version) values (v.first_stream::uuid, v.last_version)
-      on conflict (stream) do update set version = excluded.version where s.version < excluded.version;
+      on conflict (stream) do update set version = excluded.version
+       where s.version < excluded.version and s.state = 'live';
+      if not found then
+        -- The row was archived or tombstoned after it was read above (or a gap the checks below report).
+        perform raise_stream_closed(s.stream, s.state) from streams s
+          where s.stream = v.first_stream::uuid and s.state <> 'live';
+      end if;
     end if;
     if v.first_id <= coalesce(v.previous_id, 0)
        or (v.events > 1 and exists (
@@ -111,6 +133,19 @@ begin
         perform raise_version_gap(v_bad.uuid, v_bad.first_version, v_bad.recorded);
       end if;
       perform raise_explicit_position(v_bad.uuid, v_bad.first_version);
+    end if;
+    -- After the statement above locked the rows whose version rises (lock_streams and the version
+    -- trigger locked the others), so that this reads the states as they are now.
+    select s.stream, s.state, n.first_version, s.truncated_before into v_bad
+      from (select n.uuid, min(n.version) as first_version from new_events n group by n.uuid) n
+      join streams s on s.stream = n.uuid
+     where s.state <> 'live' or n.first_version < s.truncated_before
+     limit 1;
+    if found then
+      if v_bad.state <> 'live' then
+        perform raise_stream_closed(v_bad.stream, v_bad.state);
+      end if;
+      perform raise_truncated_version(v_bad.stream, v_bad.first_version, v_bad.truncated_before);
     end if;
   end if;
   if not v.own_transaction then
@@ -160,6 +195,36 @@ begin
     using errcode = 'PE003',
           detail = json_build_object('stream', p_stream, 'field', 'id')::text,
           hint = 'Leave id out of the insert; positions come from the store''s sequence.';
+end;
+$$;
+
+-- Appends to an archived or tombstoned stream are refused, by every path (PE031, PE030).
+create or replace function {{schema}}.raise_stream_closed(p_stream uuid, p_state text, p_done text default 'appended to') returns boolean
+language plpgsql
+set search_path = {{schema}}, pg_temp
+as $$
+begin
+  if p_state = 'tombstoned' then
+    raise exception 'Stream % is tombstoned: it cannot be % again', p_stream, p_done
+      using errcode = 'PE030', detail = json_build_object('stream', p_stream, 'state', p_state)::text,
+            hint = 'A tombstoned stream is closed for ever and its id is not reused: write to a new stream.';
+  end if;
+  raise exception 'Stream % is archived: it cannot be % until it is unarchived', p_stream, p_done
+    using errcode = 'PE031', detail = json_build_object('stream', p_stream, 'state', p_state)::text,
+          hint = format('Unarchive it first: pgevents streams unarchive %s --reason "…" (SQL: select {{schema}}.unarchive_stream(%L, ''…'')).', p_stream, p_stream);
+end;
+$$;
+
+-- A version below a stream's truncate-before point was deleted: it is never stored again.
+create or replace function {{schema}}.raise_truncated_version(p_stream uuid, p_version bigint, p_truncated_before bigint) returns void
+language plpgsql
+set search_path = {{schema}}, pg_temp
+as $$
+begin
+  raise exception 'Version % of stream % was deleted by a truncate-before (below version %): versions are never reused', p_version, p_stream, p_truncated_before
+    using errcode = 'PE003',
+          detail = json_build_object('stream', p_stream, 'field', 'version')::text,
+          hint = 'Leave version out of the insert to take the stream''s next version.';
 end;
 $$;
 

@@ -1,11 +1,23 @@
 -- History is immutable. A statement-level trigger fails even when no row matches, so an UPDATE
--- or DELETE never "succeeds" with 0 rows; TRUNCATE is covered too.
+-- or DELETE never "succeeds" with 0 rows; TRUNCATE is covered too. The one exception is the DELETE
+-- of truncate_stream_before (sql/lifecycle/truncate_stream_before.sql): it is let through when the
+-- transaction-local setting pgevents.truncate_<schema> names a truncate_before record of
+-- stream_lifecycle written by this very transaction. Anyone can set the setting; only the store's
+-- owner can write that record, so a forged setting is refused like any other DELETE.
 create or replace function {{schema}}.tg_events__reject_change() returns trigger
 language plpgsql
 security definer
 set search_path = {{schema}}, pg_temp
 as $$
+declare
+  v_truncation text := current_setting('pgevents.truncate_{{schema}}', true);
 begin
+  if tg_op = 'DELETE' and v_truncation ~ '^[0-9]{1,18}$'
+     and exists (select 1 from stream_lifecycle l
+                  where l.id = v_truncation::bigint and l.operation = 'truncate_before'
+                    and l.transaction_id = pg_current_xact_id()) then
+    return null;
+  end if;
   raise exception 'Events are immutable: % on %.events is not allowed', tg_op, tg_table_schema
     using errcode = 'PE002',
           detail = json_build_object('operation', tg_op)::text,

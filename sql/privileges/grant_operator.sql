@@ -1,5 +1,5 @@
--- An operator: reads (grant_read_access) and resets, skips and resumes any subscription or async
--- projection (row-level security lets it change every row of subscriptions). Resetting an async
+-- An operator: reads (grant_read_access), archives and unarchives streams, and resets, skips and
+-- resumes any subscription or async projection (row-level security lets it change every row of subscriptions). Resetting an async
 -- projection empties its tables with the operator's own rights: it needs TRUNCATE on them from
 -- their owner. Defining, replaying, rebuilding and verifying projections stay with the store's owner
 -- (see docs/security.md). Recorded in roles.
@@ -13,7 +13,8 @@ begin
                  'error_position, updated_at, checkpoint_at, reset_at) on {{schema}}.subscriptions to %I', p_role);
   execute format('grant execute on function {{schema}}.reset_subscription(text, text), '
                  '{{schema}}.skip_subscription_event(text), {{schema}}.resume_subscription(text), '
-                 '{{schema}}.subscription_run_state(text), {{schema}}.raise_unknown_subscription(text) to %I', p_role);
+                 '{{schema}}.subscription_run_state(text), {{schema}}.raise_unknown_subscription(text), '
+                 '{{schema}}.archive_stream(uuid, text), {{schema}}.unarchive_stream(uuid, text) to %I', p_role);
   insert into roles (role_name, access) values (p_role, 'operator')
   on conflict (role_name, access) do nothing;
 end;

@@ -19,9 +19,9 @@ begin
   execute format('grant select on {{schema}}.events, {{schema}}.streams, {{schema}}.projections, '
                  '{{schema}}.projection_handlers, {{schema}}.snapshots, {{schema}}.event_types, {{schema}}.migrations, '
                  '{{schema}}.safe_events, {{schema}}.current_events, {{schema}}.event_upcasters, {{schema}}.subscriptions, {{schema}}.subscription_status, '
-                 '{{schema}}.rebuild_progress, {{schema}}.projection_health, {{schema}}.event_type_declarations to %I', p_role);
+                 '{{schema}}.rebuild_progress, {{schema}}.projection_health, {{schema}}.stream_lifecycle, {{schema}}.event_type_declarations to %I', p_role);
   -- The functions behind the views above run with the reading role's rights.
-  execute format('grant execute on function {{schema}}.read_stream(uuid, bigint, int), '
+  execute format('grant execute on function {{schema}}.read_stream(uuid, bigint, int, boolean), {{schema}}.stream_state(uuid), '
                  '{{schema}}.read_all(xid8, bigint, int, text[]), {{schema}}.read_all_after(text, int, text[]), '
                  '{{schema}}.read_page(xid8, bigint, int, text[]), '
                  '{{schema}}.safe_horizon(), {{schema}}.strict_event_types(), '

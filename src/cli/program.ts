@@ -11,6 +11,7 @@ import { defineRead } from './commands/read.js';
 import { defineRebuild } from './commands/rebuild.js';
 import { defineReplay } from './commands/replay.js';
 import { defineStatus } from './commands/status.js';
+import { defineStreams } from './commands/streams.js';
 import { defineSubscriptions } from './commands/subscriptions.js';
 import { defineTail } from './commands/tail.js';
 import { defineTypes } from './commands/types.js';
@@ -39,6 +40,7 @@ export function createProgram(version: string): Command {
   defineAppend(program);
   defineImport(program);
   defineRead(program);
+  defineStreams(program);
   defineReplay(program);
   defineRebuild(program);
   defineVerify(program);

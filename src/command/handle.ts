@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Queryable, Row } from '../db/executor.js';
-import { ConcurrencyError, InvalidArgumentError } from '../errors.js';
+import { ConcurrencyError, InvalidArgumentError, StreamArchivedError } from '../errors.js';
 import { appendEvents } from '../store/append.js';
 import type { StoreTelemetry } from '../telemetry/append-stats.js';
 import { toInteger, toJson } from '../db/normalize.js';
@@ -71,6 +71,10 @@ async function readSnapshotAndEvents(
               null::text as transaction_id, null::int as type_version
          from snap
        union all
+       -- An archived stream is folded only as readStream reads it: not at all (StreamArchivedError).
+       select 'archived', null, null, null, null, null, null, null, null, null, null, null
+         from ${schema}.streams st where st.stream = $1::uuid and st.state = 'archived'
+       union all
        (select 'event', null::jsonb, ${EVENT_TABLE_COLUMNS}
           from ${schema}.current_events e
          where e.uuid = $1::uuid and e.version > coalesce((select snap.version from snap), 0)
@@ -80,6 +84,11 @@ async function readSnapshotAndEvents(
     );
   } catch (error) {
     throw await unknownSnapshotOr(db, schema, name, error);
+  }
+  if (rows.some((row) => row.kind === 'archived')) {
+    throw new StreamArchivedError(stream, `Stream ${stream} is archived: read it with includeArchived`, {
+      hint: 'Unarchive it (unarchiveStream) to fold it and append to it again.',
+    });
   }
   const snapshotRow = rows.find((row) => row.kind === 'snapshot');
   return {

@@ -15,6 +15,8 @@ import {
   RebuildRefusedError,
   ReplayRefusedError,
   SchemaNotInstalledError,
+  StreamArchivedError,
+  StreamTombstonedError,
   SubscriptionDefinitionError,
   SubscriptionStateError,
   SwapTimeoutError,
@@ -148,6 +150,9 @@ const fromSql: { [Entry in RaisedEntry as Entry['code']]: (raised: Raised) => In
     new RebuildFailedError(String(detail.projection ?? ''), String(detail.sqlstate ?? ''), message, { hint, cause }),
   INVALID_ARGUMENT: ({ message, detail, hint, cause }) =>
     new InvalidArgumentError(String(detail.field ?? ''), message, { hint, cause }),
+  STREAM_TOMBSTONED: ({ message, detail, hint, cause }) =>
+    new StreamTombstonedError(String(detail.stream ?? ''), message, { hint, cause }),
+  STREAM_ARCHIVED: ({ message, detail, hint, cause }) => new StreamArchivedError(String(detail.stream ?? ''), message, { hint, cause }),
 };
 
 /**

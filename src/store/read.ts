@@ -15,10 +15,11 @@ export async function readStream(
   assertStream(stream);
   const fromVersion = assertInteger('fromVersion', options.fromVersion ?? 1, 1);
   const limit = assertInteger('limit', options.limit ?? 1000, 1, 100_000);
-  const rows = await db.query(`select ${EVENT_COLUMNS} from ${schema}.read_stream($1::uuid, $2, $3)`, [
+  const rows = await db.query(`select ${EVENT_COLUMNS} from ${schema}.read_stream($1::uuid, $2, $3, $4)`, [
     stream,
     fromVersion,
     limit,
+    options.includeArchived === true,
   ]);
   return rows.map(toStoredEvent);
 }

@@ -157,6 +157,27 @@ describe('the console over HTTP (embedded)', () => {
     expect((await request(`${server.url}api/streams?q=not-a-uuid`)).status).toBe(400);
   });
 
+  it("gives a stream's lifecycle state with its page: an archived stream's events too, a truncated one's from its first version", async () => {
+    const stream = randomUUID();
+    await store.append(stream, [{ type: 'lifecycle_test', body: {} }, { type: 'lifecycle_test', body: {} }, { type: 'lifecycle_test', body: {} }]);
+    const page = async () =>
+      JSON.parse((await request(`${server.url}api/streams/${stream}`)).body) as {
+        state: string; version: number; eventCount: number; firstVersion: number; lastChange: { operation: string; reason: string } | null;
+        events: { version: number }[];
+      };
+    expect(await page()).toMatchObject({ state: 'live', version: 3, eventCount: 3, firstVersion: 1, lastChange: null });
+    await store.archiveStream(stream, { reason: 'console test' });
+    const archived = await page();
+    expect(archived).toMatchObject({ state: 'archived', lastChange: { operation: 'archive', reason: 'console test' } });
+    expect(archived.events.map((event) => event.version)).toEqual([1, 2, 3]);
+    await store.truncateStreamBefore(stream, 3, { reason: 'console test', withoutSnapshot: true });
+    await store.unarchiveStream(stream, { reason: 'console test' });
+    await store.tombstoneStream(stream, { reason: 'console test' });
+    const tombstoned = await page();
+    expect(tombstoned).toMatchObject({ state: 'tombstoned', version: 3, eventCount: 1, firstVersion: 3 });
+    expect(tombstoned.events.map((event) => event.version)).toEqual([3]);
+  });
+
   it('streams appended events with their cursors and resumes after Last-Event-ID', async () => {
     const stream = randomUUID();
     const firstRead = readAppends(`${server.url}api/live?backlog=0`, 1);

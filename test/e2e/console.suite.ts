@@ -153,7 +153,21 @@ export default function consoleSuite(engine: TestEngine): void {
       const first = page.locator('article.event').first();
       expect(await first.locator('[data-body]').textContent()).toContain('"Analytical Engine"');
       expect(await first.locator('[data-metadata]').textContent()).toContain('"e2e"');
+      expect(await page.locator('[data-stream-state]').textContent()).toBe('live');
       await keepScreenshot(page, engine.name, 'stream');
+    });
+
+    it("shows a stream's lifecycle state: archived (its events still shown) and tombstoned", async () => {
+      const archived = randomUUID();
+      await store.append(archived, [{ type: 'user_create', body: { name: 'Archived' } }]);
+      await store.archiveStream(archived, { reason: 'e2e' });
+      await open(`#/streams/${archived}`);
+      expect(await waitForText(page, '[data-stream-state]', (text) => text !== '', 'the state')).toBe('archived');
+      expect(await page.locator('article.event').count()).toBe(1);
+      await store.unarchiveStream(archived, { reason: 'e2e' });
+      await store.tombstoneStream(archived, { reason: 'e2e' });
+      await open(`#/streams/${archived}`);
+      expect(await waitForText(page, '[data-stream-state]', (text) => text !== '', 'the state')).toBe('tombstoned');
     });
 
     it('filters streams by event type', async () => {

@@ -225,6 +225,8 @@ describe.skipIf(isolatedServer.unavailable !== null)('security: subscribers, ope
     );
     expect(more(operator)).toEqual(
       [
+        'archive_stream(uuid,text)',
+        'unarchive_stream(uuid,text)',
         'raise_unknown_subscription(text)',
         'reset_subscription(text,text)',
         'resume_subscription(text)',

@@ -12,11 +12,12 @@ export function defineRead(program: Command): void {
     .argument('<stream>', 'stream id (uuid)')
     .option('--from-version <n>', 'first version to read', '1')
     .option('--limit <n>', 'at most this many events', '1000')
+    .option('--include-archived', 'read an archived stream too (else it is refused)')
     .action(
-      action(async (context, stream: string, options: { fromVersion: string; limit: string }) => {
+      action(async (context, stream: string, options: { fromVersion: string; limit: string; includeArchived?: boolean }) => {
         const fromVersion = parseInteger('--from-version', options.fromVersion, 1) ?? 1;
         const limit = parseInteger('--limit', options.limit, 1) ?? 1000;
-        const events = await withStore(context, (store) => store.readStream(stream, { fromVersion, limit }));
+        const events = await withStore(context, (store) => store.readStream(stream, { fromVersion, limit, includeArchived: options.includeArchived === true }));
         context.out.result(events, () => {
           context.out.line(
             formatTable(

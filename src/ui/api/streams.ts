@@ -49,10 +49,21 @@ export async function streamPage(store: EventStore, stream: string, url: URL) {
   if (!UUID.test(stream)) throw new HttpError(400, 'BAD_REQUEST', `A stream is a uuid, not ${JSON.stringify(stream.slice(0, 60))}`);
   const fromVersion = intParam(url, 'fromVersion', 1, 1, Number.MAX_SAFE_INTEGER);
   const limit = intParam(url, 'limit', 50, 1, 500);
-  const version = await store.streamVersion(stream);
-  if (version === 0) throw new HttpError(404, 'UNKNOWN_STREAM', `No events in stream ${stream}`);
-  const events = await store.readStream(stream, { fromVersion, limit });
-  return { stream, version, fromVersion, limit, events: events.map(eventJson) };
+  const state = await store.streamState(stream);
+  if (state === null) throw new HttpError(404, 'UNKNOWN_STREAM', `No events in stream ${stream}`);
+  // The console shows an archived stream's events too (a read on request); its state says it is archived.
+  const events = await store.readStream(stream, { fromVersion, limit, includeArchived: true });
+  return {
+    stream,
+    version: state.version,
+    state: state.state,
+    eventCount: state.events,
+    firstVersion: state.firstVersion,
+    lastChange: state.lastChange && { ...state.lastChange, at: state.lastChange.at.toISOString() },
+    fromVersion,
+    limit,
+    events: events.map(eventJson),
+  };
 }
 
 /** One event by position, with its neighbours in the gap-safe global order. */

@@ -48,7 +48,19 @@ export function mount(root, context) {
             h(
               'div',
               { class: 'sub' },
-              `${formatNumber(data.version)} event${data.version === 1 ? '' : 's'} · `,
+              h(
+                'span',
+                {
+                  class: `badge dot ${data.state === 'live' ? 'ok' : data.state === 'archived' ? 'info' : 'error'}`,
+                  'data-stream-state': data.state,
+                  title: data.lastChange ? `${data.lastChange.operation} by ${data.lastChange.by}, ${data.lastChange.at}: ${data.lastChange.reason}` : '',
+                },
+                data.state,
+              ),
+              ' · ',
+              `${formatNumber(data.eventCount)} event${data.eventCount === 1 ? '' : 's'}`,
+              data.firstVersion > 1 ? ` (versions ${formatNumber(data.firstVersion)}–${formatNumber(data.version)}: truncated before ${formatNumber(data.firstVersion)})` : '',
+              ' · ',
               first ? h('span', {}, 'this page from ', timeAgo(first.insertedAt), ' to ', timeAgo(last.insertedAt)) : null,
             ),
           ),
@@ -61,10 +73,10 @@ export function mount(root, context) {
               { class: 'panel' },
               pager({
                 noun: 'Versions',
-                from: fromVersion,
+                from: Math.max(fromVersion, data.firstVersion ?? 1),
                 to: last ? last.version : fromVersion - 1,
                 total: data.version,
-                hasPrevious: fromVersion > 1,
+                hasPrevious: fromVersion > (data.firstVersion ?? 1),
                 hasNext: last ? last.version < data.version : false,
                 onPrevious: () => go(Math.max(1, fromVersion - PAGE)),
                 onNext: () => go((last?.version ?? 0) + 1),
