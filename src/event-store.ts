@@ -710,6 +710,33 @@ export class EventStore {
 }
 
 /**
+ * The executor `options` name (a pool on the server URL, or the embedded data dir), with errors
+ * translated for `schema`. Used by openEventStore and by the tools that work on many stores of
+ * one database (src/tenants).
+ */
+export async function createExecutor(options: Omit<OpenEventStoreOptions, 'schema' | 'migrate'>, schema: string): Promise<Executor> {
+  const applicationName: unknown = options.applicationName;
+  if (applicationName !== undefined && (typeof applicationName !== 'string' || !/^[\x20-\x7e]{1,63}$/.test(applicationName))) {
+    throw new InvalidArgumentError('applicationName', `Invalid applicationName: ${JSON.stringify(String(applicationName)).slice(0, 80)}`, {
+      hint: 'Use 1 to 63 printable ASCII characters (PostgreSQL truncates longer names and replaces other characters).',
+    });
+  }
+  const url = options.url ?? (options.pglite || options.dataDir ? undefined : process.env.DATABASE_URL);
+  return (
+    options.pool || url
+      ? createPgExecutor({
+          ...(options.pool ? { pool: options.pool } : { url }),
+          schema,
+          max: options.poolSize ?? 10,
+          ...(applicationName === undefined ? {} : { applicationName }),
+        })
+      : await createPgliteExecutor({
+          schema,
+          ...(options.pglite ? { pglite: options.pglite } : { dataDir: options.dataDir ?? './.pgevents' }),
+        }));
+}
+
+/**
  * Opens an event store: a PostgreSQL server when `url`, `pool` or `DATABASE_URL` is given,
  * otherwise the embedded engine (PGlite) in `dataDir` (default `./.pgevents`).
  * @throws {DataDirInUseError} when another process has the embedded database open.
@@ -725,25 +752,7 @@ export async function openEventStore(options: OpenEventStoreOptions = {}): Promi
       hint: 'Use a plain lowercase identifier: a letter or _, then letters, digits or _.',
     });
   }
-  const applicationName: unknown = options.applicationName;
-  if (applicationName !== undefined && (typeof applicationName !== 'string' || !/^[\x20-\x7e]{1,63}$/.test(applicationName))) {
-    throw new InvalidArgumentError('applicationName', `Invalid applicationName: ${JSON.stringify(String(applicationName)).slice(0, 80)}`, {
-      hint: 'Use 1 to 63 printable ASCII characters (PostgreSQL truncates longer names and replaces other characters).',
-    });
-  }
-  const url = options.url ?? (options.pglite || options.dataDir ? undefined : process.env.DATABASE_URL);
-  const executor: Executor =
-    options.pool || url
-      ? createPgExecutor({
-          ...(options.pool ? { pool: options.pool } : { url }),
-          schema,
-          max: options.poolSize ?? 10,
-          ...(applicationName === undefined ? {} : { applicationName }),
-        })
-      : await createPgliteExecutor({
-          schema,
-          ...(options.pglite ? { pglite: options.pglite } : { dataDir: options.dataDir ?? './.pgevents' }),
-        });
+  const executor = await createExecutor(options, schema);
   const store = new EventStore(executor, schema, { traceContext: options.traceContext !== false });
   if (options.migrate) {
     try {

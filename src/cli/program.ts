@@ -13,6 +13,7 @@ import { defineReplay } from './commands/replay.js';
 import { defineStatus } from './commands/status.js';
 import { defineSubscriptions } from './commands/subscriptions.js';
 import { defineTail } from './commands/tail.js';
+import { defineTenants } from './commands/tenants.js';
 import { defineTypes } from './commands/types.js';
 import { defineServe } from './commands/serve.js';
 import { defineUi } from './commands/ui.js';
@@ -27,6 +28,8 @@ export function createProgram(version: string): Command {
     .option('--database-url <url>', 'PostgreSQL server (default: DATABASE_URL; without it, the embedded engine)')
     .option('--data-dir <dir>', 'embedded engine data directory (default ./.pgevents)')
     .option('--schema <name>', 'schema that holds the event store (default pgevents)')
+    .option('--tenant <name>', "a tenant's store: the schema <tenant prefix>_<name> (instead of --schema)")
+    .option('--tenant-prefix <prefix>', 'schema prefix of the tenant stores (default tenant)')
     .option('--json', 'print results as JSON')
     .showHelpAfterError()
     .exitOverride((error) => {
@@ -35,6 +38,7 @@ export function createProgram(version: string): Command {
     });
 
   defineMigrate(program);
+  defineTenants(program);
   defineAppend(program);
   defineImport(program);
   defineRead(program);
