@@ -25,6 +25,8 @@ export interface BenchConfig {
   /** Seconds per measurement of store.handle and snapshots (issue 14; 0: skip), and its rounds. */
   commandSeconds: number;
   commandRounds: number;
+  /** Tenant stores created and migrated in the tenants phase (issue 16); 0 skips it. */
+  tenants: number;
   /** Stores the growth mode fills first (events already stored when it measures). */
   growthSizes: number[];
   /** Events imported after the fill that a new subscription then catches up with (growth mode). */
@@ -53,6 +55,8 @@ const HELP = `Usage: npm run bench -- [options]
   --subscription-events N stored events a new subscription catches up with (default 200000)
   --live-events N         appends timed from the append call to a live subscription's handler (default 2000)
   --no-subscriptions      skip the subscription measurements (so does --modes growth alone)
+  --tenants N             tenant stores created and migrated in the tenants phase (default 1000)
+  --no-tenants            skip the tenants phase
   --no-commands           skip the store.handle and snapshot measurements (so does --modes growth alone)
   --modes a,b             only these modes: ${MODES.join(', ')} (default: all but growth)
   --growth-sizes a,b      growth: stores filled to these numbers of events first (default 0,1000000,10000000)
@@ -86,6 +90,7 @@ export function parseArgs(argv: string[]): BenchConfig | 'help' {
         liveEvents: 20,
         commandSeconds: 0.3,
         commandRounds: 1,
+        tenants: 20,
         growthSizes: [0, 20_000],
         growthCatchUpEvents: 2_000,
         growthReads: 200,
@@ -108,6 +113,7 @@ export function parseArgs(argv: string[]): BenchConfig | 'help' {
         liveEvents: 2_000,
         commandSeconds: 5,
         commandRounds: 3,
+        tenants: 1_000,
         growthSizes: [0, 1_000_000, 10_000_000],
         growthCatchUpEvents: 100_000,
         growthReads: 2_000,
@@ -181,6 +187,12 @@ export function parseArgs(argv: string[]): BenchConfig | 'help' {
         break;
       case '--growth-reads':
         config.growthReads = Math.round(positive(arg, value()));
+        break;
+      case '--tenants':
+        config.tenants = Math.round(positive(arg, value()));
+        break;
+      case '--no-tenants':
+        config.tenants = 0;
         break;
       case '--no-subscriptions':
         config.subscriptionEvents = 0;

@@ -2,6 +2,7 @@
 import type { GrowthReport } from './growth-report.js';
 import type { Summary } from './stats.js';
 import type { CommandMeasurement } from './commands.js';
+import type { TenantMeasurement } from './tenants.js';
 import type { SubscriptionMeasurement } from './subscriptions.js';
 import type { ModeId } from './types.js';
 
@@ -73,6 +74,8 @@ export interface BenchResults {
   subscriptions: SubscriptionMeasurement[];
   /** store.handle against store.append, and snapshots against a live fold (issue 14). */
   commands?: CommandMeasurement;
+  /** Creating and migrating many tenant stores in one database (issue 16). */
+  tenants?: TenantMeasurement;
   /** The growth mode (issue 13): each store size's measurements and their ratios to the smallest store. */
   growth?: GrowthReport;
   errors: string[];
