@@ -76,6 +76,8 @@ describe.skipIf(server.unavailable !== null)('tenant stores, one schema per tena
     // globex runs definitions older than this code's; initech's ledger names a migration that differs.
     await admin.query(`delete from tenant_globex.definitions`);
     await admin.query(`update tenant_initech.migrations set checksum = 'tampered' where id = 1`);
+    const before = await listTenantStores({ url });
+    expect(before.filter((info) => !info.upToDate).map((info) => info.tenant)).toEqual(['globex']);
     const result = await migrateTenantStores({ url, concurrency: 4 });
     expect(result.failed.map((failure) => failure.tenant)).toEqual(['initech']);
     expect(result.failed[0]?.error).toBeInstanceOf(MigrationChecksumError);

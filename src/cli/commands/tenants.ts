@@ -55,9 +55,13 @@ function report(context: CommandContext, verb: string, result: MigrateTenantStor
 
 function progressBar(context: CommandContext, label: string) {
   const bar = createProgressBar(label, !context.out.json, 'tenants');
+  let stopped = false;
   return {
     onProgress: (progress: TenantProgress) => bar.update(progress.done, progress.total),
-    stop: () => bar.stop(),
+    stop: () => {
+      if (!stopped) bar.stop();
+      stopped = true;
+    },
   };
 }
 
