@@ -40,9 +40,14 @@ export async function measureTenantMigrations(
   const steps: TenantStep[] = [];
   const tenants = names(options.tenants);
   const every = Math.max(1, Math.round(options.tenants / 10));
-  const progress = (label: string) => (step: { done: number; total: number; error?: Error }) => {
-    if (step.error) throw step.error;
-    if (step.done % every === 0 || step.done === step.total) log(`  ${label}: ${step.done}/${step.total}`);
+  const progress = (label: string) => {
+    const start = performance.now();
+    return (step: { done: number; total: number; error?: Error }) => {
+      if (step.error) throw step.error;
+      if (step.done % every === 0 || step.done === step.total) {
+        log(`  ${label}: ${step.done}/${step.total} after ${((performance.now() - start) / 1000).toFixed(1)} s`);
+      }
+    };
   };
   const record = (what: string, concurrency: number, seconds: number, stores: number) => {
     steps.push({ what, concurrency, seconds, stores });
