@@ -140,7 +140,8 @@ async function migrateMany(
   let done = 0;
   const queue = stores.map((store) => store.schema)[Symbol.iterator]();
   const workers = executor.engine === 'embedded' ? 1 : Math.min(concurrency, Math.max(stores.length, 1));
-  await Promise.all(
+  // Every worker finishes before the executor closes; a worker whose connection failed ends the run.
+  const settled = await Promise.allSettled(
     Array.from({ length: workers }, () =>
       executor.session((session) =>
         migrateSchemas(session, { [Symbol.iterator]: () => queue }, (schema, result, error) => {
@@ -158,6 +159,8 @@ async function migrateMany(
       ),
     ),
   );
+  const broken = settled.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+  if (broken) throw broken.reason;
   const byTenant = (a: { tenant: string }, b: { tenant: string }) => (a.tenant < b.tenant ? -1 : a.tenant > b.tenant ? 1 : 0);
   return { version: codeSchemaVersion(), migrated: migrated.sort(byTenant), failed: failed.sort(byTenant) };
 }
