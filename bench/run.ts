@@ -19,6 +19,7 @@ import { loadApi } from './lib/pgevents-api.js';
 import { measureSubscriptions, type SubscriptionMeasurement } from './lib/subscriptions.js';
 import { measureCommands, type CommandMeasurement } from './lib/commands.js';
 import { measureReplicaLag, replicaSummary, replicaUnavailable } from './lib/replica.js';
+import { measureTenantMigrations } from './lib/tenants.js';
 import { consoleReport, markdownReport, updateReadme, writeJson } from './lib/output.js';
 import type { BenchResults, SystemInfo } from './lib/results.js';
 import { Ledger, runAppendMode, runLoadPhase } from './lib/runner.js';
@@ -279,6 +280,16 @@ async function main(): Promise<number> {
     } catch (error) {
       log(`  commands: ${String(error)}`);
       results.errors.push(`commands: ${String(error)}`);
+    }
+  }
+
+  if (config.tenants > 0 && !config.replicaOnly && config.modes.some((m) => m !== 'growth')) {
+    log(`\n== tenants: ${config.tenants.toLocaleString('en-US')} tenant stores created, migrated and listed`);
+    try {
+      results.tenants = await measureTenantMigrations({ tenants: config.tenants, concurrency: 4 }, log);
+    } catch (error) {
+      log(`  tenants: ${String(error)}`);
+      results.errors.push(`tenants: ${String(error)}`);
     }
   }
 

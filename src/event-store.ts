@@ -810,6 +810,33 @@ export class EventStore {
 }
 
 /**
+ * The executor `options` name (a pool on the server URL, or the embedded data dir), with errors
+ * translated for `schema`. Used by openEventStore and by the tools that work on many stores of
+ * one database (src/tenants).
+ */
+export async function createExecutor(options: Omit<OpenEventStoreOptions, 'schema' | 'migrate'>, schema: string): Promise<Executor> {
+  const applicationName: unknown = options.applicationName;
+  if (applicationName !== undefined && (typeof applicationName !== 'string' || !/^[\x20-\x7e]{1,63}$/.test(applicationName))) {
+    throw new InvalidArgumentError('applicationName', `Invalid applicationName: ${JSON.stringify(String(applicationName)).slice(0, 80)}`, {
+      hint: 'Use 1 to 63 printable ASCII characters (PostgreSQL truncates longer names and replaces other characters).',
+    });
+  }
+  const url = options.url ?? (options.pglite || options.dataDir ? undefined : process.env.DATABASE_URL);
+  return (
+    options.pool || url
+      ? createPgExecutor({
+          ...(options.pool ? { pool: options.pool } : { url }),
+          schema,
+          max: options.poolSize ?? 10,
+          ...(applicationName === undefined ? {} : { applicationName }),
+        })
+      : await createPgliteExecutor({
+          schema,
+          ...(options.pglite ? { pglite: options.pglite } : { dataDir: options.dataDir ?? './.pgevents' }),
+        }));
+}
+
+/**
  * Opens an event store: a PostgreSQL server when `url`, `pool` or `DATABASE_URL` is given,
  * otherwise the embedded engine (PGlite) in `dataDir` (default `./.pgevents`).
  * @throws {DataDirInUseError} when another process has the embedded database open.
@@ -825,30 +852,13 @@ export async function openEventStore(options: OpenEventStoreOptions = {}): Promi
       hint: 'Use a plain lowercase identifier: a letter or _, then letters, digits or _.',
     });
   }
-  const applicationName: unknown = options.applicationName;
-  if (applicationName !== undefined && (typeof applicationName !== 'string' || !/^[\x20-\x7e]{1,63}$/.test(applicationName))) {
-    throw new InvalidArgumentError('applicationName', `Invalid applicationName: ${JSON.stringify(String(applicationName)).slice(0, 80)}`, {
-      hint: 'Use 1 to 63 printable ASCII characters (PostgreSQL truncates longer names and replaces other characters).',
-    });
-  }
   const url = options.url ?? (options.pglite || options.dataDir ? undefined : process.env.DATABASE_URL);
   if ((options.replicaPool || options.replicaUrl) && !(options.pool || url)) {
     throw new InvalidArgumentError('replicaUrl', 'A read replica needs a PostgreSQL server: the embedded engine has no standby', {
       hint: 'Give url (or DATABASE_URL) with replicaUrl, or leave replicaUrl out.',
     });
   }
-  const executor: Executor =
-    options.pool || url
-      ? createPgExecutor({
-          ...(options.pool ? { pool: options.pool } : { url }),
-          schema,
-          max: options.poolSize ?? 10,
-          ...(applicationName === undefined ? {} : { applicationName }),
-        })
-      : await createPgliteExecutor({
-          schema,
-          ...(options.pglite ? { pglite: options.pglite } : { dataDir: options.dataDir ?? './.pgevents' }),
-        });
+  const executor = await createExecutor(options, schema);
   const replicaUrl = options.replicaPool
     ? undefined
     : options.replicaUrl || (options.url === undefined && !options.pool && url ? process.env.PGEVENTS_REPLICA_URL || undefined : undefined);
@@ -858,7 +868,7 @@ export async function openEventStore(options: OpenEventStoreOptions = {}): Promi
           ...(options.replicaPool ? { pool: options.replicaPool } : { url: replicaUrl }),
           schema,
           max: options.poolSize ?? 10,
-          ...(applicationName === undefined ? {} : { applicationName }),
+          ...(options.applicationName === undefined ? {} : { applicationName: options.applicationName }),
         })
       : undefined;
   const store = new EventStore(executor, schema, { traceContext: options.traceContext !== false }, replica);

@@ -31,3 +31,19 @@ export { backupEmbeddedStore, restoreEmbeddedStore } from './db/backup.js';
 export type { BackupResult } from './db/backup.js';
 export type { MetricFamily, MetricSample } from './status/metrics.js';
 export type { EventTypeDeclaration } from './store/declared-types.js';
+export {
+  createTenantStores,
+  DEFAULT_TENANT_PREFIX,
+  listTenantStores,
+  migrateTenantStores,
+  tenantSchema,
+} from './tenants/tenants.js';
+export type {
+  MigrateTenantStoresOptions,
+  MigrateTenantStoresResult,
+  TenantFailure,
+  TenantMigrated,
+  TenantProgress,
+  TenantStoreInfo,
+  TenantStoresOptions,
+} from './tenants/tenants.js';

@@ -29,6 +29,8 @@ export interface BenchConfig {
   replicaEvents: number;
   /** Run only the replica phase (and write only its section of bench/README.md). */
   replicaOnly: boolean;
+  /** Tenant stores created and migrated in the tenants phase (issue 16); 0 skips it. */
+  tenants: number;
   /** Stores the growth mode fills first (events already stored when it measures). */
   growthSizes: number[];
   /** Events imported after the fill that a new subscription then catches up with (growth mode). */
@@ -57,6 +59,8 @@ const HELP = `Usage: npm run bench -- [options]
   --subscription-events N stored events a new subscription catches up with (default 200000)
   --live-events N         appends timed from the append call to a live subscription's handler (default 2000)
   --no-subscriptions      skip the subscription measurements (so does --modes growth alone)
+  --tenants N             tenant stores created and migrated in the tenants phase (default 1000)
+  --no-tenants            skip the tenants phase
   --no-commands           skip the store.handle and snapshot measurements (so does --modes growth alone)
   --replica-events N      replica lag: appends timed to a subscription reading a hot standby (default 2000)
   --no-replica            skip the replica lag (it starts a primary and a standby cluster of its own)
@@ -95,6 +99,7 @@ export function parseArgs(argv: string[]): BenchConfig | 'help' {
         commandRounds: 1,
         replicaEvents: 50,
         replicaOnly: false,
+        tenants: 20,
         growthSizes: [0, 20_000],
         growthCatchUpEvents: 2_000,
         growthReads: 200,
@@ -119,6 +124,7 @@ export function parseArgs(argv: string[]): BenchConfig | 'help' {
         commandRounds: 3,
         replicaEvents: 2_000,
         replicaOnly: false,
+        tenants: 1_000,
         growthSizes: [0, 1_000_000, 10_000_000],
         growthCatchUpEvents: 100_000,
         growthReads: 2_000,
@@ -192,6 +198,12 @@ export function parseArgs(argv: string[]): BenchConfig | 'help' {
         break;
       case '--growth-reads':
         config.growthReads = Math.round(positive(arg, value()));
+        break;
+      case '--tenants':
+        config.tenants = Math.round(positive(arg, value()));
+        break;
+      case '--no-tenants':
+        config.tenants = 0;
         break;
       case '--no-subscriptions':
         config.subscriptionEvents = 0;

@@ -2,6 +2,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { commandSummary } from './commands.js';
+import { tenantSummary } from './tenants.js';
 import { fmtCount, fmtRate, fmtRatio } from './format.js';
 import type { BenchResults, Cell } from './results.js';
 import { MODE_INFO, MODES, type ModeId } from './types.js';
@@ -110,6 +111,10 @@ export function consoleReport(results: BenchResults): string {
   if (results.commands) {
     out.push('');
     out.push(...commandSummary(results.commands).map((line) => `commands (server): ${line}`));
+  }
+  if (results.tenants) {
+    out.push('');
+    out.push(...tenantSummary(results.tenants).map((line) => `tenants (server): ${line}`));
   }
   for (const r of results.subscriptions ?? []) {
     out.push('');
@@ -222,6 +227,14 @@ export function markdownReport(results: BenchResults): string {
     );
     out.push('');
     for (const line of commandSummary(results.commands)) out.push(`- ${line}`);
+  }
+  if (results.tenants) {
+    out.push('');
+    out.push(
+      `Tenant stores (issue 16, server, TypeScript API): ${results.tenants.tenants.toLocaleString('en-US')} schemas of one database created, migrated and listed as \`pgevents tenants\` does.`,
+    );
+    out.push('');
+    for (const line of tenantSummary(results.tenants)) out.push(`- ${line}`);
   }
   if (results.goals.length > 0) {
     out.push('');

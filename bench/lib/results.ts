@@ -3,6 +3,7 @@ import type { GrowthReport } from './growth-report.js';
 import type { Summary } from './stats.js';
 import type { CommandMeasurement } from './commands.js';
 import type { ReplicaMeasurement } from './replica.js';
+import type { TenantMeasurement } from './tenants.js';
 import type { SubscriptionMeasurement } from './subscriptions.js';
 import type { ModeId } from './types.js';
 
@@ -76,6 +77,8 @@ export interface BenchResults {
   commands?: CommandMeasurement;
   /** Replica lag (issue 16): a live subscription reading a hot standby against one reading the primary. */
   replica?: ReplicaMeasurement;
+  /** Creating and migrating many tenant stores in one database (issue 16). */
+  tenants?: TenantMeasurement;
   /** The growth mode (issue 13): each store size's measurements and their ratios to the smallest store. */
   growth?: GrowthReport;
   errors: string[];

@@ -14,6 +14,7 @@ import { defineStatus } from './commands/status.js';
 import { defineStreams } from './commands/streams.js';
 import { defineSubscriptions } from './commands/subscriptions.js';
 import { defineTail } from './commands/tail.js';
+import { defineTenants } from './commands/tenants.js';
 import { defineTypes } from './commands/types.js';
 import { defineServe } from './commands/serve.js';
 import { defineUi } from './commands/ui.js';
@@ -29,6 +30,8 @@ export function createProgram(version: string): Command {
     .option('--replica-url <url>', 'hot standby of the server for reads of the log (tail, the console) (default: PGEVENTS_REPLICA_URL)')
     .option('--data-dir <dir>', 'embedded engine data directory (default ./.pgevents)')
     .option('--schema <name>', 'schema that holds the event store (default pgevents)')
+    .option('--tenant <name>', "a tenant's store: the schema <tenant prefix>_<name> (instead of --schema)")
+    .option('--tenant-prefix <prefix>', 'schema prefix of the tenant stores (default tenant)')
     .option('--json', 'print results as JSON')
     .showHelpAfterError()
     .exitOverride((error) => {
@@ -37,6 +40,7 @@ export function createProgram(version: string): Command {
     });
 
   defineMigrate(program);
+  defineTenants(program);
   defineAppend(program);
   defineImport(program);
   defineRead(program);

@@ -1,13 +1,13 @@
 import cliProgress from 'cli-progress';
 
 /** A progress bar on stderr when it is a terminal (and not --json); otherwise nothing. */
-export function createProgressBar(label: string, enabled: boolean) {
+export function createProgressBar(label: string, enabled: boolean, unit = 'events') {
   if (!enabled || !process.stderr.isTTY) {
     return { update(_done: number, _total: number) {}, stop() {} };
   }
   const bar = new cliProgress.SingleBar(
     {
-      format: `${label} [{bar}] {percentage}% | {value}/{total} events | {eta_formatted} left`,
+      format: `${label} [{bar}] {percentage}% | {value}/{total} ${unit} | {eta_formatted} left`,
       stream: process.stderr,
       hideCursor: true,
     },

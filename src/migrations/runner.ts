@@ -101,56 +101,117 @@ async function applyDefinitions(tx: Scriptable, schema: string, definitions: Def
  * @throws {MigrationChecksumError} when an applied migration differs from the shipped file.
  */
 export async function migrate(executor: Executor, schema: string): Promise<MigrateResult> {
-  const files = migrationFiles();
-  const definitions = definitionFiles();
   return executor.session(async (session) => {
     await checkServerVersion(session);
-    const [key] = await session.query<{ key: number }>(`select hashtext($1) as key`, ['pgevents.migrate']);
-    await session.query(`select pg_advisory_lock($1, $2)`, [MIGRATE_LOCK_NAMESPACE, key?.key ?? 0]);
+    const key = await migrateLockKey(session);
+    await session.query(`select pg_advisory_lock($1, $2)`, [MIGRATE_LOCK_NAMESPACE, key]);
     try {
-      await ensureLedger(session, schema);
-      const applied = (
-        await session.query<{ id: unknown; name: string; checksum: string }>(
-          `select id, name, checksum from ${schema}.migrations order by id`,
-        )
-      ).map((row): AppliedMigration => ({ id: toInteger(row.id), name: row.name, checksum: row.checksum }));
-
-      const newest = applied.at(-1)?.id ?? 0;
-      const codeVersion = files.at(-1)?.id ?? 0;
-      if (newest > codeVersion) throw new SchemaNewerThanCodeError(schema, newest, codeVersion);
-      for (const done of applied) {
-        const file = files.find((candidate) => candidate.id === done.id);
-        if (!file || (file.checksum !== done.checksum && !file.releasedAs.includes(done.checksum))) {
-          throw new MigrationChecksumError(schema, done.name);
-        }
-      }
-
-      const pending = files.filter((file) => !applied.some((done) => done.id === file.id));
-      if (pending.length === 0) {
-        const stored = await appliedDefinitions(session, schema, definitions.checksum);
-        if (stored.current === definitions.checksum) return { schema, applied: [], version: codeVersion };
-        if (stored.superseded) throw new SchemaNewerThanCodeError(schema, newest, codeVersion, true);
-      }
-      // One transaction: a failure leaves the schema as it was, never between two states.
-      await session.transaction(async (tx) => {
-        for (const file of pending) {
-          await tx.script(renderMigration(file, schema));
-          await tx.query(`insert into ${schema}.migrations (id, name, checksum) values ($1, $2, $3)`, [
-            file.id,
-            file.name,
-            file.checksum,
-          ]);
-        }
-        await applyDefinitions(tx, schema, definitions);
-      });
-      return {
-        schema,
-        applied: pending.map((file) => file.name),
-        version: codeVersion,
-        definitions: definitions.checksum,
-      };
+      return await migrateSchema(session, schema, { databaseWideLock: false });
     } finally {
-      await session.query(`select pg_advisory_unlock($1, $2)`, [MIGRATE_LOCK_NAMESPACE, key?.key ?? 0]);
+      await session.query(`select pg_advisory_unlock($1, $2)`, [MIGRATE_LOCK_NAMESPACE, key]);
     }
   });
+}
+
+async function migrateLockKey(session: Queryable): Promise<number> {
+  const [key] = await session.query<{ key: number }>(`select hashtext($1) as key`, ['pgevents.migrate']);
+  return key?.key ?? 0;
+}
+
+// Key of the transaction advisory lock taken by a migration of many schemas at once before it
+// applies a migration that changes database-wide state (see databaseWide below).
+const DATABASE_WIDE_KEY = 'pgevents.migrate.database-wide';
+// Namespace of the session advisory lock of one schema, taken by a migration of many schemas.
+const SCHEMA_LOCK_NAMESPACE = 1885824376;
+
+/**
+ * Whether a migration changes state of the whole database (ALTER DEFAULT PRIVILEGES writes one
+ * catalogue row per role, which two transactions cannot update at once).
+ */
+function databaseWide(file: { template: string }): boolean {
+  return /alter\s+default\s+privileges/i.test(file.template);
+}
+
+/**
+ * Migrates many schemas of one database on this session, each in a transaction of its own, as
+ * one worker among several: takes the migrate lock shared (a plain {@link migrate} takes it
+ * exclusively, so the two never overlap), and each schema's own lock while it migrates it. A
+ * migration that changes database-wide state is applied under a transaction lock that
+ * serialises it among the workers. The caller catches each schema's error.
+ */
+export async function migrateSchemas(
+  session: Session,
+  schemas: AsyncIterable<string> | Iterable<string>,
+  onResult: (schema: string, result: MigrateResult | null, error: unknown) => void,
+): Promise<void> {
+  await checkServerVersion(session);
+  const key = await migrateLockKey(session);
+  await session.query(`select pg_advisory_lock_shared($1, $2)`, [MIGRATE_LOCK_NAMESPACE, key]);
+  try {
+    for await (const schema of schemas) {
+      let result: MigrateResult | null = null;
+      let failure: unknown = null;
+      await session.query(`select pg_advisory_lock($1, hashtext($2))`, [SCHEMA_LOCK_NAMESPACE, schema]);
+      try {
+        result = await migrateSchema(session, schema, { databaseWideLock: true });
+      } catch (error) {
+        failure = error;
+      } finally {
+        await session.query(`select pg_advisory_unlock($1, hashtext($2))`, [SCHEMA_LOCK_NAMESPACE, schema]);
+      }
+      onResult(schema, result, failure);
+    }
+  } finally {
+    await session.query(`select pg_advisory_unlock_shared($1, $2)`, [MIGRATE_LOCK_NAMESPACE, key]);
+  }
+}
+
+/** The migration of one schema, its lock held by the caller. */
+async function migrateSchema(session: Session, schema: string, options: { databaseWideLock: boolean }): Promise<MigrateResult> {
+  const files = migrationFiles();
+  const definitions = definitionFiles();
+  await ensureLedger(session, schema);
+  const applied = (
+    await session.query<{ id: unknown; name: string; checksum: string }>(
+      `select id, name, checksum from ${schema}.migrations order by id`,
+    )
+  ).map((row): AppliedMigration => ({ id: toInteger(row.id), name: row.name, checksum: row.checksum }));
+
+  const newest = applied.at(-1)?.id ?? 0;
+  const codeVersion = files.at(-1)?.id ?? 0;
+  if (newest > codeVersion) throw new SchemaNewerThanCodeError(schema, newest, codeVersion);
+  for (const done of applied) {
+    const file = files.find((candidate) => candidate.id === done.id);
+    if (!file || (file.checksum !== done.checksum && !file.releasedAs.includes(done.checksum))) {
+      throw new MigrationChecksumError(schema, done.name);
+    }
+  }
+
+  const pending = files.filter((file) => !applied.some((done) => done.id === file.id));
+  if (pending.length === 0) {
+    const stored = await appliedDefinitions(session, schema, definitions.checksum);
+    if (stored.current === definitions.checksum) return { schema, applied: [], version: codeVersion };
+    if (stored.superseded) throw new SchemaNewerThanCodeError(schema, newest, codeVersion, true);
+  }
+  // One transaction: a failure leaves the schema as it was, never between two states.
+  await session.transaction(async (tx) => {
+    for (const file of pending) {
+      if (options.databaseWideLock && databaseWide(file)) {
+        await tx.query(`select pg_advisory_xact_lock($1, hashtext($2))`, [MIGRATE_LOCK_NAMESPACE, DATABASE_WIDE_KEY]);
+      }
+      await tx.script(renderMigration(file, schema));
+      await tx.query(`insert into ${schema}.migrations (id, name, checksum) values ($1, $2, $3)`, [
+        file.id,
+        file.name,
+        file.checksum,
+      ]);
+    }
+    await applyDefinitions(tx, schema, definitions);
+  });
+  return {
+    schema,
+    applied: pending.map((file) => file.name),
+    version: codeVersion,
+    definitions: definitions.checksum,
+  };
 }
