@@ -6,7 +6,7 @@ import { adminUrl, databaseUrl } from './server-url.js';
  * Citus keeps its metadata (the extension, pg_dist_node) per database, so a database cloned from a
  * migrated template is not a Citus database on its own: each test database is created empty with
  * CREATE DATABASE propagation (Citus 12.1+), gets the extension and the coordinator's workers, and
- * the default to turn every new schema into a distributed schema; the store is migrated into it
+ * the defaults to turn every new schema into a distributed schema and to allow triggers; the store is migrated into it
  * afterwards, so its schema is created as a distributed schema, as docs/scale-out.md tells an
  * operator to do. Unset, nothing here runs and the suite clones its template as always.
  */
@@ -58,6 +58,9 @@ export async function createCitusDatabase(name: string): Promise<void> {
     await admin.query('set citus.enable_create_database_propagation = on');
     await admin.query(`create database ${pg.escapeIdentifier(name)}`);
     await admin.query(`alter database ${pg.escapeIdentifier(name)} set citus.enable_schema_based_sharding = on`);
+    // The store's triggers: Citus refuses CREATE TRIGGER on a distributed table (a distributed
+    // schema's tables included) unless this is on.
+    await admin.query(`alter database ${pg.escapeIdentifier(name)} set citus.enable_unsafe_triggers = on`);
   });
   const url = databaseUrl(name);
   // The extension must exist in the worker's database before the coordinator adds the node.
