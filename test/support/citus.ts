@@ -6,7 +6,7 @@ import { adminUrl, databaseUrl } from './server-url.js';
  * Citus keeps its metadata (the extension, pg_dist_node) per database, so a database cloned from a
  * migrated template is not a Citus database on its own: each test database is created empty with
  * CREATE DATABASE propagation (Citus 12.1+), gets the extension and the coordinator's workers, and
- * the defaults to turn every new schema into a distributed schema and to allow triggers; the store is migrated into it
+ * the defaults docs/scale-out.md gives an operator (schema-based sharding, triggers, sequential DDL); the store is migrated into it
  * afterwards, so its schema is created as a distributed schema, as docs/scale-out.md tells an
  * operator to do. Unset, nothing here runs and the suite clones its template as always.
  */
@@ -61,6 +61,8 @@ export async function createCitusDatabase(name: string): Promise<void> {
     // The store's triggers: Citus refuses CREATE TRIGGER on a distributed table (a distributed
     // schema's tables included) unless this is on.
     await admin.query(`alter database ${pg.escapeIdentifier(name)} set citus.enable_unsafe_triggers = on`);
+    // migrate creates tables, functions and triggers in one transaction (docs/scale-out.md).
+    await admin.query(`alter database ${pg.escapeIdentifier(name)} set citus.multi_shard_modify_mode = 'sequential'`);
   });
   const url = databaseUrl(name);
   // The extension must exist in the worker's database before the coordinator adds the node.
