@@ -6,9 +6,8 @@ import { adminUrl, databaseUrl } from './server-url.js';
  * Citus keeps its metadata (the extension, pg_dist_node) per database, so a database cloned from a
  * migrated template is not a Citus database on its own: each test database is created empty with
  * CREATE DATABASE propagation (Citus 12.1+), gets the extension and the coordinator's workers, and
- * the defaults docs/scale-out.md gives an operator (schema-based sharding, triggers, sequential DDL); the store is migrated into it
- * afterwards, so its schema is created as a distributed schema, as docs/scale-out.md tells an
- * operator to do. Unset, nothing here runs and the suite clones its template as always.
+ * the settings docs/scale-out.md gives an operator (schema-based sharding, triggers, sequential
+ * DDL); the store is migrated into it afterwards, so its schema is created as a distributed schema. Unset, nothing here runs and the suite clones its template as always.
  */
 export function citusMode(): boolean {
   return process.env.PGEVENTS_TEST_CITUS === '1';
@@ -29,14 +28,17 @@ async function withClient<T>(url: string, run: (client: pg.Client) => Promise<T>
   }
 }
 
-/** The active primary workers the coordinator's own database knows. */
-async function workerNodes(): Promise<WorkerNode[]> {
+/** The coordinator's own entry (if it has one) and the active primary workers its database knows. */
+async function clusterNodes(): Promise<{ coordinator: WorkerNode | undefined; workers: WorkerNode[] }> {
   return withClient(adminUrl(), async (admin) => {
-    const { rows } = await admin.query<WorkerNode>(
-      `select nodename, nodeport from pg_dist_node
-        where isactive and noderole = 'primary' and groupid <> 0 order by nodeid`,
+    const { rows } = await admin.query<WorkerNode & { groupid: number }>(
+      `select nodename, nodeport, groupid from pg_dist_node
+        where isactive and noderole = 'primary' order by nodeid`,
     );
-    return rows;
+    return {
+      coordinator: rows.find((node) => node.groupid === 0),
+      workers: rows.filter((node) => node.groupid !== 0),
+    };
   });
 }
 
@@ -53,7 +55,7 @@ function onNode(url: string, node: WorkerNode): string {
  * database with the coordinator's workers and schema-based sharding on.
  */
 export async function createCitusDatabase(name: string): Promise<void> {
-  const workers = await workerNodes();
+  const { coordinator, workers } = await clusterNodes();
   await withClient(adminUrl(), async (admin) => {
     await admin.query('set citus.enable_create_database_propagation = on');
     await admin.query(`create database ${pg.escapeIdentifier(name)}`);
@@ -71,6 +73,10 @@ export async function createCitusDatabase(name: string): Promise<void> {
   }
   await withClient(url, async (client) => {
     await client.query('create extension if not exists citus');
+    // Workers connect back to the coordinator under the name the coordinator's own database uses.
+    if (coordinator) {
+      await client.query('select citus_set_coordinator_host($1, $2)', [coordinator.nodename, coordinator.nodeport]);
+    }
     for (const worker of workers) {
       await client.query('select citus_add_node($1, $2)', [worker.nodename, worker.nodeport]);
     }
