@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs the server contract suite (test/server/*.test.ts that wrap test/contract/*.contract.ts)
-// against a Citus coordinator: node scripts/citus-contract.mjs <coordinator-url> [vitest args].
+// against a Citus coordinator: node scripts/citus-contract.mjs <coordinator-url> [test files] [vitest options].
 // See docs/scale-out.md#the-path-onto-citus. Exit codes: 0 the suite passed, 1 it failed,
 // 2 usage, 3 the server is not a usable Citus coordinator, 4 it cannot be reached.
 import { spawnSync } from 'node:child_process';
@@ -12,7 +12,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const [url, ...vitestArgs] = process.argv.slice(2);
 
 if (!url || url === '-h' || url === '--help' || !/^postgres(ql)?:\/\//.test(url)) {
-  console.error(`usage: node scripts/citus-contract.mjs <coordinator-url> [vitest args]
+  console.error(`usage: scripts/citus-contract.sh <coordinator-url> [test files] [vitest options]
 
 Runs the server contract tests against the Citus coordinator at <coordinator-url>
 (postgres://user[:password]@host:port/database, a superuser: each test file creates its own
@@ -79,8 +79,12 @@ if (!files.length || !existsSync(new URL('../node_modules/.bin/vitest', import.m
   console.error('citus-contract: no contract test files or no vitest: run from a checkout with its dependencies installed.');
   process.exit(1);
 }
-console.log(`citus-contract: running ${files.length} contract test files`);
-const run = spawnSync('npx', ['vitest', 'run', ...files, ...vitestArgs], {
+// Test files named after the URL replace the list (e.g. test/server/append.test.ts); options pass on.
+const named = vitestArgs.filter((arg) => !arg.startsWith('-'));
+const options = vitestArgs.filter((arg) => arg.startsWith('-'));
+const selected = named.length ? named : files;
+console.log(`citus-contract: running ${selected.length} contract test file(s)`);
+const run = spawnSync('npx', ['vitest', 'run', ...selected, ...options], {
   cwd: root,
   stdio: 'inherit',
   env: { ...process.env, TEST_DATABASE_URL: url, PGEVENTS_TEST_CITUS: '1', CI: 'true' },
