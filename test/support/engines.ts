@@ -4,6 +4,7 @@ import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { type EventStore, openEventStore } from '../../src/index.js';
+import { citusMode, createCitusDatabase, dropCitusDatabase } from './citus.js';
 import { cleanUp, uniqueRoleName, urlAs } from './roles.js';
 import { adminUrl, databaseUrl } from './server-url.js';
 
@@ -56,6 +57,15 @@ async function createEmbeddedStore(): Promise<TestStore> {
 
 /** Creates an empty database cloned from the migrated template; returns its name. */
 export async function createServerDatabase(): Promise<string> {
+  if (citusMode()) {
+    const problem = inject('serverUnavailableReason');
+    if (problem) throw new Error(problem);
+    const name = `pgevents_test_${randomBytes(6).toString('hex')}`;
+    await createCitusDatabase(name);
+    const store = await openEventStore({ url: databaseUrl(name), migrate: true });
+    await store.close();
+    return name;
+  }
   const template = inject('serverTemplate');
   if (!template) throw new Error(inject('serverUnavailableReason') ?? 'no server');
   const name = `pgevents_test_${randomBytes(6).toString('hex')}`;
@@ -70,6 +80,7 @@ export async function createServerDatabase(): Promise<string> {
 }
 
 export async function dropServerDatabase(name: string): Promise<void> {
+  if (citusMode()) return dropCitusDatabase(name);
   const admin = new pg.Client({ connectionString: adminUrl() });
   await admin.connect();
   try {

@@ -5,6 +5,7 @@ import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { openEventStore } from '../../src/index.js';
 import { definitionFiles, migrationFiles } from '../../src/migrations/files.js';
+import { citusMode } from './citus.js';
 import { adminUrl, databaseUrl, serverUrl } from './server-url.js';
 
 declare module 'vitest' {
@@ -86,5 +87,6 @@ export default async function setup(project: TestProject): Promise<void> {
     throw new Error(`CI=true requires the server suite, but ${problem}`);
   }
   project.provide('serverUnavailableReason', problem);
-  project.provide('serverTemplate', problem ? null : await prepareServerTemplate(hash));
+  // On Citus each test database is created and migrated by itself (test/support/citus.ts).
+  project.provide('serverTemplate', problem || citusMode() ? null : await prepareServerTemplate(hash));
 }
