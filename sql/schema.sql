@@ -620,22 +620,10 @@ revoke execute on function pgevents.apply_events_query(text[],text) from public;
 
 CREATE OR REPLACE FUNCTION pgevents.archive_stream(p_stream uuid, p_reason text)
  RETURNS text
- LANGUAGE plpgsql
+ LANGUAGE sql
  SECURITY DEFINER
  SET search_path TO 'pgevents', 'pg_temp'
-AS $function$
-declare
-  v_stream streams := lock_stream_for_lifecycle(p_stream, p_reason);
-begin
-  if v_stream.state = 'tombstoned' then
-    perform raise_stream_closed(p_stream, v_stream.state, 'archived');
-  elsif v_stream.state = 'live' then
-    update streams set state = 'archived' where stream = p_stream;
-    perform record_stream_lifecycle(v_stream, 'archive', p_reason);
-  end if;
-  return 'archived';
-end;
-$function$;
+AS $function$ select set_stream_archived(p_stream, p_reason, 'archived', 'archive') $function$;
 revoke execute on function pgevents.archive_stream(uuid,text) from public;
 
 CREATE OR REPLACE FUNCTION pgevents.check_event_body(p_type text, p_body jsonb)
@@ -3741,6 +3729,26 @@ AS $function$
 $function$;
 revoke execute on function pgevents.set_listener_awake(uuid,boolean) from public;
 
+CREATE OR REPLACE FUNCTION pgevents.set_stream_archived(p_stream uuid, p_reason text, p_to text, p_operation text)
+ RETURNS text
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+declare
+  v_stream streams := lock_stream_for_lifecycle(p_stream, p_reason);
+begin
+  if v_stream.state = 'tombstoned' then
+    perform raise_stream_closed(p_stream, v_stream.state, p_operation || 'd');
+  elsif v_stream.state <> p_to then
+    update streams set state = p_to where stream = p_stream;
+    perform record_stream_lifecycle(v_stream, p_operation, p_reason);
+  end if;
+  return p_to;
+end;
+$function$;
+revoke execute on function pgevents.set_stream_archived(uuid,text,text,text) from public;
+
 CREATE OR REPLACE FUNCTION pgevents.set_strict_event_types(p_strict boolean)
  RETURNS boolean
  LANGUAGE plpgsql
@@ -4306,22 +4314,10 @@ revoke execute on function pgevents.types_read_as_stored(text[]) from public;
 
 CREATE OR REPLACE FUNCTION pgevents.unarchive_stream(p_stream uuid, p_reason text)
  RETURNS text
- LANGUAGE plpgsql
+ LANGUAGE sql
  SECURITY DEFINER
  SET search_path TO 'pgevents', 'pg_temp'
-AS $function$
-declare
-  v_stream streams := lock_stream_for_lifecycle(p_stream, p_reason);
-begin
-  if v_stream.state = 'tombstoned' then
-    perform raise_stream_closed(p_stream, v_stream.state, 'unarchived');
-  elsif v_stream.state = 'archived' then
-    update streams set state = 'live' where stream = p_stream;
-    perform record_stream_lifecycle(v_stream, 'unarchive', p_reason);
-  end if;
-  return 'live';
-end;
-$function$;
+AS $function$ select set_stream_archived(p_stream, p_reason, 'live', 'unarchive') $function$;
 revoke execute on function pgevents.unarchive_stream(uuid,text) from public;
 
 CREATE OR REPLACE FUNCTION pgevents.unregister_listener(p_id uuid)

@@ -46,45 +46,41 @@ as $$
   returning id;
 $$;
 
+-- Moves a live stream to archived or an archived one back to live (p_to), audited as p_operation;
+-- a stream already there is left as it is, a tombstoned one refused (PE030). Returns p_to.
+create or replace function {{schema}}.set_stream_archived(p_stream uuid, p_reason text, p_to text, p_operation text) returns text
+language plpgsql
+security definer
+set search_path = {{schema}}, pg_temp
+as $$
+declare
+  v_stream streams := lock_stream_for_lifecycle(p_stream, p_reason);
+begin
+  if v_stream.state = 'tombstoned' then
+    perform raise_stream_closed(p_stream, v_stream.state, p_operation || 'd');
+  elsif v_stream.state <> p_to then
+    update streams set state = p_to where stream = p_stream;
+    perform record_stream_lifecycle(v_stream, p_operation, p_reason);
+  end if;
+  return p_to;
+end;
+$$;
+
 -- Archives a stream: its events stay where they are and in every full replay, rebuild and
 -- subscription, but read_stream returns them only with p_include_archived, and appends are
 -- refused (PE031) until unarchive_stream. Returns the stream's state.
 create or replace function {{schema}}.archive_stream(p_stream uuid, p_reason text) returns text
-language plpgsql
+language sql
 security definer
 set search_path = {{schema}}, pg_temp
-as $$
-declare
-  v_stream streams := lock_stream_for_lifecycle(p_stream, p_reason);
-begin
-  if v_stream.state = 'tombstoned' then
-    perform raise_stream_closed(p_stream, v_stream.state, 'archived');
-  elsif v_stream.state = 'live' then
-    update streams set state = 'archived' where stream = p_stream;
-    perform record_stream_lifecycle(v_stream, 'archive', p_reason);
-  end if;
-  return 'archived';
-end;
-$$;
+as $$ select set_stream_archived(p_stream, p_reason, 'archived', 'archive') $$;
 
 -- Makes an archived stream live again. Returns the stream's state.
 create or replace function {{schema}}.unarchive_stream(p_stream uuid, p_reason text) returns text
-language plpgsql
+language sql
 security definer
 set search_path = {{schema}}, pg_temp
-as $$
-declare
-  v_stream streams := lock_stream_for_lifecycle(p_stream, p_reason);
-begin
-  if v_stream.state = 'tombstoned' then
-    perform raise_stream_closed(p_stream, v_stream.state, 'unarchived');
-  elsif v_stream.state = 'archived' then
-    update streams set state = 'live' where stream = p_stream;
-    perform record_stream_lifecycle(v_stream, 'unarchive', p_reason);
-  end if;
-  return 'live';
-end;
-$$;
+as $$ select set_stream_archived(p_stream, p_reason, 'live', 'unarchive') $$;
 
 -- Tombstones a stream: no append, by any path, is ever accepted again (PE030), and the id is never
 -- reused (its streams row stays). Its events stay readable. A stream with no events can be
