@@ -252,6 +252,10 @@ begin
   end if;
   v_body := jsonb_build_object('key', v_key_id, 'reason', p_reason, 'forgotten_by', session_user::text,
                                'forgotten_at', statement_timestamp());
+  -- A strict store (set_strict_event_types) takes only declared types: declare the audit's.
+  if strict_event_types() and not exists (select 1 from event_type_declarations d where d.type = 'pgevents.subject_forgotten') then
+    perform define_event_type('pgevents.subject_forgotten');
+  end if;
   insert into events (uuid, type, body, metadata)
   values ('00000000-0000-0000-0000-0000000f0e75', 'pgevents.subject_forgotten', v_body, '{}');
   for v_projection in

@@ -148,5 +148,18 @@ export default function personalDataContract(engine: TestEngine): void {
       const again = await cli('forget', 'fn', '--reason', 'again');
       expect(again.exitCode).not.toBe(0);
     });
+
+    it('takes the subject from metadata; forget works in a strict store (the audit type is declared)', async () => {
+      await owner.declarePersonalData({ type: 'pd_meta', fields: ['phone'], subject: 'metadata.person' });
+      await owner.query(`select ${schema}.define_event_type('pd_meta')`);
+      await owner.query(`select ${schema}.set_strict_event_types(true)`);
+      const stream = randomUUID();
+      await store.append(stream, [{ type: 'pd_meta', body: { phone: '+32 555 0101' }, metadata: { person: 'p-1' } }]);
+      await store.append(stream, [{ type: 'pd_meta', body: { phone: '+32 555 0202' }, metadata: { person: 'p-2' } }]);
+      expect(await rawMatches('555 0101')).toBe(0);
+      await expect(store.append(stream, [{ type: 'pd_meta', body: { phone: '1' } }])).rejects.toThrow(/names no subject/);
+      await owner.forget('p-1', { reason: 'erasure request #3' });
+      expect((await owner.readStream(stream)).map((e) => e.body)).toEqual([{ phone: ERASED }, { phone: '+32 555 0202' }]);
+    });
   });
 }
