@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../src/index.js';
 import type { EventStore, Subscription } from '../../src/index.js';
@@ -147,6 +149,22 @@ export default function personalDataContract(engine: TestEngine): void {
       expect((await owner.query<{ email: string }>(`select email from public.pd_users where id = 'fn'`))[0]!.email).toContain('erased');
       const again = await cli('forget', 'fn', '--reason', 'again');
       expect(again.exitCode).not.toBe(0);
+    });
+
+    it.runIf(engine.name === 'server')('after forget, a pg_dump of the whole database holds neither the values nor the key', async ({ skip }) => {
+      if (t.roles) skip('pg_dump needs the owner (the keys are the owner\'s)');
+      const [{ key }] = (await owner.query<{ key: string }>(`select encode(key, 'hex') as key from ${schema}.subject_keys where subject = 'imp'`)) as [{ key: string }];
+      const dump = async () => (await promisify(execFile)('pg_dump', ['--dbname', t.url!], { maxBuffer: 256 * 1024 * 1024 })).stdout;
+      // Before: the read model holds imp's values and subject_keys its key (the search can find them).
+      const before = await dump();
+      expect(before).toContain('imp@example.org');
+      expect(before).toContain(key);
+      await owner.forget('imp', { reason: 'erasure request #4' });
+      const after = await dump();
+      for (const secret of secrets('imp')) expect(after).not.toContain(secret);
+      expect(after).not.toContain(key);
+      // Other subjects are untouched.
+      expect(after).toContain('ins@example.org');
     });
 
     it('takes the subject from metadata; forget works in a strict store (the audit type is declared)', async () => {
