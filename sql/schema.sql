@@ -99,6 +99,7 @@ alter table pgevents.migrations add constraint migrations_pkey PRIMARY KEY (id);
 create table pgevents.personal_data_declarations (
   type text not null,
   fields text[] not null,
+  revealed_fields text[] not null,
   subject_source text not null,
   subject_path text,
   declared_at timestamp with time zone default statement_timestamp() not null
@@ -1262,9 +1263,10 @@ begin
       using errcode = 'PE025', detail = json_build_object('field', 'subject', 'type', p_type)::text,
             hint = 'Name the subject by a field that is not personal (an id), or by the stream.';
   end if;
-  insert into personal_data_declarations as d (type, fields, subject_source, subject_path)
-  values (p_type, p_fields, v_source, v_path)
+  insert into personal_data_declarations as d (type, fields, revealed_fields, subject_source, subject_path)
+  values (p_type, p_fields, p_fields, v_source, v_path)
   on conflict (type) do update set fields = excluded.fields, subject_source = excluded.subject_source,
+                                   revealed_fields = array(select distinct f from unnest(d.revealed_fields || excluded.fields) f order by f),
                                    subject_path = excluded.subject_path, declared_at = statement_timestamp()
   returning * into v_row;
   perform generate_personal_data_code();
@@ -3874,7 +3876,7 @@ declare
   v_value jsonb;
   v_key bytea;
 begin
-  select d.fields into v_fields from personal_data_declarations d where d.type = p_type;
+  select d.revealed_fields into v_fields from personal_data_declarations d where d.type = p_type;
   if v_fields is null or not has_table_privilege('pgevents.subject_keys', 'select') then
     return p_body;
   end if;

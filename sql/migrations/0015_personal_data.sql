@@ -9,6 +9,9 @@ create table {{schema}}.personal_data_declarations (
   -- The personal fields of the body: each a path of keys from the body, dot-separated ('email',
   -- 'address.street').
   fields text[] not null,
+  -- Every field any declaration of the type ever named: what reads decrypt, so that events stored
+  -- under an earlier declaration still read in clear after the type is declared again.
+  revealed_fields text[] not null,
   -- Whose they are: 'body' (the body field subject_path), 'metadata' (the metadata field
   -- subject_path) or 'stream' (the event's stream id).
   subject_source text not null,

@@ -98,7 +98,8 @@ $$;
 -- they are: p_subject is 'stream' (the event's stream), 'body.<path>' or 'metadata.<path>' (a
 -- field's text). From then on, every append of the type (append_events, plain INSERT, COPY,
 -- import_events) stores those fields encrypted with the subject's key. Declaring a type again
--- replaces its declaration (for events appended later). Returns the declaration.
+-- replaces its declaration for events appended later; reads go on decrypting every field any of its
+-- declarations named (revealed_fields). Returns the declaration.
 create or replace function {{schema}}.declare_personal_data(p_type text, p_fields text[], p_subject text)
 returns {{schema}}.personal_data_declarations
 language plpgsql
@@ -128,9 +129,10 @@ begin
       using errcode = 'PE025', detail = json_build_object('field', 'subject', 'type', p_type)::text,
             hint = 'Name the subject by a field that is not personal (an id), or by the stream.';
   end if;
-  insert into personal_data_declarations as d (type, fields, subject_source, subject_path)
-  values (p_type, p_fields, v_source, v_path)
+  insert into personal_data_declarations as d (type, fields, revealed_fields, subject_source, subject_path)
+  values (p_type, p_fields, p_fields, v_source, v_path)
   on conflict (type) do update set fields = excluded.fields, subject_source = excluded.subject_source,
+                                   revealed_fields = array(select distinct f from unnest(d.revealed_fields || excluded.fields) f order by f),
                                    subject_path = excluded.subject_path, declared_at = statement_timestamp()
   returning * into v_row;
   perform generate_personal_data_code();
@@ -207,7 +209,7 @@ declare
   v_value jsonb;
   v_key bytea;
 begin
-  select d.fields into v_fields from personal_data_declarations d where d.type = p_type;
+  select d.revealed_fields into v_fields from personal_data_declarations d where d.type = p_type;
   if v_fields is null or not has_table_privilege('{{schema}}.subject_keys', 'select') then
     return p_body;
   end if;

@@ -77,6 +77,15 @@ export default function personalDataContract(engine: TestEngine): void {
       }
       // The owner (and the projection's trigger) read them decrypted.
       expect((await owner.readStream(noted))[0]!.body).toEqual({ note: 'nota bene secret', kept: 'visible' });
+      // Declared again with other fields: later events encrypt those, earlier ones still read in clear.
+      await owner.declarePersonalData({ type: 'pd_noted', fields: ['kept'], subject: 'stream' });
+      await store.append(noted, [{ type: 'pd_noted', body: { note: 'now in clear', kept: 'now secret' } }]);
+      expect(await rawMatches('now secret')).toBe(0);
+      expect(await rawMatches('now in clear')).toBe(1);
+      expect((await owner.readStream(noted)).map((e) => e.body)).toEqual([
+        { note: 'nota bene secret', kept: 'visible' },
+        { note: 'now in clear', kept: 'now secret' },
+      ]);
       expect(await readModel()).toEqual(users.map((u) => ({ id: u, email: `${u}@example.org`, street: `${u} street 1` })).sort((a, b) => a.id.localeCompare(b.id)));
       // One key per subject, made on first use.
       expect(Number((await owner.query<{ n: string }>(`select count(*)::text as n from ${schema}.subject_keys`))[0]!.n)).toBe(5);
