@@ -227,11 +227,13 @@ create table pgevents.subject_keys (
   id bigint not null generated always as identity (sequence name pgevents.subject_keys_id_seq start with 1 increment by 1 minvalue 1 maxvalue 9223372036854775807 cache 1 no cycle),
   subject text not null,
   key bytea not null,
-  created_at timestamp with time zone default statement_timestamp() not null
+  created_at timestamp with time zone default statement_timestamp() not null,
+  retired_at timestamp with time zone
 );
 alter table pgevents.subject_keys add constraint subject_keys_pkey PRIMARY KEY (id);
-alter table pgevents.subject_keys add constraint subject_keys_subject_key UNIQUE (subject);
-comment on table pgevents.subject_keys is 'The key of each data subject whose personal data events hold (encrypted); forget_subject deletes a subject''s key. Only the store''s owner and personal data readers read it.';
+CREATE UNIQUE INDEX subject_keys_current ON pgevents.subject_keys USING btree (subject) WHERE (retired_at IS NULL);
+CREATE INDEX subject_keys_subject ON pgevents.subject_keys USING btree (subject);
+comment on table pgevents.subject_keys is 'The key of each data subject whose personal data events hold (encrypted); forget_subject deletes every key of a subject, rotate_subject_key retires its current one. Only the store''s owner and personal data readers read it.';
 
 create table pgevents.subscriptions (
   name text not null,
@@ -1838,7 +1840,7 @@ CREATE OR REPLACE FUNCTION pgevents.forget_subject(p_subject text, p_reason text
  SET search_path TO 'pgevents', 'pg_temp'
 AS $function$
 declare
-  v_key_id bigint;
+  v_keys bigint[];
   v_projection text;
   v_replayed text[] := '{}';
   v_body jsonb;
@@ -1848,13 +1850,14 @@ begin
       using errcode = 'PE025', detail = json_build_object('field', 'reason')::text,
             hint = 'Say why (it is recorded in the audit event), e.g. ''erasure request #123''.';
   end if;
-  delete from subject_keys k where k.subject = p_subject returning k.id into v_key_id;
-  if v_key_id is null then
+  with deleted as (delete from subject_keys k where k.subject = p_subject returning k.id)
+  select array_agg(d.id order by d.id) into v_keys from deleted d;
+  if v_keys is null then
     raise exception 'Unknown data subject: no key is stored for it (never used, or already forgotten)'
       using errcode = 'PE025',
             hint = 'Check the subject''s spelling: it is the text of the declared subject field (or the stream id).';
   end if;
-  v_body := jsonb_build_object('key', v_key_id, 'reason', p_reason, 'forgotten_by', session_user::text,
+  v_body := jsonb_build_object('keys', to_jsonb(v_keys), 'reason', p_reason, 'forgotten_by', session_user::text,
                                'forgotten_at', statement_timestamp());
   -- A strict store (set_strict_event_types) takes only declared types: declare the audit's.
   if strict_event_types() and not exists (select 1 from event_type_declarations d where d.type = 'pgevents.subject_forgotten') then
@@ -3893,6 +3896,27 @@ end;
 $function$;
 revoke execute on function pgevents.reveal_personal_data(text,jsonb) from public;
 
+CREATE OR REPLACE FUNCTION pgevents.rotate_subject_key(p_subject text)
+ RETURNS bigint
+ LANGUAGE plpgsql
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+declare
+  v_key_id bigint;
+begin
+  update subject_keys k set retired_at = statement_timestamp()
+   where k.subject = p_subject and k.retired_at is null
+  returning k.id into v_key_id;
+  if v_key_id is null then
+    raise exception 'Unknown data subject: no current key is stored for it (never used, or forgotten)'
+      using errcode = 'PE025',
+            hint = 'Check the subject''s spelling: it is the text of the declared subject field (or the stream id).';
+  end if;
+  return v_key_id;
+end;
+$function$;
+revoke execute on function pgevents.rotate_subject_key(text) from public;
+
 CREATE OR REPLACE FUNCTION pgevents.run_rebuild_sql(p_name text, p_schema name)
  RETURNS void
  LANGUAGE plpgsql
@@ -4488,13 +4512,13 @@ begin
     v_value := new.body #> v_path;
     continue when v_value is null or (jsonb_typeof(v_value) = 'object' and v_value ? '$pgevents');
     if v_key.id is null then
-      select * into v_key from subject_keys k where k.subject = v_subject;
+      select * into v_key from subject_keys k where k.subject = v_subject and k.retired_at is null;
       if not found then
         insert into subject_keys as k (subject, key) values (v_subject, new_subject_key())
-        on conflict (subject) do nothing
+        on conflict (subject) where retired_at is null do nothing
         returning * into v_key;
         if v_key.id is null then
-          select * into v_key from subject_keys k where k.subject = v_subject;
+          select * into v_key from subject_keys k where k.subject = v_subject and k.retired_at is null;
         end if;
       end if;
     end if;

@@ -79,6 +79,7 @@ import {
   forgetSubject,
   type PersonalDataDeclaration,
   personalDataDeclarations,
+  rotateSubjectKey,
 } from './store/personal-data.js';
 import { type ListStreamsOptions, type ListStreamsResult, listStreams, streamVersion } from './store/streams.js';
 import type {
@@ -378,7 +379,7 @@ export class EventStore {
   /**
    * Forgets a data subject (crypto-shredding): deletes its key, so that its personal fields read
    * `{"$pgevents": "erased"}` from then on; appends the audit event `pgevents.subject_forgotten`
-   * (key id, who, when, why; no personal data) to the audit stream
+   * (key ids, who, when, why; no personal data) to the audit stream
    * `00000000-0000-0000-0000-0000000f0e75`; and replays every trigger projection that handles a
    * declared type, so that read models hold the erased values. One transaction. The store's owner's only.
    * @throws {InvalidArgumentError} for a missing reason, or a subject without a key (never used or already forgotten).
@@ -387,6 +388,16 @@ export class EventStore {
    */
   forget(subject: string, options: ForgetOptions): Promise<ForgetResult> {
     return forgetSubject(this.#executor, this.schema, subject, options);
+  }
+
+  /**
+   * Rotates a data subject's key: the current one is retired (it still decrypts what it encrypted)
+   * and the subject's next personal field gets a new key. Events are never rewritten; {@link forget}
+   * deletes every key of the subject. The store's owner's only. Returns the retired key's id.
+   * @throws {InvalidArgumentError} for a subject without a current key.
+   */
+  rotateSubjectKey(subject: string): Promise<number> {
+    return rotateSubjectKey(this.#executor, this.schema, subject);
   }
 
   /**

@@ -29,14 +29,20 @@ comment on table {{schema}}.personal_data_declarations is 'Which fields of which
 -- as they are stored).
 create table {{schema}}.subject_keys (
   id bigint generated always as identity primary key,
-  subject text not null unique,
+  subject text not null,
   key bytea not null,
-  created_at timestamptz not null default statement_timestamp()
+  created_at timestamptz not null default statement_timestamp(),
+  -- Set by rotate_subject_key: the key still decrypts what it encrypted, and encrypts nothing more.
+  retired_at timestamptz
 );
+
+-- One current key per subject.
+create unique index subject_keys_current on {{schema}}.subject_keys (subject) where retired_at is null;
+create index subject_keys_subject on {{schema}}.subject_keys (subject);
 
 revoke all on {{schema}}.subject_keys from public;
 
-comment on table {{schema}}.subject_keys is 'The key of each data subject whose personal data events hold (encrypted); forget_subject deletes a subject''s key. Only the store''s owner and personal data readers read it.';
+comment on table {{schema}}.subject_keys is 'The key of each data subject whose personal data events hold (encrypted); forget_subject deletes every key of a subject, rotate_subject_key retires its current one. Only the store''s owner and personal data readers read it.';
 
 -- A kind of role that reads personal data decrypted (grant_personal_data_reader): it may read the keys.
 alter table {{schema}}.roles drop constraint roles_access_valid;

@@ -176,13 +176,13 @@ begin
     v_value := new.body #> v_path;
     continue when v_value is null or (jsonb_typeof(v_value) = 'object' and v_value ? '$pgevents');
     if v_key.id is null then
-      select * into v_key from subject_keys k where k.subject = v_subject;
+      select * into v_key from subject_keys k where k.subject = v_subject and k.retired_at is null;
       if not found then
         insert into subject_keys as k (subject, key) values (v_subject, new_subject_key())
-        on conflict (subject) do nothing
+        on conflict (subject) where retired_at is null do nothing
         returning * into v_key;
         if v_key.id is null then
-          select * into v_key from subject_keys k where k.subject = v_subject;
+          select * into v_key from subject_keys k where k.subject = v_subject and k.retired_at is null;
         end if;
       end if;
     end if;
@@ -225,9 +225,10 @@ begin
 end;
 $$;
 
--- Forgets data subject p_subject (crypto-shredding): deletes its key, so that its personal fields
--- read {"$pgevents": "erased"} from then on, everywhere; appends the audit event
--- pgevents.subject_forgotten (the key's id, who, when, why; no personal data) to the store's audit
+-- Forgets data subject p_subject (crypto-shredding): deletes its keys (the current one and any
+-- retired by rotate_subject_key), so that its personal fields read {"$pgevents": "erased"} from
+-- then on, everywhere; appends the audit event pgevents.subject_forgotten (the keys' ids, who,
+-- when, why; no personal data) to the store's audit
 -- stream (00000000-0000-0000-0000-0000000f0e75); and replays every trigger projection that handles
 -- a declared type, so that read models hold the erased values too. Returns the audit event's body,
 -- with the names of the projections replayed; forgetting an unknown subject is refused (PE025).
@@ -236,7 +237,7 @@ language plpgsql
 set search_path = {{schema}}, pg_temp
 as $$
 declare
-  v_key_id bigint;
+  v_keys bigint[];
   v_projection text;
   v_replayed text[] := '{}';
   v_body jsonb;
@@ -246,13 +247,14 @@ begin
       using errcode = 'PE025', detail = json_build_object('field', 'reason')::text,
             hint = 'Say why (it is recorded in the audit event), e.g. ''erasure request #123''.';
   end if;
-  delete from subject_keys k where k.subject = p_subject returning k.id into v_key_id;
-  if v_key_id is null then
+  with deleted as (delete from subject_keys k where k.subject = p_subject returning k.id)
+  select array_agg(d.id order by d.id) into v_keys from deleted d;
+  if v_keys is null then
     raise exception 'Unknown data subject: no key is stored for it (never used, or already forgotten)'
       using errcode = 'PE025',
             hint = 'Check the subject''s spelling: it is the text of the declared subject field (or the stream id).';
   end if;
-  v_body := jsonb_build_object('key', v_key_id, 'reason', p_reason, 'forgotten_by', session_user::text,
+  v_body := jsonb_build_object('keys', to_jsonb(v_keys), 'reason', p_reason, 'forgotten_by', session_user::text,
                                'forgotten_at', statement_timestamp());
   -- A strict store (set_strict_event_types) takes only declared types: declare the audit's.
   if strict_event_types() and not exists (select 1 from event_type_declarations d where d.type = 'pgevents.subject_forgotten') then
@@ -269,5 +271,28 @@ begin
     v_replayed := v_replayed || v_projection;
   end loop;
   return v_body || jsonb_build_object('replayed', to_jsonb(v_replayed));
+end;
+$$;
+
+-- Rotates data subject p_subject's key: the current key is retired (it still decrypts the fields it
+-- encrypted, and encrypts nothing more) and the subject's next personal field is encrypted with a
+-- new key, made then. Events are never rewritten. Returns the id of the retired key; a subject
+-- without a current key is refused (PE025).
+create or replace function {{schema}}.rotate_subject_key(p_subject text) returns bigint
+language plpgsql
+set search_path = {{schema}}, pg_temp
+as $$
+declare
+  v_key_id bigint;
+begin
+  update subject_keys k set retired_at = statement_timestamp()
+   where k.subject = p_subject and k.retired_at is null
+  returning k.id into v_key_id;
+  if v_key_id is null then
+    raise exception 'Unknown data subject: no current key is stored for it (never used, or forgotten)'
+      using errcode = 'PE025',
+            hint = 'Check the subject''s spelling: it is the text of the declared subject field (or the stream id).';
+  end if;
+  return v_key_id;
 end;
 $$;

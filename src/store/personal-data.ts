@@ -14,8 +14,8 @@ export interface PersonalDataDeclaration {
 
 /** What {@link forgetSubject} did: the audit event's body, and the projections replayed. */
 export interface ForgetResult {
-  /** The id of the deleted key (what the encrypted fields of the subject's events name). */
-  key: number;
+  /** The ids of the deleted keys (what the encrypted fields of the subject's events name): the current one and any retired. */
+  keys: number[];
   reason: string;
   forgottenBy: string;
   forgottenAt: Date;
@@ -63,16 +63,27 @@ export async function forgetSubject(db: Queryable, schema: string, subject: stri
       hint: "Pass { reason: 'erasure request #123' } (CLI: --reason \"…\").",
     });
   }
-  const [row] = await db.query<{ result: { key: number; reason: string; forgotten_by: string; forgotten_at: string; replayed: string[] } }>(
+  const [row] = await db.query<{ result: { keys: number[]; reason: string; forgotten_by: string; forgotten_at: string; replayed: string[] } }>(
     `select ${schema}.forget_subject($1, $2) as result`,
     [subject, reason],
   );
   const result = row!.result;
   return {
-    key: Number(result.key),
+    keys: result.keys.map(Number),
     reason: result.reason,
     forgottenBy: result.forgotten_by,
     forgottenAt: new Date(result.forgotten_at),
     replayed: result.replayed,
   };
+}
+
+/** Rotates a data subject's key; see {@link EventStore.rotateSubjectKey}. */
+export async function rotateSubjectKey(db: Queryable, schema: string, subject: string): Promise<number> {
+  if (typeof subject !== 'string' || subject === '') {
+    throw new InvalidArgumentError('subject', 'The subject whose key to rotate is missing', {
+      hint: 'Pass the text of the declared subject field (or the stream id).',
+    });
+  }
+  const [row] = await db.query<{ retired: string }>(`select ${schema}.rotate_subject_key($1)::text as retired`, [subject]);
+  return Number(row!.retired);
 }

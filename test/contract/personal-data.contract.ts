@@ -137,7 +137,7 @@ export default function personalDataContract(engine: TestEngine): void {
 
       // The audit event names the key, who, when and why, and holds no personal data.
       const audit = await owner.readStream('00000000-0000-0000-0000-0000000f0e75');
-      expect(audit.at(-1)).toMatchObject({ type: 'pgevents.subject_forgotten', body: { key: result.key, reason: 'erasure request #1' } });
+      expect(audit.at(-1)).toMatchObject({ type: 'pgevents.subject_forgotten', body: { keys: result.keys, reason: 'erasure request #1' } });
       expect(JSON.stringify(audit.at(-1)!.body)).not.toContain('api@example.org');
 
       await expect(owner.forget('api', { reason: 'again' })).rejects.toBeInstanceOf(InvalidArgumentError);
@@ -165,16 +165,32 @@ export default function personalDataContract(engine: TestEngine): void {
 
     it.runIf(engine.name === 'server')('after forget, a pg_dump of the whole database holds neither the values nor the key', async ({ skip }) => {
       if (t.roles) skip('pg_dump needs the owner (the keys are the owner\'s)');
-      const [{ key }] = (await owner.query<{ key: string }>(`select encode(key, 'hex') as key from ${schema}.subject_keys where subject = 'imp'`)) as [{ key: string }];
+      // Rotated first: both keys must go.
+      const before1 = await owner.query<{ key: string }>(`select encode(key, 'hex') as key from ${schema}.subject_keys where subject = 'imp'`);
+      expect(before1).toHaveLength(1);
+      const retired = await owner.rotateSubjectKey('imp');
+      await store.append(randomUUID(), [{ ...register('imp'), body: { ...register('imp').body, email: 'imp2@example.org' } }]);
+      const keys = (await owner.query<{ key: string }>(`select encode(key, 'hex') as key from ${schema}.subject_keys where subject = 'imp' order by id`)).map((r) => r.key);
+      expect(keys).toHaveLength(2);
+      expect(keys[0]).toBe(before1[0]!.key);
+      const imp = (await owner.readAll({ types: ['pd_registered'], limit: 1000 })).events.filter((e) => e.body.userId === 'imp');
+      expect(imp.map((e) => e.body.email)).toEqual(['imp@example.org', 'imp2@example.org']);
+      const stored = await owner.query<{ key: number }>(`select (body->'email'->>'key')::int as key from ${schema}.events where type = 'pd_registered' and body->>'userId' = 'imp' order by id`);
+      expect(stored.map((r) => r.key)).toEqual([retired, expect.any(Number)]);
+      expect(stored[1]!.key).not.toBe(retired);
+      const key = keys[0]!;
+      const key2 = keys[1]!;
       const dump = async () => (await promisify(execFile)('pg_dump', ['--dbname', t.url!], { maxBuffer: 256 * 1024 * 1024 })).stdout;
       // Before: the read model holds imp's values and subject_keys its key (the search can find them).
       const before = await dump();
-      expect(before).toContain('imp@example.org');
+      expect(before).toContain('imp2@example.org');
       expect(before).toContain(key);
+      expect(before).toContain(key2);
       await owner.forget('imp', { reason: 'erasure request #4' });
       const after = await dump();
-      for (const secret of secrets('imp')) expect(after).not.toContain(secret);
+      for (const secret of [...secrets('imp'), 'imp2@example.org']) expect(after).not.toContain(secret);
       expect(after).not.toContain(key);
+      expect(after).not.toContain(key2);
       // Other subjects are untouched.
       expect(after).toContain('ins@example.org');
     });

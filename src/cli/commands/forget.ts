@@ -16,9 +16,9 @@ export function defineForget(program: Command): void {
       action(async (context, subject: string, options: { reason?: string }) => {
         const result = await withStore(context, (store) => store.forget(subject, { reason: options.reason ?? '' }));
         context.out.result(
-          { subject, key: result.key, reason: result.reason, forgottenBy: result.forgottenBy, forgottenAt: result.forgottenAt.toISOString(), replayed: result.replayed },
+          { subject, keys: result.keys, reason: result.reason, forgottenBy: result.forgottenBy, forgottenAt: result.forgottenAt.toISOString(), replayed: result.replayed },
           () => {
-            context.out.line(`forgot ${subject}: key ${result.key} deleted by ${result.forgottenBy} at ${result.forgottenAt.toISOString()}`);
+            context.out.line(`forgot ${subject}: key(s) ${result.keys.join(', ')} deleted by ${result.forgottenBy} at ${result.forgottenAt.toISOString()}`);
             context.out.line(result.replayed.length > 0 ? `replayed: ${result.replayed.join(', ')}` : 'no projection to replay');
           },
         );
