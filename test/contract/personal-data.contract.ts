@@ -1,8 +1,12 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InvalidArgumentError } from '../../src/index.js';
+import { PGlite } from '@electric-sql/pglite';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { InvalidArgumentError, openEventStore } from '../../src/index.js';
 import type { EventStore, Subscription } from '../../src/index.js';
 import type { TestEngine, TestStore } from '../support/engines.js';
 import { READ_ALL_TEST_TIMEOUT_MS } from './fixtures.js';
@@ -193,6 +197,45 @@ export default function personalDataContract(engine: TestEngine): void {
       expect(after).not.toContain(key2);
       // Other subjects are untouched.
       expect(after).toContain('ins@example.org');
+    });
+
+    it.runIf(engine.name === 'embedded')('an embedded data directory: the store loads pgcrypto itself, and pgevents forget --data-dir works; a PGlite without it is refused with a hint', async () => {
+      const dataDir = mkdtempSync(join(tmpdir(), 'pgevents-personal-data-'));
+      try {
+        const seed = await PGlite.create({ dataDir, loadDataDir: new Blob([readFileSync(inject('pgliteDump'))]) });
+        await seed.close();
+        const stream = randomUUID();
+        const opened = await openEventStore({ dataDir });
+        try {
+          await opened.declarePersonalData({ type: 'pd_dir', fields: ['email'], subject: 'stream' });
+          await opened.append(stream, [{ type: 'pd_dir', body: { email: 'dir@example.org' } }]);
+        } finally {
+          await opened.close();
+        }
+        const forgotten = await runCli(['--data-dir', dataDir, '--json', 'forget', stream, '--reason', 'erasure request #5']);
+        expect(forgotten.exitCode).toBe(0);
+        expect(JSON.parse(forgotten.stdout)).toMatchObject({ subject: stream, reason: 'erasure request #5', keys: [expect.any(Number)] });
+        const reopened = await openEventStore({ dataDir });
+        try {
+          expect((await reopened.readStream(stream))[0]!.body).toEqual({ email: ERASED });
+        } finally {
+          await reopened.close();
+        }
+      } finally {
+        rmSync(dataDir, { recursive: true, force: true });
+      }
+
+      const bare = await PGlite.create({ loadDataDir: new Blob([readFileSync(inject('pgliteDump'))]) });
+      const withoutCrypto = await openEventStore({ pglite: bare });
+      try {
+        await expect(withoutCrypto.declarePersonalData({ type: 'pd_bare', fields: ['email'], subject: 'stream' })).rejects.toMatchObject({
+          message: expect.stringMatching(/needs the pgcrypto extension/),
+          hint: expect.stringMatching(/extensions: \{ pgcrypto \}/),
+        });
+      } finally {
+        await withoutCrypto.close();
+        await bare.close();
+      }
     });
 
     it('takes the subject from metadata; forget works in a strict store (the audit type is declared)', async () => {
