@@ -30,7 +30,10 @@ begin
           using errcode = v_state,
                 hint = 'Ask the database''s owner to run: create schema pgcrypto; create extension pgcrypto schema pgcrypto; (on embedded PGlite: a PGlite handed to openEventStore must be created with extensions: { pgcrypto } from @electric-sql/pglite/contrib/pgcrypto).';
     end;
+    -- As any extension's functions are by default: the installing role's default privileges
+    -- (migration 0004) would otherwise keep them from every other store's owner in the database.
     grant usage on schema pgcrypto to public;
+    grant execute on all functions in schema pgcrypto to public;
     select n.nspname into v_schema from pg_extension x join pg_namespace n on n.oid = x.extnamespace where x.extname = 'pgcrypto';
   end if;
   return v_schema;
