@@ -116,6 +116,11 @@ export default function personalDataContract(engine: TestEngine): void {
       } else {
         expect((await store.readStream(stream))[0]!.body).toMatchObject({ email: 'sub@example.org' });
       }
+      // The application's own subscription (as a personal data reader, on the server) gets plaintext too.
+      const appSeen = recorder();
+      running.push(await store.subscribe({ name: 'pd-app-sub', types: ['pd_registered'], handler: appSeen.handler }));
+      await waitFor(() => appSeen.events.some((e) => e.stream === stream), "the application's subscription to see the event");
+      expect(appSeen.events.find((e) => e.stream === stream)!.body).toMatchObject({ email: 'sub@example.org', address: { street: 'sub street 1' } });
     });
 
     it('forget erases a subject everywhere (events, read models, replays), audits it, and changes nothing else', async () => {
