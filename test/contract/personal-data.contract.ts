@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { InvalidArgumentError, openEventStore } from '../../src/index.js';
 import type { EventStore, Subscription } from '../../src/index.js';
 import type { TestEngine, TestStore } from '../support/engines.js';
+import { findPgClient } from '../support/pg-client.js';
 import { READ_ALL_TEST_TIMEOUT_MS } from './fixtures.js';
 import { engineLabel, recorder, runCli, waitFor } from './subscriptions.contract.js';
 
@@ -174,6 +175,9 @@ export default function personalDataContract(engine: TestEngine): void {
 
     it.runIf(engine.name === 'server')('after forget, a pg_dump of the whole database holds neither the values nor the key', async ({ skip }) => {
       if (t.roles) skip('pg_dump needs the owner (the keys are the owner\'s)');
+      // pg_dump refuses a server newer than itself: the newest one at hand (CI installs 18).
+      const pgDump = findPgClient('pg_dump', 14);
+      if (pgDump === null) skip('no pg_dump');
       // Rotated first: both keys must go.
       const before1 = await owner.query<{ key: string }>(`select encode(key, 'hex') as key from ${schema}.subject_keys where subject = 'imp'`);
       expect(before1).toHaveLength(1);
@@ -189,7 +193,7 @@ export default function personalDataContract(engine: TestEngine): void {
       expect(stored[1]!.key).not.toBe(retired);
       const key = keys[0]!;
       const key2 = keys[1]!;
-      const dump = async () => (await promisify(execFile)('pg_dump', ['--dbname', t.url!], { maxBuffer: 256 * 1024 * 1024 })).stdout;
+      const dump = async () => (await promisify(execFile)(pgDump!.path, ['--dbname', t.url!], { maxBuffer: 256 * 1024 * 1024 })).stdout;
       // Before: the read model holds imp's values and subject_keys its key (the search can find them).
       const before = await dump();
       expect(before).toContain('imp2@example.org');
