@@ -165,6 +165,16 @@ export default function personalDataContract(engine: TestEngine): void {
         expect((await owner.query<{ email: string }>(`select email from public.pd_users where id = 'fn'`))[0]!.email).toBe('fn@example.org');
         return;
       }
+      const declared = await cli('--json', 'personal-data', 'declare', 'pd_cli', '--field', 'email', '--field', 'phone', '--subject', 'metadata.person');
+      expect(declared.exitCode).toBe(0);
+      expect(JSON.parse(declared.stdout)).toEqual({ type: 'pd_cli', fields: ['email', 'phone'], subject: 'metadata.person' });
+      const listed = await cli('--json', 'personal-data', 'list');
+      expect(JSON.parse(listed.stdout)).toContainEqual({ type: 'pd_cli', fields: ['email', 'phone'], subject: 'metadata.person' });
+      expect((await cli('personal-data', 'declare', 'pd_cli', '--field', 'email', '--subject', 'nobody')).exitCode).not.toBe(0);
+      const rotated = await cli('--json', 'personal-data', 'rotate', 'ins');
+      expect(rotated.exitCode).toBe(0);
+      expect(JSON.parse(rotated.stdout)).toMatchObject({ subject: 'ins', retiredKey: expect.any(Number) });
+      expect((await cli('personal-data', 'rotate', 'nobody-at-all')).exitCode).not.toBe(0);
       const forgotten = await cli('--json', 'forget', 'fn', '--reason', 'erasure request #2');
       expect(forgotten.exitCode).toBe(0);
       expect(JSON.parse(forgotten.stdout)).toMatchObject({ subject: 'fn', reason: 'erasure request #2', replayed: ['pd_users'] });
