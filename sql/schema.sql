@@ -96,6 +96,20 @@ create table pgevents.migrations (
 );
 alter table pgevents.migrations add constraint migrations_pkey PRIMARY KEY (id);
 
+create table pgevents.personal_data_declarations (
+  type text not null,
+  fields text[] not null,
+  revealed_fields text[] not null,
+  subject_source text not null,
+  subject_path text,
+  declared_at timestamp with time zone default statement_timestamp() not null
+);
+alter table pgevents.personal_data_declarations add constraint personal_data_declarations_fields CHECK ((cardinality(fields) > 0));
+alter table pgevents.personal_data_declarations add constraint personal_data_declarations_path CHECK (((subject_source = 'stream'::text) = (subject_path IS NULL)));
+alter table pgevents.personal_data_declarations add constraint personal_data_declarations_pkey PRIMARY KEY (type);
+alter table pgevents.personal_data_declarations add constraint personal_data_declarations_source CHECK ((subject_source = ANY (ARRAY['body'::text, 'metadata'::text, 'stream'::text])));
+comment on table pgevents.personal_data_declarations is 'Which fields of which event types are personal data and whose they are (declare_personal_data); they are stored encrypted with the subject''s key.';
+
 create table pgevents.projection_handlers (
   projection text not null,
   event_type text not null,
@@ -159,7 +173,7 @@ create table pgevents.roles (
   access text not null,
   granted_at timestamp with time zone default statement_timestamp() not null
 );
-alter table pgevents.roles add constraint roles_access_valid CHECK ((access = ANY (ARRAY['reader'::text, 'writer'::text, 'subscriber'::text, 'operator'::text])));
+alter table pgevents.roles add constraint roles_access_valid CHECK ((access = ANY (ARRAY['reader'::text, 'writer'::text, 'subscriber'::text, 'operator'::text, 'personal_data_reader'::text])));
 alter table pgevents.roles add constraint roles_pkey PRIMARY KEY (role_name, access);
 comment on table pgevents.roles is 'Roles given access with grant_reader, grant_writer, grant_subscriber or grant_operator, one row per role and kind: granted again whenever the definitions are applied, and read models defined later are granted to them.';
 
@@ -208,6 +222,18 @@ alter table pgevents.streams add constraint streams_state_valid CHECK ((state = 
 alter table pgevents.streams add constraint streams_version_check CHECK ((version >= 0));
 comment on column pgevents.streams.state is 'live, archived (appends refused until unarchive_stream) or tombstoned (appends refused for ever).';
 comment on column pgevents.streams.truncated_before is 'The versions below it were deleted by truncate_stream_before: an insert of one of them is refused (versions are never reused).';
+
+create table pgevents.subject_keys (
+  id bigint not null generated always as identity (sequence name pgevents.subject_keys_id_seq start with 1 increment by 1 minvalue 1 maxvalue 9223372036854775807 cache 1 no cycle),
+  subject text not null,
+  key bytea not null,
+  created_at timestamp with time zone default statement_timestamp() not null,
+  retired_at timestamp with time zone
+);
+alter table pgevents.subject_keys add constraint subject_keys_pkey PRIMARY KEY (id);
+CREATE UNIQUE INDEX subject_keys_current ON pgevents.subject_keys USING btree (subject) WHERE (retired_at IS NULL);
+CREATE INDEX subject_keys_subject ON pgevents.subject_keys USING btree (subject);
+comment on table pgevents.subject_keys is 'The key of each data subject whose personal data events hold (encrypted); forget_subject deletes every key of a subject, rotate_subject_key retires its current one. Only the store''s owner and personal data readers read it.';
 
 create table pgevents.subscriptions (
   name text not null,
@@ -258,7 +284,14 @@ create view pgevents.current_events as
         CASE
             WHEN ((type, COALESCE(type_version, 1)) IN ( SELECT u.type,
                 u.from_version
-               FROM pgevents.event_upcasters u)) THEN pgevents.upcast_body(type, COALESCE(type_version, 1), body)
+               FROM pgevents.event_upcasters u)) THEN pgevents.upcast_body(type, COALESCE(type_version, 1),
+            CASE
+                WHEN (type IN ( SELECT d.type
+                   FROM pgevents.personal_data_declarations d)) THEN pgevents.reveal_personal_data(type, body)
+                ELSE body
+            END)
+            WHEN (type IN ( SELECT d.type
+               FROM pgevents.personal_data_declarations d)) THEN pgevents.reveal_personal_data(type, body)
             ELSE body
         END AS body,
     metadata,
@@ -1191,6 +1224,47 @@ end;
 $function$;
 revoke execute on function pgevents.create_subscription(text,text,text[]) from public;
 
+CREATE OR REPLACE FUNCTION pgevents.declare_personal_data(p_type text, p_fields text[], p_subject text)
+ RETURNS pgevents.personal_data_declarations
+ LANGUAGE plpgsql
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+declare
+  v_source text := case when p_subject = 'stream' then 'stream' else split_part(p_subject, '.', 1) end;
+  v_path text := case when p_subject = 'stream' then null else nullif(substr(p_subject, length(split_part(p_subject, '.', 1)) + 2), '') end;
+  v_row personal_data_declarations;
+begin
+  if p_type is null or btrim(p_type) = '' then
+    raise exception 'Invalid personal data declaration: the event type is missing'
+      using errcode = 'PE025', detail = json_build_object('field', 'type')::text;
+  end if;
+  if p_fields is null or cardinality(p_fields) = 0
+     or exists (select 1 from unnest(p_fields) f where f is null or f !~ '^[^.]+(\.[^.]+)*$') then
+    raise exception 'Invalid personal data declaration of %: fields must be one or more dot-separated paths in the body', p_type
+      using errcode = 'PE025', detail = json_build_object('field', 'fields', 'type', p_type)::text,
+            hint = 'For example: array[''email'', ''address.street''].';
+  end if;
+  if v_source not in ('stream', 'body', 'metadata') or (v_source <> 'stream' and v_path is null) then
+    raise exception 'Invalid personal data declaration of %: the subject % is not ''stream'', ''body.<path>'' or ''metadata.<path>''', p_type, coalesce(p_subject, 'null')
+      using errcode = 'PE025', detail = json_build_object('field', 'subject', 'type', p_type)::text;
+  end if;
+  if v_source = 'body' and exists (select 1 from unnest(p_fields) f where f = v_path or v_path like f || '.%') then
+    raise exception 'Invalid personal data declaration of %: the subject field % would be encrypted itself', p_type, v_path
+      using errcode = 'PE025', detail = json_build_object('field', 'subject', 'type', p_type)::text,
+            hint = 'Name the subject by a field that is not personal (an id), or by the stream.';
+  end if;
+  insert into personal_data_declarations as d (type, fields, revealed_fields, subject_source, subject_path)
+  values (p_type, p_fields, p_fields, v_source, v_path)
+  on conflict (type) do update set fields = excluded.fields, subject_source = excluded.subject_source,
+                                   revealed_fields = array(select distinct f from unnest(d.revealed_fields || excluded.fields) f order by f),
+                                   subject_path = excluded.subject_path, declared_at = statement_timestamp()
+  returning * into v_row;
+  perform generate_personal_data_code();
+  return v_row;
+end;
+$function$;
+revoke execute on function pgevents.declare_personal_data(text,text[],text) from public;
+
 CREATE OR REPLACE FUNCTION pgevents.define_async_projection(p_name text, p_types text[], p_tables text[] DEFAULT '{}'::text[])
  RETURNS pgevents.subscriptions
  LANGUAGE plpgsql
@@ -1748,6 +1822,50 @@ AS $function$
 $function$;
 revoke execute on function pgevents.events_writers_active() from public;
 
+CREATE OR REPLACE FUNCTION pgevents.forget_subject(p_subject text, p_reason text)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+declare
+  v_keys bigint[];
+  v_projection text;
+  v_replayed text[] := '{}';
+  v_body jsonb;
+begin
+  if p_reason is null or btrim(p_reason) = '' then
+    raise exception 'Invalid forget: a reason is required'
+      using errcode = 'PE025', detail = json_build_object('field', 'reason')::text,
+            hint = 'Say why (it is recorded in the audit event), e.g. ''erasure request #123''.';
+  end if;
+  with deleted as (delete from subject_keys k where k.subject = p_subject returning k.id)
+  select array_agg(d.id order by d.id) into v_keys from deleted d;
+  if v_keys is null then
+    raise exception 'Unknown data subject: no key is stored for it (never used, or already forgotten)'
+      using errcode = 'PE025',
+            hint = 'Check the subject''s spelling: it is the text of the declared subject field (or the stream id).';
+  end if;
+  v_body := jsonb_build_object('keys', to_jsonb(v_keys), 'reason', p_reason, 'forgotten_by', session_user::text,
+                               'forgotten_at', statement_timestamp());
+  -- A strict store (set_strict_event_types) takes only declared types: declare the audit's.
+  if strict_event_types() and not exists (select 1 from event_type_declarations d where d.type = 'pgevents.subject_forgotten') then
+    perform define_event_type('pgevents.subject_forgotten');
+  end if;
+  insert into events (uuid, type, body, metadata)
+  values ('00000000-0000-0000-0000-0000000f0e75', 'pgevents.subject_forgotten', v_body, '{}');
+  for v_projection in
+    select distinct h.projection from projection_handlers h join projections p on p.name = h.projection
+     where p.kind = 'trigger' and h.event_type in (select d.type from personal_data_declarations d)
+     order by h.projection
+  loop
+    perform replay_projection(v_projection);
+    v_replayed := v_replayed || v_projection;
+  end loop;
+  return v_body || jsonb_build_object('replayed', to_jsonb(v_replayed));
+end;
+$function$;
+revoke execute on function pgevents.forget_subject(text,text) from public;
+
 CREATE OR REPLACE FUNCTION pgevents.generate_event_type_code()
  RETURNS void
  LANGUAGE plpgsql
@@ -1825,6 +1943,59 @@ $code$, coalesce(v_checks, E'\n    when null then null;')));
 end;
 $function$;
 revoke execute on function pgevents.generate_event_type_code() from public;
+
+CREATE OR REPLACE FUNCTION pgevents.generate_personal_data_code()
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+declare
+  v_declared boolean := exists (select 1 from personal_data_declarations);
+  v_crypto name;
+  v_projection text;
+  v_reader name;
+begin
+  if v_declared then
+    v_crypto := pgcrypto_schema();
+    execute format($f$
+create or replace function pgevents.seal_value(p_key bytea, p_value jsonb) returns text
+language sql
+volatile
+set search_path = pgevents, pg_temp
+as $s$
+  select encode(v.iv || %1$I.encrypt_iv(convert_to(p_value::text, 'UTF8'), p_key, v.iv, 'aes-cbc/pad:pkcs'), 'base64')
+    from (select %1$I.gen_random_bytes(16) as iv) v
+$s$;
+create or replace function pgevents.unseal_value(p_key bytea, p_data text) returns jsonb
+language sql
+immutable
+security definer
+set search_path = pgevents, pg_temp
+as $s$
+  select convert_from(%1$I.decrypt_iv(substr(d.raw, 17), p_key, substr(d.raw, 1, 16), 'aes-cbc/pad:pkcs'), 'UTF8')::jsonb
+    from (select decode(p_data, 'base64') as raw) d
+$s$;
+create or replace function pgevents.new_subject_key() returns bytea
+language sql
+volatile
+set search_path = pgevents, pg_temp
+as $s$ select %1$I.gen_random_bytes(32) $s$;
+revoke all on function pgevents.seal_value(bytea, jsonb), pgevents.unseal_value(bytea, text), pgevents.new_subject_key() from public;
+$f$, v_crypto);
+    for v_reader in select r.role_name from roles r
+                     where r.access = 'personal_data_reader' and to_regrole(quote_ident(r.role_name)) is not null loop
+      execute format('grant execute on function pgevents.unseal_value(bytea, text) to %I', v_reader);
+    end loop;
+    execute 'create or replace trigger events_vault before insert on pgevents.events for each row execute function pgevents.tg_events__vault()';
+  else
+    drop trigger if exists events_vault on pgevents.events;
+  end if;
+  for v_projection in select p.name from projections p where p.kind = 'trigger' loop
+    perform generate_projection_code(v_projection);
+  end loop;
+end;
+$function$;
+revoke execute on function pgevents.generate_personal_data_code() from public;
 
 CREATE OR REPLACE FUNCTION pgevents.generate_projection_code(p_name text)
  RETURNS void
@@ -1942,6 +2113,24 @@ end;
 $function$;
 revoke execute on function pgevents.grant_operator(name) from public;
 
+CREATE OR REPLACE FUNCTION pgevents.grant_personal_data_reader(p_role name)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+begin
+  perform grant_read_access(p_role);
+  execute format('grant select on pgevents.subject_keys to %I', p_role);
+  -- Made by the first declaration (generate_personal_data_code, which grants it to the readers then).
+  if to_regprocedure('pgevents.unseal_value(bytea, text)') is not null then
+    execute format('grant execute on function pgevents.unseal_value(bytea, text) to %I', p_role);
+  end if;
+  insert into roles (role_name, access) values (p_role, 'personal_data_reader')
+  on conflict (role_name, access) do nothing;
+end;
+$function$;
+revoke execute on function pgevents.grant_personal_data_reader(name) from public;
+
 CREATE OR REPLACE FUNCTION pgevents.grant_projection_reads(p_name text)
  RETURNS void
  LANGUAGE plpgsql
@@ -1979,13 +2168,13 @@ begin
   execute format('grant select on pgevents.events, pgevents.streams, pgevents.projections, '
                  'pgevents.projection_handlers, pgevents.snapshots, pgevents.event_types, pgevents.migrations, '
                  'pgevents.safe_events, pgevents.current_events, pgevents.event_upcasters, pgevents.subscriptions, pgevents.subscription_status, '
-                 'pgevents.rebuild_progress, pgevents.projection_health, pgevents.stream_lifecycle, pgevents.event_type_declarations to %I', p_role);
+                 'pgevents.rebuild_progress, pgevents.projection_health, pgevents.stream_lifecycle, pgevents.event_type_declarations, pgevents.personal_data_declarations to %I', p_role);
   -- The functions behind the views above run with the reading role's rights.
   execute format('grant execute on function pgevents.read_stream(uuid, bigint, int, boolean), pgevents.stream_state(uuid), '
                  'pgevents.read_all(xid8, bigint, int, text[]), pgevents.read_all_after(text, int, text[]), '
                  'pgevents.read_page(xid8, bigint, int, text[]), '
                  'pgevents.safe_horizon(), pgevents.strict_event_types(), '
-                 'pgevents.upcast_body(text, int, jsonb), pgevents.upcast_sources(text[]), pgevents.types_read_as_stored(text[]), pgevents.parse_cursor(text), pgevents.resolve_cursor(text), '
+                 'pgevents.upcast_body(text, int, jsonb), pgevents.reveal_personal_data(text, jsonb), pgevents.upcast_sources(text[]), pgevents.types_read_as_stored(text[]), pgevents.parse_cursor(text), pgevents.resolve_cursor(text), '
                  'pgevents.subscription_lock_key(text), pgevents.subscription_is_locked(text), '
                  'pgevents.projection_rows(text), pgevents.rebuild_progress_of(text), '
                  'pgevents.has_store_access(name, text), pgevents.may_manage_subscription(name, name) to %I', p_role);
@@ -2211,6 +2400,38 @@ end;
 $function$;
 revoke execute on function pgevents.parse_cursor(text) from public;
 
+CREATE OR REPLACE FUNCTION pgevents.pgcrypto_schema()
+ RETURNS name
+ LANGUAGE plpgsql
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+declare
+  v_schema name;
+  v_state text;
+begin
+  select n.nspname into v_schema from pg_extension x join pg_namespace n on n.oid = x.extnamespace where x.extname = 'pgcrypto';
+  if v_schema is null then
+    begin
+      create schema if not exists pgcrypto;
+      create extension if not exists pgcrypto schema pgcrypto;
+    exception
+      when insufficient_privilege or undefined_file or feature_not_supported then
+        get stacked diagnostics v_state = returned_sqlstate;
+        raise exception 'Personal data needs the pgcrypto extension, which could not be created: %', sqlerrm
+          using errcode = v_state,
+                hint = 'Ask the database''s owner to run: create schema pgcrypto; create extension pgcrypto schema pgcrypto; (on embedded PGlite: a PGlite handed to openEventStore must be created with extensions: { pgcrypto } from @electric-sql/pglite/contrib/pgcrypto).';
+    end;
+    -- As any extension's functions are by default: the installing role's default privileges
+    -- (migration 0004) would otherwise keep them from every other store's owner in the database.
+    grant usage on schema pgcrypto to public;
+    grant execute on all functions in schema pgcrypto to public;
+    select n.nspname into v_schema from pg_extension x join pg_namespace n on n.oid = x.extnamespace where x.extname = 'pgcrypto';
+  end if;
+  return v_schema;
+end;
+$function$;
+revoke execute on function pgevents.pgcrypto_schema() from public;
+
 CREATE OR REPLACE FUNCTION pgevents.projection_apply_code(p_name text, p_call_names jsonb DEFAULT '{}'::jsonb, OUT types text[], OUT batch boolean, OUT dispatch text)
  RETURNS record
  LANGUAGE plpgsql
@@ -2412,13 +2633,15 @@ begin
     if not v_locked then
       %2$s
       v_locked := true;
-    end if;
+    end if;%5$s
     %3$s
   end loop;
   return null;
 %4$s
 end;
-$code$, p_types, projection_lock_code(p_name), p_dispatch, projection_error_handler(p_name))
+$code$, p_types, projection_lock_code(p_name), p_dispatch, projection_error_handler(p_name),
+    case when exists (select 1 from personal_data_declarations d where d.type = any(p_types))
+         then E'\n    v_event.body := pgevents.reveal_personal_data(v_event.type, v_event.body);' else '' end)
   else format($code$
 declare
   v_events pgevents.events[];
@@ -2446,7 +2669,9 @@ begin
   return null;
 %4$s
 end;
-$code$, p_types, projection_lock_code(p_name), p_dispatch, projection_batch_error_handler(p_name), event_row_code('n'))
+$code$, p_types, projection_lock_code(p_name), p_dispatch, projection_batch_error_handler(p_name),
+    case when exists (select 1 from personal_data_declarations d where d.type = any(p_types))
+         then replace(event_row_code('n'), 'n.body', 'pgevents.reveal_personal_data(n.type, n.body)') else event_row_code('n') end)
   end;
 $function$;
 revoke execute on function pgevents.projection_trigger_body(text,text[],boolean,text) from public;
@@ -3632,6 +3857,57 @@ end;
 $function$;
 revoke execute on function pgevents.resume_subscription(text) from public;
 
+CREATE OR REPLACE FUNCTION pgevents.reveal_personal_data(p_type text, p_body jsonb)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+declare
+  v_fields text[];
+  v_field text;
+  v_path text[];
+  v_value jsonb;
+  v_key bytea;
+begin
+  select d.revealed_fields into v_fields from personal_data_declarations d where d.type = p_type;
+  if v_fields is null or not has_table_privilege('pgevents.subject_keys', 'select') then
+    return p_body;
+  end if;
+  foreach v_field in array v_fields loop
+    v_path := string_to_array(v_field, '.');
+    v_value := p_body #> v_path;
+    continue when v_value is null or jsonb_typeof(v_value) <> 'object' or v_value->>'$pgevents' is distinct from 'encrypted';
+    select k.key into v_key from subject_keys k where k.id = (v_value->>'key')::bigint;
+    p_body := jsonb_set(p_body, v_path,
+                        case when v_key is null then '{"$pgevents": "erased"}'::jsonb else unseal_value(v_key, v_value->>'data') end);
+  end loop;
+  return p_body;
+end;
+$function$;
+revoke execute on function pgevents.reveal_personal_data(text,jsonb) from public;
+
+CREATE OR REPLACE FUNCTION pgevents.rotate_subject_key(p_subject text)
+ RETURNS bigint
+ LANGUAGE plpgsql
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+declare
+  v_key_id bigint;
+begin
+  update subject_keys k set retired_at = statement_timestamp()
+   where k.subject = p_subject and k.retired_at is null
+  returning k.id into v_key_id;
+  if v_key_id is null then
+    raise exception 'Unknown data subject: no current key is stored for it (never used, or forgotten)'
+      using errcode = 'PE025',
+            hint = 'Check the subject''s spelling: it is the text of the declared subject field (or the stream id).';
+  end if;
+  return v_key_id;
+end;
+$function$;
+revoke execute on function pgevents.rotate_subject_key(text) from public;
+
 CREATE OR REPLACE FUNCTION pgevents.run_rebuild_sql(p_name text, p_schema name)
  RETURNS void
  LANGUAGE plpgsql
@@ -4214,6 +4490,57 @@ end;
 $function$;
 revoke execute on function pgevents.tg_events__type_version() from public;
 
+CREATE OR REPLACE FUNCTION pgevents.tg_events__vault()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+declare
+  v_declared personal_data_declarations;
+  v_subject text;
+  v_key subject_keys;
+  v_field text;
+  v_path text[];
+  v_value jsonb;
+begin
+  select * into v_declared from personal_data_declarations d where d.type = new.type;
+  if not found then
+    return new;
+  end if;
+  v_subject := case v_declared.subject_source
+                 when 'stream' then new.uuid::text
+                 when 'body' then new.body #>> string_to_array(v_declared.subject_path, '.')
+                 else new.metadata #>> string_to_array(v_declared.subject_path, '.') end;
+  if v_subject is null then
+    raise exception 'Invalid event of type % (Stream: %): its personal data names no subject (% % is missing)', new.type, new.uuid, v_declared.subject_source, v_declared.subject_path
+      using errcode = 'PE003',
+            detail = json_build_object('stream', new.uuid, 'field', v_declared.subject_source, 'type', new.type, 'path', v_declared.subject_path)::text,
+            hint = 'personal_data_declarations says which field names the subject of the type''s personal data.';
+  end if;
+  foreach v_field in array v_declared.fields loop
+    v_path := string_to_array(v_field, '.');
+    v_value := new.body #> v_path;
+    continue when v_value is null or (jsonb_typeof(v_value) = 'object' and v_value ? '$pgevents');
+    if v_key.id is null then
+      select * into v_key from subject_keys k where k.subject = v_subject and k.retired_at is null;
+      if not found then
+        insert into subject_keys as k (subject, key) values (v_subject, new_subject_key())
+        on conflict (subject) where retired_at is null do nothing
+        returning * into v_key;
+        if v_key.id is null then
+          select * into v_key from subject_keys k where k.subject = v_subject and k.retired_at is null;
+        end if;
+      end if;
+    end if;
+    new.body := jsonb_set(new.body, v_path,
+                          jsonb_build_object('$pgevents', 'encrypted', 'key', v_key.id, 'data', seal_value(v_key.key, v_value)));
+  end loop;
+  return new;
+end;
+$function$;
+revoke execute on function pgevents.tg_events__vault() from public;
+
 CREATE OR REPLACE FUNCTION pgevents.tg_subscriptions__check_change()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -4307,8 +4634,9 @@ CREATE OR REPLACE FUNCTION pgevents.types_read_as_stored(p_types text[])
  STABLE
  SET search_path TO 'pgevents', 'pg_temp'
 AS $function$
-  select p_types is null and not exists (select 1 from event_upcasters)
-      or p_types is not null and not exists (select 1 from event_upcasters u where u.type = any(p_types) or u.final_type = any(p_types));
+  select (p_types is null and not exists (select 1 from event_upcasters)
+          or p_types is not null and not exists (select 1 from event_upcasters u where u.type = any(p_types) or u.final_type = any(p_types)))
+     and not exists (select 1 from personal_data_declarations d where p_types is null or d.type = any(upcast_sources(p_types)));
 $function$;
 revoke execute on function pgevents.types_read_as_stored(text[]) from public;
 

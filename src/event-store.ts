@@ -72,6 +72,15 @@ import {
   type TruncateStreamBeforeOptions,
   unarchiveStream,
 } from './store/lifecycle.js';
+import {
+  declarePersonalData,
+  type ForgetOptions,
+  type ForgetResult,
+  forgetSubject,
+  type PersonalDataDeclaration,
+  personalDataDeclarations,
+  rotateSubjectKey,
+} from './store/personal-data.js';
 import { type ListStreamsOptions, type ListStreamsResult, listStreams, streamVersion } from './store/streams.js';
 import type {
   AppendOptions,
@@ -345,6 +354,50 @@ export class EventStore {
   /** A stream's version: how many events it holds (0 when none). @throws {InvalidEventError} for a stream id that is not a uuid. */
   streamVersion(stream: string): Promise<number> {
     return streamVersion(this.#executor, this.schema, stream);
+  }
+
+  /**
+   * Declares the personal data of an event type: which `fields` of its body (dot-separated paths)
+   * are personal and whose they are (`subject`: `'stream'`, `'body.<path>'` or
+   * `'metadata.<path>'`). From then on every append of the type, by any path, stores those fields
+   * encrypted with the subject's key; reads, subscriptions, replays and projections see them
+   * decrypted (for roles that may read the keys), and {@link forget} erases them. The store's
+   * owner's only. See docs/personal-data.md.
+   * @throws {InvalidArgumentError} for an empty type, no fields or an invalid subject.
+   * @example
+   * await store.declarePersonalData({ type: 'UserRegistered', fields: ['email', 'address.street'], subject: 'body.userId' });
+   */
+  declarePersonalData(declaration: PersonalDataDeclaration): Promise<void> {
+    return declarePersonalData(this.#executor, this.schema, declaration);
+  }
+
+  /** The declarations of personal data ({@link declarePersonalData}), by type. */
+  personalDataDeclarations(): Promise<PersonalDataDeclaration[]> {
+    return personalDataDeclarations(this.#executor, this.schema);
+  }
+
+  /**
+   * Forgets a data subject (crypto-shredding): deletes its key, so that its personal fields read
+   * `{"$pgevents": "erased"}` from then on; appends the audit event `pgevents.subject_forgotten`
+   * (key ids, who, when, why; no personal data) to the audit stream
+   * `00000000-0000-0000-0000-0000000f0e75`; and replays every trigger projection that handles a
+   * declared type, so that read models hold the erased values. One transaction. The store's owner's only.
+   * @throws {InvalidArgumentError} for a missing reason, or a subject without a key (never used or already forgotten).
+   * @example
+   * await store.forget('user-42', { reason: 'erasure request #123' });
+   */
+  forget(subject: string, options: ForgetOptions): Promise<ForgetResult> {
+    return forgetSubject(this.#executor, this.schema, subject, options);
+  }
+
+  /**
+   * Rotates a data subject's key: the current one is retired (it still decrypts what it encrypted)
+   * and the subject's next personal field gets a new key. Events are never rewritten; {@link forget}
+   * deletes every key of the subject. The store's owner's only. Returns the retired key's id.
+   * @throws {InvalidArgumentError} for a subject without a current key.
+   */
+  rotateSubjectKey(subject: string): Promise<number> {
+    return rotateSubjectKey(this.#executor, this.schema, subject);
   }
 
   /**

@@ -17,6 +17,7 @@ export type {
   StreamState,
   TruncateStreamBeforeOptions,
 } from './store/lifecycle.js';
+export type { ForgetOptions, ForgetResult, PersonalDataDeclaration, PersonalDataSubject } from './store/personal-data.js';
 export type { ReadAllBackwardOptions } from './store/read-backward.js';
 export type { AppendsPerMinute } from './status/appends-per-minute.js';
 export type {

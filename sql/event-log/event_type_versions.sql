@@ -289,22 +289,24 @@ as $$
                                      where u.final_type = any(p_types) and u.type <> all(p_types)) end;
 $$;
 
--- Whether events stored as p_types read as they are stored, and no other type reads as one of
--- them: then a read by these types may take the events table's rows as they are.
+-- Whether events stored as p_types read as they are stored (no upcaster and no personal data
+-- declaration applies), and no other type reads as one of them: then a read by these types may take the events table's rows as they are.
 create or replace function {{schema}}.types_read_as_stored(p_types text[]) returns boolean
 language sql
 stable
 set search_path = {{schema}}, pg_temp
 as $$
-  select p_types is null and not exists (select 1 from event_upcasters)
-      or p_types is not null and not exists (select 1 from event_upcasters u where u.type = any(p_types) or u.final_type = any(p_types));
+  select (p_types is null and not exists (select 1 from event_upcasters)
+          or p_types is not null and not exists (select 1 from event_upcasters u where u.type = any(p_types) or u.final_type = any(p_types)))
+     and not exists (select 1 from personal_data_declarations d where p_types is null or d.type = any(upcast_sources(p_types)));
 $$;
 
 select {{schema}}.generate_event_type_code();
 
 -- Every event in its current shape: a stored row that an upcaster applies to is read through its
 -- chain (type, body and type_version); the others as they are (type_version 1 where none was
--- recorded). stored_type and stored_type_version are the row's own, for the index on the type.
+-- recorded), with the personal fields of declared types decrypted for roles that may
+-- (reveal_personal_data, sql/personal-data/personal_data.sql). stored_type and stored_type_version are the row's own, for the index on the type.
 -- Without upcasters, each row costs a probe of an empty hash.
 create or replace view {{schema}}.current_events as
   select e.id, e.uuid, e.version,
@@ -313,7 +315,11 @@ create or replace view {{schema}}.current_events as
                      where u.type = e.type and u.from_version = coalesce(e.type_version, 1))
               else e.type end as type,
          case when (e.type, coalesce(e.type_version, 1)) in (select u.type, u.from_version from {{schema}}.event_upcasters u)
-              then {{schema}}.upcast_body(e.type, coalesce(e.type_version, 1), e.body)
+              then {{schema}}.upcast_body(e.type, coalesce(e.type_version, 1),
+                                          case when e.type in (select d.type from {{schema}}.personal_data_declarations d)
+                                               then {{schema}}.reveal_personal_data(e.type, e.body) else e.body end)
+              when e.type in (select d.type from {{schema}}.personal_data_declarations d)
+              then {{schema}}.reveal_personal_data(e.type, e.body)
               else e.body end as body,
          e.metadata, e.event_id, e.inserted_at, e.transaction_id,
          case when (e.type, coalesce(e.type_version, 1)) in (select u.type, u.from_version from {{schema}}.event_upcasters u)

@@ -19,13 +19,13 @@ begin
   execute format('grant select on {{schema}}.events, {{schema}}.streams, {{schema}}.projections, '
                  '{{schema}}.projection_handlers, {{schema}}.snapshots, {{schema}}.event_types, {{schema}}.migrations, '
                  '{{schema}}.safe_events, {{schema}}.current_events, {{schema}}.event_upcasters, {{schema}}.subscriptions, {{schema}}.subscription_status, '
-                 '{{schema}}.rebuild_progress, {{schema}}.projection_health, {{schema}}.stream_lifecycle, {{schema}}.event_type_declarations to %I', p_role);
+                 '{{schema}}.rebuild_progress, {{schema}}.projection_health, {{schema}}.stream_lifecycle, {{schema}}.event_type_declarations, {{schema}}.personal_data_declarations to %I', p_role);
   -- The functions behind the views above run with the reading role's rights.
   execute format('grant execute on function {{schema}}.read_stream(uuid, bigint, int, boolean), {{schema}}.stream_state(uuid), '
                  '{{schema}}.read_all(xid8, bigint, int, text[]), {{schema}}.read_all_after(text, int, text[]), '
                  '{{schema}}.read_page(xid8, bigint, int, text[]), '
                  '{{schema}}.safe_horizon(), {{schema}}.strict_event_types(), '
-                 '{{schema}}.upcast_body(text, int, jsonb), {{schema}}.upcast_sources(text[]), {{schema}}.types_read_as_stored(text[]), {{schema}}.parse_cursor(text), {{schema}}.resolve_cursor(text), '
+                 '{{schema}}.upcast_body(text, int, jsonb), {{schema}}.reveal_personal_data(text, jsonb), {{schema}}.upcast_sources(text[]), {{schema}}.types_read_as_stored(text[]), {{schema}}.parse_cursor(text), {{schema}}.resolve_cursor(text), '
                  '{{schema}}.subscription_lock_key(text), {{schema}}.subscription_is_locked(text), '
                  '{{schema}}.projection_rows(text), {{schema}}.rebuild_progress_of(text), '
                  '{{schema}}.has_store_access(name, text), {{schema}}.may_manage_subscription(name, name) to %I', p_role);

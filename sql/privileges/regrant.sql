@@ -13,6 +13,7 @@ begin
       when 'writer' then perform {{schema}}.grant_writer(v_role.role_name);
       when 'subscriber' then perform {{schema}}.grant_subscriber(v_role.role_name);
       when 'operator' then perform {{schema}}.grant_operator(v_role.role_name);
+      when 'personal_data_reader' then perform {{schema}}.grant_personal_data_reader(v_role.role_name);
       else perform {{schema}}.grant_reader(v_role.role_name);
     end case;
   end loop;

@@ -40,6 +40,8 @@ $$;
 -- The body of a projection's trigger function: its events of the statement, in position order, to
 -- the handlers (per-event handlers one event at a time; batch handlers in batches of at most 10,000,
 -- one batch for all but bulk loads, so that a batch's array stays far below PostgreSQL's 1 GB limit).
+-- The personal fields of declared types reach the handlers decrypted (reveal_personal_data; the
+-- trigger runs as the store's owner).
 create or replace function {{schema}}.projection_trigger_body(p_name text, p_types text[], p_batch boolean, p_dispatch text)
 returns text
 language sql
@@ -58,13 +60,15 @@ begin
     if not v_locked then
       %2$s
       v_locked := true;
-    end if;
+    end if;%5$s
     %3$s
   end loop;
   return null;
 %4$s
 end;
-$code$, p_types, projection_lock_code(p_name), p_dispatch, projection_error_handler(p_name))
+$code$, p_types, projection_lock_code(p_name), p_dispatch, projection_error_handler(p_name),
+    case when exists (select 1 from personal_data_declarations d where d.type = any(p_types))
+         then E'\n    v_event.body := {{schema}}.reveal_personal_data(v_event.type, v_event.body);' else '' end)
   else format($code$
 declare
   v_events {{schema}}.events[];
@@ -92,7 +96,9 @@ begin
   return null;
 %4$s
 end;
-$code$, p_types, projection_lock_code(p_name), p_dispatch, projection_batch_error_handler(p_name), event_row_code('n'))
+$code$, p_types, projection_lock_code(p_name), p_dispatch, projection_batch_error_handler(p_name),
+    case when exists (select 1 from personal_data_declarations d where d.type = any(p_types))
+         then replace(event_row_code('n'), 'n.body', '{{schema}}.reveal_personal_data(n.type, n.body)') else event_row_code('n') end)
   end;
 $$;
 

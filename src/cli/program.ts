@@ -3,6 +3,8 @@ import { defineAppend } from './commands/append.js';
 import { defineBackup } from './commands/backup.js';
 import { defineDemo } from './commands/demo.js';
 import { defineExec } from './commands/exec.js';
+import { defineForget } from './commands/forget.js';
+import { definePersonalData } from './commands/personal-data.js';
 import { defineGrant } from './commands/grant.js';
 import { defineImport } from './commands/import.js';
 import { defineMetrics } from './commands/metrics.js';
@@ -45,6 +47,8 @@ export function createProgram(version: string): Command {
   defineImport(program);
   defineRead(program);
   defineStreams(program);
+  defineForget(program);
+  definePersonalData(program);
   defineReplay(program);
   defineRebuild(program);
   defineVerify(program);

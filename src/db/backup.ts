@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
+import { pgcrypto } from '@electric-sql/pglite/contrib/pgcrypto';
 import { InvalidArgumentError } from '../errors.js';
 import { lockDataDir } from './data-dir-lock.js';
 
@@ -74,7 +75,7 @@ export async function restoreEmbeddedStore(file: string, dataDir: string): Promi
   try {
     let db: PGlite;
     try {
-      db = await PGlite.create(dataDir, { loadDataDir: new Blob([bytes]) });
+      db = await PGlite.create(dataDir, { loadDataDir: new Blob([bytes]), extensions: { pgcrypto } });
       await db.query('select 1');
     } catch (error) {
       throw new InvalidArgumentError('file', `${file} is not a backup of an embedded store (${error instanceof Error ? error.message : String(error)})`, {

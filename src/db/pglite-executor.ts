@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { PGlite } from '@electric-sql/pglite';
+import { pgcrypto } from '@electric-sql/pglite/contrib/pgcrypto';
 import { EmbeddedConnectionBusyError } from '../errors.js';
 import type { DedicatedSession, Executor, Row, Scriptable, Session, Transaction } from './executor.js';
 import { lockDataDir } from './data-dir-lock.js';
@@ -90,7 +91,7 @@ export async function createPgliteExecutor(options: PgliteExecutorOptions): Prom
   const release = options.pglite ? () => undefined : lockDataDir(options.dataDir ?? './.pgevents');
   let db: PGlite;
   try {
-    db = options.pglite ?? (await PGlite.create(options.dataDir ?? './.pgevents'));
+    db = options.pglite ?? (await PGlite.create(options.dataDir ?? './.pgevents', { extensions: { pgcrypto } }));
   } catch (error) {
     release();
     throw error;

@@ -2,6 +2,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
+import { pgcrypto } from '@electric-sql/pglite/contrib/pgcrypto';
 import { lockDataDir } from './data-dir-lock.js';
 
 // The embedded store over the PostgreSQL wire protocol, so that psql, pg_dump and any client can
@@ -205,7 +206,7 @@ export async function serveEmbeddedStore(dataDir: string, options: ServeOptions 
   let db: PGlite | undefined;
   let server: Server | undefined;
   try {
-    db = await PGlite.create(dataDir);
+    db = await PGlite.create(dataDir, { extensions: { pgcrypto } });
     const pglite = db;
     let session: Promise<void> | null = null;
     const sockets = new Set<Socket>();

@@ -19,6 +19,11 @@ export interface GrantOptions {
   subscribers?: string[];
   /** Roles that reset, skip and resume any subscription or async projection, and read. */
   operators?: string[];
+  /**
+   * Roles that read the declared personal data decrypted (they may read the keys), and read; every
+   * other role reads those fields as encrypted markers. See docs/personal-data.md.
+   */
+  personalDataReaders?: string[];
 }
 
 /** The kinds of access, in the order they are granted, with the SQL function of each. */
@@ -27,6 +32,7 @@ const KINDS = [
   { option: 'readers', fn: 'grant_reader' },
   { option: 'subscribers', fn: 'grant_subscriber' },
   { option: 'operators', fn: 'grant_operator' },
+  { option: 'personalDataReaders', fn: 'grant_personal_data_reader' },
 ] as const;
 
 // PostgreSQL truncates a role name to 63 bytes: two names that differ only after that would name

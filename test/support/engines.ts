@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
+import { pgcrypto } from '@electric-sql/pglite/contrib/pgcrypto';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { type EventStore, openEventStore } from '../../src/index.js';
@@ -41,7 +42,7 @@ export interface TestEngine {
 
 async function createEmbeddedStore(): Promise<TestStore> {
   const dump = readFileSync(inject('pgliteDump'));
-  const pglite = await PGlite.create({ loadDataDir: new Blob([dump]) });
+  const pglite = await PGlite.create({ loadDataDir: new Blob([dump]), extensions: { pgcrypto } });
   const store = await openEventStore({ pglite });
   return {
     store,

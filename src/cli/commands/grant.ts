@@ -12,6 +12,7 @@ interface GrantCommandOptions {
   reader: string[];
   subscriber: string[];
   operator: string[];
+  personalDataReader: string[];
 }
 
 export function defineGrant(program: Command): void {
@@ -25,6 +26,7 @@ export function defineGrant(program: Command): void {
     .option('--reader <role>', 'a role that reads events, read models and status; repeatable', collect, [])
     .option('--subscriber <role>', 'a role that runs its own subscriptions, async projections and tail, and reads; repeatable', collect, [])
     .option('--operator <role>', 'a role that resets, skips and resumes any subscription, and reads; repeatable', collect, [])
+    .option('--personal-data-reader <role>', 'a role that reads declared personal data decrypted, and reads; repeatable', collect, [])
     .action(
       action(async (context, options: GrantCommandOptions) => {
         const result = {
@@ -32,6 +34,7 @@ export function defineGrant(program: Command): void {
           readers: options.reader,
           subscribers: options.subscriber,
           operators: options.operator,
+          ...(options.personalDataReader.length > 0 ? { personalDataReaders: options.personalDataReader } : {}),
         };
         await withStore(context, (store) => store.grant(result));
         context.out.result(result, () => {
@@ -39,6 +42,7 @@ export function defineGrant(program: Command): void {
           for (const role of options.reader) context.out.line(`granted reader access to ${role}`);
           for (const role of options.subscriber) context.out.line(`granted subscriber access to ${role}`);
           for (const role of options.operator) context.out.line(`granted operator access to ${role}`);
+          for (const role of options.personalDataReader) context.out.line(`granted personal data reader access to ${role}`);
         });
         return ExitCode.ok;
       }),
