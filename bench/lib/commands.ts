@@ -6,14 +6,15 @@
  * kept at every event), and the fold of a 1,000-event stream, live and from snapshots (every
  * event; every 64 events, so 40 newer events to fold). And what tracing costs an append (issue
  * 17): the OpenTelemetry API's no-op tracer (no SDK registered) against an SDK that records every
- * span into memory. Server, TypeScript API.
+ * span into memory. And what encrypting personal data costs an append (issue 15): two fields of a
+ * declared type against the same event before any declaration. Server, TypeScript API.
  */
 import { randomUUID } from 'node:crypto';
 import { context, propagation, trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import type { CommandHandler, EventStore } from '../../src/index.js';
-import { quantile } from './stats.js';
+import { median, quantile } from './stats.js';
 
 type UserEvent = { type: 'user_create'; body: { name: string } } | { type: 'user_update'; body: { name: string } };
 type User = { name: string | null; renames: number };
@@ -46,6 +47,12 @@ export interface CommandMeasurement {
   folds: FoldTiming[];
   /** Appends per second with the API's no-op tracer and with spans recorded into memory, alternated. */
   tracing: { noop: number[]; recorded: number[] };
+  /**
+   * Appends per second of an event with two personal fields (issue 15): before any declaration
+   * (`plain`), then of a declared type, encrypted with its stream's key (`declared`), and of an
+   * undeclared type in the same store, which the encrypting trigger now looks at (`undeclared`).
+   */
+  personalData?: { plain: number[]; declared: number[]; undeclared: number[] };
 }
 
 /** Calls per second of `call` from `callers` concurrent callers, each on streams of 10 events of its own. */
@@ -155,7 +162,23 @@ export async function measureCommands(
         `${tracing.recorded.at(-1)!.toFixed(0)} with every span recorded (${spans} spans)`,
     );
   }
-  return { seconds, rounds, snapshotAppend: { without, with: withSnapshot, every64 }, folds, tracing };
+  // Personal data: the same event, first in a store with no declaration, then of a declared type
+  // (both fields encrypted with the stream's key, made at the stream's first event) and of an
+  // undeclared type beside it. Declarations cannot be taken back, so this comes last.
+  const person = (type: string) => (stream: string) =>
+    store.append(stream, [{ type, body: { name: 'Ada Lovelace', email: 'ada@example.com', plan: 'pro' } }]);
+  const personalData = { plain: [] as number[], declared: [] as number[], undeclared: [] as number[] };
+  for (let round = 1; round <= options.rounds; round++) personalData.plain.push(await rate(seconds, 1, person('person_plain')));
+  await store.declarePersonalData({ type: 'person_registered', fields: ['name', 'email'], subject: 'stream' });
+  for (let round = 1; round <= options.rounds; round++) {
+    personalData.declared.push(await rate(seconds, 1, person('person_registered')));
+    personalData.undeclared.push(await rate(seconds, 1, person('person_plain')));
+    log(
+      `  personal data, round ${round}: ${personalData.declared.at(-1)!.toFixed(0)} appends/s with two fields encrypted, ` +
+        `${personalData.undeclared.at(-1)!.toFixed(0)} of an undeclared type beside them, ${personalData.plain[round - 1]!.toFixed(0)} before any declaration`,
+    );
+  }
+  return { seconds, rounds, snapshotAppend: { without, with: withSnapshot, every64 }, folds, tracing, personalData };
 }
 
 function spread(values: number[]): string {
@@ -187,6 +210,14 @@ export function commandSummary(m: CommandMeasurement): string[] {
       `(${m.snapshotAppend.with.toFixed(0)} vs ${m.snapshotAppend.without.toFixed(0)} appends/s)` +
       (m.snapshotAppend.every64 === undefined ? '' : `; every 64 events: ${(m.snapshotAppend.every64 / m.snapshotAppend.without).toFixed(2)}×`),
   );
+  if (m.personalData?.declared.length) {
+    const plain = median(m.personalData.plain);
+    lines.push(
+      `append of an event with two personal fields encrypted (declared type) vs the same event before any declaration: ` +
+        `${(median(m.personalData.declared) / plain).toFixed(2)}× (${median(m.personalData.declared).toFixed(0)} vs ${plain.toFixed(0)} appends/s, medians); ` +
+        `an undeclared type in a store with declarations: ${(median(m.personalData.undeclared) / plain).toFixed(2)}×`,
+    );
+  }
   if (m.tracing?.noop.length) {
     lines.push(
       `append with every span recorded (in-memory exporter) vs the no-op tracer: ${spread(m.tracing.recorded.map((r, i) => r / m.tracing.noop[i]!))} ` +
