@@ -16,6 +16,7 @@ import {
   ReplayRefusedError,
   SchemaNotInstalledError,
   StreamArchivedError,
+  DirectPartitionWriteError,
   StreamTombstonedError,
   SubscriptionDefinitionError,
   SubscriptionStateError,
@@ -153,6 +154,7 @@ const fromSql: { [Entry in RaisedEntry as Entry['code']]: (raised: Raised) => In
   STREAM_TOMBSTONED: ({ message, detail, hint, cause }) =>
     new StreamTombstonedError(String(detail.stream ?? ''), message, { hint, cause }),
   STREAM_ARCHIVED: ({ message, detail, hint, cause }) => new StreamArchivedError(String(detail.stream ?? ''), message, { hint, cause }),
+  DIRECT_PARTITION_WRITE: ({ message, detail, hint, cause }) => new DirectPartitionWriteError(String(detail.partition ?? ''), message, { hint, cause }),
 };
 
 /**

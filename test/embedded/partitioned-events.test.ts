@@ -1,0 +1,4 @@
+import partitionedEventsContract from '../contract/partitioned-events.contract.js';
+import { embedded } from '../support/engines.js';
+
+partitionedEventsContract(embedded);
