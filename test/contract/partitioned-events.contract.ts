@@ -118,7 +118,20 @@ export default function partitionedEventsContract(engine: TestEngine): void {
       expect(await rejectionOf(store.query(
         `insert into ${store.schema}.events (uuid, type, body, event_id) values ($1, 'user_create', '{}', $2)`, [other, id],
       ))).toBeInstanceOf(DuplicateEventError);
+      // ON CONFLICT cannot skip a stored id here (no unique index on event_id to infer): the duplicate
+      // is an error, and nothing is stored (docs/scale-out.md).
+      expect(await rejectionOf(store.execScript(
+        `insert into ${store.schema}.events (uuid, type, body, event_id) values ('${stream}', 'user_create', '{}', '${id}') on conflict do nothing`,
+      ))).toBeInstanceOf(DuplicateEventError);
+      expect(await rejectionOf(store.execScript(
+        `insert into ${store.schema}.events (uuid, type, body, event_id) values ('${stream}', 'user_create', '{}', '${id}') on conflict (event_id) do nothing`,
+      ))).toMatchObject({ code: '42P10' });
       expect(await rejectionOf(store.append(stream, [{ type: 'user_update', body: {} }], { expectedVersion: 0 }))).toMatchObject({ code: 'CONCURRENCY' });
+      // An explicit version the stream has: the partition's unique index reports it, as ConcurrencyError
+      // (a role that may not read the key gets PostgreSQL's error, as in one table).
+      expect(await rejectionOf(owner.execScript(
+        `insert into ${owner.schema}.events (uuid, version, type, body) values ('${stream}', 1, 'user_update', '{}')`,
+      ))).toMatchObject({ code: 'CONCURRENCY' });
       expect(await store.streamVersion(other)).toBe(0);
 
       const [row] = await owner.query(
