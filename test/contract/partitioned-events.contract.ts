@@ -13,6 +13,7 @@ import {
   InvalidArgumentError,
   openEventStore,
 } from '../../src/index.js';
+import { runCli } from '../support/cli.js';
 import type { TestEngine, TestStore } from '../support/engines.js';
 import { defineUsersProjection, rejectionOf, waitFor } from './fixtures.js';
 
@@ -211,6 +212,28 @@ export default function partitionedEventsContract(engine: TestEngine): void {
       } finally {
         await client.end();
       }
+    });
+
+    it.runIf(engine.name === 'server' && engine.variant === undefined)('pgevents partition <count> and pgevents migrate --partitions (--json, exit codes)', async () => {
+      const cli = (...args: string[]) => runCli(['--database-url', t.url!, ...args]);
+      await owner.partitionEvents(0);
+      const moved = await cli('--json', 'partition', '4');
+      expect(moved.exitCode).toBe(0);
+      expect(JSON.parse(moved.stdout)).toMatchObject({ partitions: 4, previous: 0, events: expect.any(Number), lockedMs: expect.any(Number) });
+      const again = await cli('partition', '4');
+      expect(again.exitCode).toBe(0);
+      expect(again.stdout).toMatch(/already has 4 partitions: nothing moved/);
+      const bad = await cli('partition', '1');
+      expect(bad.exitCode).toBe(2);
+      expect(bad.stderr).toMatch(/Invalid number of partitions/);
+      // A new store in another schema, partitioned at install; the old one with events is refused.
+      const installed = await cli('--schema', 'pt_cli', '--json', 'migrate', '--partitions', '8');
+      expect(installed.exitCode).toBe(0);
+      expect(JSON.parse(installed.stdout)).toMatchObject({ schema: 'pt_cli', partitions: 8, partitioned: true });
+      const refused = await cli('migrate', '--partitions', '8');
+      expect(refused.exitCode).toBe(2);
+      expect(refused.stderr).toMatch(/has 4 partitions, not 8, and holds events/);
+      expect(await owner.eventPartitions()).toBe(4);
     });
 
     it.runIf(engine.name === 'server')('a move waits for the transactions that hold the log, and appends wait for the move, then land in the new layout', async () => {
