@@ -22,7 +22,7 @@ import { createPgliteExecutor, type PGlite } from './db/pglite-executor.js';
 import { InvalidArgumentError } from './errors.js';
 import { type ImportEventsOptions, type ImportEventsResult, type ImportSource, importEvents } from './import/import-events.js';
 import { migrate, schemaVersion } from './migrations/runner.js';
-import { assertPartitions, eventPartitions, partitionEvents, settleEventLayout, type PartitionEventsResult } from './store/partitions.js';
+import { assertPartitions, type EventLayout, eventLayout, eventPartitions, partitionEvents, type PartitionEventsOptions, settleEventLayout, type PartitionEventsResult } from './store/partitions.js';
 import {
   type ListProjectionTablesOptions,
   listProjectionTables,
@@ -133,6 +133,11 @@ export interface OpenEventStoreOptions {
    * it copies it; see docs/scale-out.md).
    */
   partitions?: number;
+  /**
+   * With `partitions` (0 too): keep the events of archived streams in a partition of their own,
+   * out of the live events' indexes (docs/stream-lifecycle.md). Default false for a new store.
+   */
+  archivePartition?: boolean;
   /** Pool size when the store creates a `pg` pool, default 10. */
   poolSize?: number;
   /**
@@ -223,9 +228,14 @@ export class EventStore {
     return migrate(this.#executor, this.schema);
   }
 
-  /** How many partitions the events table has: 0 for one table (see {@link partitionEvents}). */
+  /** How many hash partitions by stream the events table has: 0 for none (see {@link partitionEvents}). */
   eventPartitions(): Promise<number> {
     return eventPartitions(this.#executor, this.schema);
+  }
+
+  /** The layout of the events table: its hash partitions and whether it has an archive partition. */
+  eventLayout(): Promise<EventLayout> {
+    return eventLayout(this.#executor, this.schema);
   }
 
   /**
@@ -234,13 +244,14 @@ export class EventStore {
    * kept; the functions and views that name the events row type (projection handlers taking an
    * event row included) are created again. One transaction that locks the log, so appends and
    * reads wait for it: `lockedMs` says for how long. The store's owner's only. See
-   * docs/scale-out.md, Partitioned events.
+   * docs/scale-out.md, Partitioned events. `archivePartition: true` keeps the events of archived
+   * streams in a partition of their own, out of the live events' indexes (default: as now).
    * @throws {InvalidArgumentError} for a number of partitions out of range.
    * @example
    * const { lockedMs } = await store.partitionEvents(16);
    */
-  partitionEvents(partitions: number): Promise<PartitionEventsResult> {
-    return partitionEvents(this.#executor, this.schema, partitions);
+  partitionEvents(partitions: number, options: PartitionEventsOptions = {}): Promise<PartitionEventsResult> {
+    return partitionEvents(this.#executor, this.schema, partitions, options);
   }
 
   /** The schema's migration number (0 when not installed). */
@@ -957,7 +968,11 @@ export async function openEventStore(options: OpenEventStoreOptions = {}): Promi
   const partitions = options.partitions === undefined ? undefined : assertPartitions(options.partitions);
   try {
     if (options.migrate) await store.migrate();
-    if (partitions !== undefined) await settleEventLayout(store, partitions);
+    if (partitions !== undefined) {
+      await settleEventLayout(store, partitions, { archivePartition: options.archivePartition ?? false });
+    } else if (options.archivePartition !== undefined) {
+      throw new InvalidArgumentError('archivePartition', 'archivePartition is a layout of the events table: give it with partitions (0 for no hash partitions)');
+    }
   } catch (error) {
     await store.close();
     throw error;

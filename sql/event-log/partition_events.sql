@@ -1,7 +1,10 @@
 -- The layout of the events table: one heap table (the default), or a table partitioned by a hash of
--- the stream (`partition_events(n)`), chosen at install (`openEventStore({ partitions })`,
+-- the stream (`partition_events(n)`), and/or split into live and archived events
+-- (`partition_events(n, p_archive => true)`: events LIST-partitioned on a column `archived`, the live
+-- part hash-partitioned when n > 0, the events of archived streams in `events_archived`, out of the
+-- live part's indexes), chosen at install (`openEventStore({ partitions })`,
 -- `pgevents migrate --partitions`) or moved to later, with the log locked meanwhile (see
--- docs/scale-out.md, Partitioned events). Every guarantee of the log holds in both layouts; what a
+-- docs/scale-out.md, Partitioned events). Every guarantee of the log holds in every layout; what a
 -- partitioned one needs beside the table:
 -- * event_keys: a unique constraint of a partitioned table must contain the partition key, so the
 --   store-wide uniqueness of positions (id) and event ids lives in a table of their own, filled by
@@ -15,15 +18,36 @@
 --   superuser: a store installed by another role has no such guard, and only its owner can
 --   detach or drop a partition (docs/scale-out.md says so).
 
--- The layout: 0 partitions for one heap table.
+-- The layout: how many hash partitions by stream the (live) log has, 0 for none.
 create or replace function {{schema}}.event_partitions() returns integer
 language sql
 stable
 set search_path = {{schema}}, pg_temp
 as $$
-  select count(i.inhrelid)::integer
-    from pg_class c left join pg_inherits i on i.inhparent = c.oid
-   where c.oid = '{{schema}}.events'::regclass and c.relkind = 'p';
+  select count(*)::integer
+    from pg_inherits i join pg_class c on c.oid = i.inhrelid
+   where i.inhparent in ('{{schema}}.events'::regclass, coalesce(to_regclass('{{schema}}.events_live'), 0))
+     and pg_get_expr(c.relpartbound, c.oid) like 'FOR VALUES WITH %';
+$$;
+
+-- The layout: whether the events of archived streams are kept in a partition of their own.
+create or replace function {{schema}}.events_archive_partitioned() returns boolean
+language sql
+stable
+set search_path = {{schema}}, pg_temp
+as $$
+  select exists (select 1 from pg_inherits i
+                  where i.inhparent = '{{schema}}.events'::regclass
+                    and i.inhrelid = coalesce(to_regclass('{{schema}}.events_archived'), 0));
+$$;
+
+-- Every partitioned table of the log (events, and events_live when it is split by hash too).
+create or replace function {{schema}}.event_partition_tree() returns setof regclass
+language sql
+stable
+set search_path = {{schema}}, pg_temp
+as $$
+  select r.relid from pg_partition_tree('{{schema}}.events'::regclass) r where r.relid <> '{{schema}}.events'::regclass;
 $$;
 
 create or replace function {{schema}}.tg_events__keep_keys() returns trigger
@@ -65,21 +89,28 @@ set search_path = {{schema}}, pg_temp
 as $$
 declare
   v_events regclass := to_regclass('{{schema}}.events');
-  v_count integer;
-  v_modulus integer;
+  v_missing record;
 begin
   if v_events is null or current_setting('pgevents.partitioning_{{schema}}', true) = 'on' then
     return;
   end if;
-  select count(*), max(substring(pg_get_expr(c.relpartbound, c.oid) from 'modulus (\d+)')::integer)
-    into v_count, v_modulus
-    from pg_inherits i join pg_class c on c.oid = i.inhrelid
-   where i.inhparent = v_events;
-  if v_count < v_modulus then
-    raise exception 'Events are immutable: % left %.events with % of its % partitions', tg_tag, '{{schema}}', v_count, v_modulus
+  -- Each partitioned table of the log has all its hash partitions (as many as their modulus), and
+  -- the live/archived split both of its parts.
+  select t.relid, t.children, t.expected into v_missing
+    from (select p.relid,
+                 (select count(*) from pg_inherits i where i.inhparent = p.relid) as children,
+                 case pt.partstrat
+                   when 'l' then 2
+                   else (select max(substring(pg_get_expr(c.relpartbound, c.oid) from 'modulus (\d+)')::integer)
+                           from pg_inherits i join pg_class c on c.oid = i.inhrelid where i.inhparent = p.relid) end as expected
+            from pg_partition_tree(v_events) p join pg_partitioned_table pt on pt.partrelid = p.relid) t
+   where t.children < t.expected
+   limit 1;
+  if found then
+    raise exception 'Events are immutable: % left %.events with % of the % partitions of %', tg_tag, '{{schema}}', v_missing.children, v_missing.expected, v_missing.relid
       using errcode = 'PE002',
-            detail = json_build_object('operation', tg_tag, 'partitions', v_count, 'modulus', v_modulus)::text,
-            hint = 'Partitions of the log are never detached nor dropped; change their number with partition_events (pgevents partition).';
+            detail = json_build_object('operation', tg_tag, 'partitions', v_missing.children, 'expected', v_missing.expected)::text,
+            hint = 'Partitions of the log are never detached nor dropped; change the layout with partition_events (pgevents partition).';
   end if;
 end;
 $$;
@@ -95,7 +126,7 @@ declare
   v_superuser boolean := (select r.rolsuper from pg_roles r where r.rolname = current_user);
   v_guard text := format('pgevents_%s_partitions', '{{schema}}');
 begin
-  if event_partitions() = 0 then
+  if (select c.relkind from pg_class c where c.oid = '{{schema}}.events'::regclass) <> 'p' then
     if exists (select 1 from pg_event_trigger t where t.evtname = v_guard) then
       execute format('drop event trigger %I', v_guard);
     end if;
@@ -106,7 +137,7 @@ begin
   referencing new table as new_events
   for each statement
   execute function {{schema}}.tg_events__keep_keys();
-  for v_partition in select i.inhrelid::regclass from pg_inherits i where i.inhparent = '{{schema}}.events'::regclass loop
+  for v_partition in select t from event_partition_tree() t loop
     execute format('create or replace trigger events_partition_refuse_write before insert or update or delete on %s '
                    'for each statement execute function {{schema}}.tg_events__refuse_partition_write()', v_partition);
     execute format('create or replace trigger events_partition_refuse_truncate before truncate on %s '
@@ -126,14 +157,18 @@ $$;
 -- events table's row type (the store's read functions and views, projection handlers taking an
 -- event row, materialized views over events) are dropped and created again from their own
 -- definitions, with their owners, privileges and comments; the privileges on events too.
--- Returns {partitions, previous, events, dependents}.
-create or replace function {{schema}}.partition_events(p_partitions integer) returns jsonb
+-- p_archive: the events of archived streams in a partition of their own (events_archived), out of
+-- the live part's indexes; archive_stream and unarchive_stream then move a stream's events between
+-- the two parts. Returns {partitions, previous, archive, previous_archive, events, dependents}.
+create or replace function {{schema}}.partition_events(p_partitions integer, p_archive boolean default false) returns jsonb
 language plpgsql
 set search_path = {{schema}}, pg_temp
 as $$
 declare
   v_events regclass := '{{schema}}.events'::regclass;
   v_previous integer;
+  v_previous_archive boolean;
+  v_live text;
   v_count bigint;
   v_last bigint;
   v_called boolean;
@@ -155,8 +190,13 @@ begin
   end if;
   lock table {{schema}}.events in access exclusive mode;
   v_previous := event_partitions();
-  if v_previous = p_partitions then
-    return jsonb_build_object('partitions', p_partitions, 'previous', v_previous, 'events', null, 'dependents', 0);
+  v_previous_archive := events_archive_partitioned();
+  if p_archive is null then
+    p_archive := v_previous_archive;
+  end if;
+  if v_previous = p_partitions and v_previous_archive = p_archive then
+    return jsonb_build_object('partitions', p_partitions, 'previous', v_previous, 'archive', p_archive,
+                              'previous_archive', v_previous_archive, 'events', null, 'dependents', 0);
   end if;
   perform set_config('pgevents.partitioning_{{schema}}', 'on', true);
 
@@ -241,21 +281,37 @@ begin
   execute format('create table {{schema}}.events_moving (like {{schema}}.events including defaults including constraints '
                  'including identity including generated including storage including compression including comments '
                  'including statistics)%s',
-                 case when p_partitions > 0 then ' partition by hash (uuid)' else '' end);
+                 case when p_archive then ' partition by list (archived)' when p_partitions > 0 then ' partition by hash (uuid)' else '' end);
+  -- The new partitions are named moving_<name> until the old table (and its partitions) is gone.
+  v_live := case when p_archive then 'moving_events_live' else 'events_moving' end;
+  if p_archive then
+    execute format('create table {{schema}}.moving_events_live partition of {{schema}}.events_moving for values in (false)%s',
+                   case when p_partitions > 0 then ' partition by hash (uuid)' else '' end);
+    create table {{schema}}.moving_events_archived partition of {{schema}}.events_moving for values in (true);
+  end if;
   for v_remainder in 0 .. p_partitions - 1 loop
-    execute format('create table {{schema}}.%I partition of {{schema}}.events_moving for values with (modulus %s, remainder %s)',
-                   format('events_p%s_of_%s', v_remainder, p_partitions), p_partitions, v_remainder);
+    execute format('create table {{schema}}.%I partition of {{schema}}.%I for values with (modulus %s, remainder %s)',
+                   format('moving_events_p%s_of_%s', v_remainder, p_partitions), v_live, p_partitions, v_remainder);
   end loop;
   insert into {{schema}}.events_moving overriding system value select * from {{schema}}.events order by id;
   drop table {{schema}}.events;
   drop table if exists {{schema}}.event_keys;
   alter table {{schema}}.events_moving rename to events;
+  for v_statement in
+    select unnest(array(select format('alter table {{schema}}.%I rename to %I', c.relname, substring(c.relname from 8))
+                          from pg_partition_tree('{{schema}}.events'::regclass) t join pg_class c on c.oid = t.relid
+                         where c.relname like 'moving\_%'))
+  loop
+    execute v_statement;
+  end loop;
   v_sequence := pg_get_serial_sequence('{{schema}}.events', 'id');
   execute format('alter sequence %s rename to events_id_seq', v_sequence);
   perform setval('{{schema}}.events_id_seq', v_last, v_called);
 
-  if p_partitions > 0 then
-    alter table {{schema}}.events add constraint events_pkey primary key (id, uuid);
+  if p_partitions > 0 or p_archive then
+    -- A unique constraint of a partitioned table holds every partition key of the tree.
+    execute format('alter table {{schema}}.events add constraint events_pkey primary key (id%s%s)',
+                   case when p_partitions > 0 then ', uuid' else '' end, case when p_archive then ', archived' else '' end);
     create table {{schema}}.event_keys (
       id bigint constraint event_keys_pkey primary key,
       event_id uuid not null constraint events_event_id_unique unique
@@ -268,7 +324,8 @@ begin
     alter table {{schema}}.events add constraint events_pkey primary key (id);
     alter table {{schema}}.events add constraint events_event_id_unique unique (event_id);
   end if;
-  alter table {{schema}}.events add constraint events_stream_version_unique unique (uuid, version);
+  execute format('alter table {{schema}}.events add constraint events_stream_version_unique unique (uuid, version%s)',
+                 case when p_archive then ', archived' else '' end);
   for v_statement in select unnest(o.indexes) from pgevents_old_events o loop
     execute v_statement;
   end loop;
@@ -324,10 +381,11 @@ begin
   end loop;
   analyze {{schema}}.events;
   perform set_config('pgevents.partitioning_{{schema}}', '', true);
-  return jsonb_build_object('partitions', p_partitions, 'previous', v_previous, 'events', v_count, 'dependents', v_dependents);
+  return jsonb_build_object('partitions', p_partitions, 'previous', v_previous, 'archive', p_archive,
+                            'previous_archive', v_previous_archive, 'events', v_count, 'dependents', v_dependents);
 end;
 $$;
 
-revoke all on function {{schema}}.partition_events(integer) from public;
+revoke all on function {{schema}}.partition_events(integer, boolean) from public;
 
 select {{schema}}.guard_event_partitions();

@@ -183,7 +183,7 @@ export function translateError(error: unknown, schema: string): unknown {
         });
       }
       // In a partitioned log (partition_events) the partition's index reports the violation.
-      if (error.constraint === 'events_stream_version_unique' || /^events_p\d+_of_\d+_uuid_version_key$/.test(error.constraint ?? '')) {
+      if (error.constraint === 'events_stream_version_unique' || /^events_(p\d+_of_\d+|live|archived)_uuid_version(_archived)?_key$/.test(error.constraint ?? '')) {
         // A plain insert with an explicit version the stream already holds. The key in the detail
         // names the stream and that version; the stream is at least at it. (PostgreSQL leaves the
         // key out for a role that may not read it: then there is nothing to say which stream.)

@@ -168,6 +168,65 @@ export default function partitionedEventsContract(engine: TestEngine): void {
       expect((await store.readStream(stream)).map((event) => event.version)).toEqual([3]);
     });
 
+    it('with an archive partition, archiving a stream moves its events out of the live partitions and unarchiving moves them back; every read path still finds them', async () => {
+      await owner.partitionEvents(4, { archivePartition: true });
+      expect(await owner.eventLayout()).toEqual({ partitions: 4, archive: true });
+      const [archived, live] = [randomUUID(), randomUUID()];
+      await store.append(archived, [{ type: 'user_create', body: { name: 'old' } }, { type: 'user_update', body: { name: 'older' } }]);
+      await store.append(live, [{ type: 'user_create', body: { name: 'new' } }]);
+      const where = async (stream: string) =>
+        (await owner.query(`select tableoid::regclass::text as partition, archived from ${owner.schema}.events where uuid = $1 order by version`, [stream]))
+          .map((row) => [String(row.partition).replace(`${owner.schema}.`, ''), row.archived]);
+      expect((await where(archived)).every(([partition, flag]) => /^events_p\d_of_4$/.test(String(partition)) && flag === false)).toBe(true);
+
+      await (t.operator ?? owner).archiveStream(archived, { reason: 'closed long ago' });
+      expect(await where(archived)).toEqual([['events_archived', true], ['events_archived', true]]);
+      // Out of the live part (whose indexes are the hot ones), in the archive partition.
+      const [counts] = await owner.query(
+        `select (select count(*)::int from ${owner.schema}.events_live where uuid = $1) as live,
+                (select count(*)::int from ${owner.schema}.events_archived where uuid = $1) as archive`, [archived]);
+      expect(counts).toEqual({ live: 0, archive: 2 });
+      // Readable on request and in full reads, replays and subscriptions; appends refused.
+      expect((await store.readStream(archived, { includeArchived: true })).map((event) => event.body)).toEqual([{ name: 'old' }, { name: 'older' }]);
+      expect((await store.readAll({ limit: 100_000 })).events.filter((event) => event.stream === archived)).toHaveLength(2);
+      expect(await rejectionOf(store.append(archived, [{ type: 'user_update', body: {} }]))).toMatchObject({ code: 'STREAM_ARCHIVED' });
+      await owner.replay('users');
+      expect(await owner.query('select name from public.users where uuid = $1', [archived])).toEqual([{ name: 'older' }]);
+
+      // Nobody sets archived by hand: not in an INSERT, not by forging the setting of the move.
+      expect(await rejectionOf(owner.execScript(
+        `insert into ${owner.schema}.events (uuid, type, body, archived) values ('${randomUUID()}', 'user_create', '{}', true)`,
+      ))).toMatchObject({ code: 'INVALID_EVENT' });
+      expect(await rejectionOf(owner.execScript(
+        `select set_config('pgevents.archive_${owner.schema}', '1', true);
+         update ${owner.schema}.events set archived = false where uuid = '${archived}'`,
+      ))).toBeInstanceOf(ImmutableEventsError);
+      expect(await rejectionOf(owner.execScript(
+        `select set_config('pgevents.archive_${owner.schema}', '1', true);
+         insert into ${owner.schema}.events (uuid, type, body) values ('${live}', 'user_update', '{}')`,
+      ))).toBeInstanceOf(ImmutableEventsError);
+      expect(await where(archived)).toEqual([['events_archived', true], ['events_archived', true]]);
+
+      await (t.operator ?? owner).unarchiveStream(archived, { reason: 'customer came back' });
+      expect((await where(archived)).map(([partition, flag]) => [/^events_p\d_of_4$/.test(String(partition)), flag])).toEqual([[true, false], [true, false]]);
+      const appended = await store.append(archived, [{ type: 'user_update', body: { name: 'back' } }]);
+      expect(appended.nextVersion).toBe(3);
+      expect(await owner.query('select name from public.users where uuid = $1', [archived])).toEqual([{ name: 'back' }]);
+
+      // A stream archived before the move lands in the archive partition; a move away keeps the flag.
+      await owner.archiveStream(live, { reason: 'before the move' });
+      await owner.partitionEvents(8);
+      expect(await owner.eventLayout()).toEqual({ partitions: 8, archive: true });
+      expect(await where(live)).toEqual([['events_archived', true]]);
+      await owner.partitionEvents(0, { archivePartition: false });
+      expect(await where(live)).toEqual([['events', true]]);
+      await owner.partitionEvents(0, { archivePartition: true });
+      expect(await where(live)).toEqual([['events_archived', true]]);
+      await owner.unarchiveStream(live, { reason: 'after' });
+      expect(await where(live)).toEqual([['events_live', false]]);
+      await owner.partitionEvents(4, { archivePartition: false });
+    });
+
     it('refuses a bad number of partitions with a clear error and changes nothing', async () => {
       const partitions = await owner.eventPartitions();
       for (const bad of [-1, 1, 1025, 2.5]) {
@@ -193,7 +252,7 @@ export default function partitionedEventsContract(engine: TestEngine): void {
         await again.close();
         const refused = await rejectionOf(openEventStore({ pglite, schema: 'pt_fresh', partitions: 0 }));
         expect(refused).toBeInstanceOf(InvalidArgumentError);
-        expect(refused).toMatchObject({ message: expect.stringMatching(/has 8 partitions, not 0, and holds events/), hint: expect.stringMatching(/pgevents partition 0/) });
+        expect(refused).toMatchObject({ message: expect.stringMatching(/holds events in another layout: 8 partitions by stream, not one table/), hint: expect.stringMatching(/pgevents partition 0/) });
       } finally {
         await pglite.close();
       }
@@ -232,7 +291,7 @@ export default function partitionedEventsContract(engine: TestEngine): void {
       expect(JSON.parse(installed.stdout)).toMatchObject({ schema: 'pt_cli', partitions: 8, partitioned: true });
       const refused = await cli('migrate', '--partitions', '8');
       expect(refused.exitCode).toBe(2);
-      expect(refused.stderr).toMatch(/has 4 partitions, not 8, and holds events/);
+      expect(refused.stderr).toMatch(/holds events in another layout: 4 partitions by stream, not 8 partitions by stream/);
       expect(await owner.eventPartitions()).toBe(4);
     });
 

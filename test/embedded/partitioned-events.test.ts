@@ -14,4 +14,4 @@ appendContract(partitioned(embedded));
 plainSqlContract(partitioned(embedded));
 projectionsContract(partitioned(embedded));
 replayContract(partitioned(embedded));
-streamLifecycleContract(partitioned(embedded));
+streamLifecycleContract(partitioned(embedded, 4, { archivePartition: true }));

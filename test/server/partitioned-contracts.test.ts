@@ -1,5 +1,5 @@
 // The contracts of the log, run again on stores whose events table is partitioned (four hash
-// partitions by stream): every guarantee must hold in that layout too.
+// partitions by stream, some with an archive partition too): every guarantee must hold there too.
 import appendContract from '../contract/append.contract.js';
 import importContract from '../contract/import.contract.js';
 import personalDataContract from '../contract/personal-data.contract.js';
@@ -22,5 +22,8 @@ rebuildContract(partitioned(server));
 snapshotsContract(asApplicationRoles(partitioned(server)));
 importContract(partitioned(server));
 streamLifecycleContract(asApplicationRoles(partitioned(server)));
+streamLifecycleContract(asApplicationRoles(partitioned(server, 4, { archivePartition: true })));
+subscriptionsContract(partitioned(server, 0, { archivePartition: true }));
+projectionsContract(partitioned(server, 0, { archivePartition: true }));
 personalDataContract(asApplicationRoles(partitioned(server)));
 subscriptionsContract(asApplicationRoles(partitioned(server)));
