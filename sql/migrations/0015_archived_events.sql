@@ -1,4 +1,4 @@
--- pgevents 0016: archived, on every event: whether its stream is archived (archive_stream sets it,
+-- pgevents 0015: archived, on every event: whether its stream is archived (archive_stream sets it,
 -- unarchive_stream clears it; sql/lifecycle/stream_lifecycle.sql). In a log split into a live and
 -- an archived part (partition_events(n, p_archive => true)) it is the partition key, so that the
 -- events of archived streams leave the live part and its indexes. A column with a default: adding
