@@ -59,7 +59,8 @@ create table pgevents.events (
   event_id uuid default pgevents.uuid_v7() not null,
   inserted_at timestamp with time zone default statement_timestamp() not null,
   transaction_id xid8 default pg_current_xact_id() not null,
-  type_version integer
+  type_version integer,
+  archived boolean default false not null
 );
 alter table pgevents.events add constraint events_body_is_object CHECK ((jsonb_typeof(body) = 'object'::text));
 alter table pgevents.events add constraint events_body_size CHECK ((pg_column_size(body) <= 1048576));
@@ -78,6 +79,7 @@ CREATE TRIGGER events_immutable BEFORE DELETE OR UPDATE ON pgevents.events FOR E
 CREATE TRIGGER events_immutable_truncate BEFORE TRUNCATE ON pgevents.events FOR EACH STATEMENT EXECUTE FUNCTION pgevents.tg_events__reject_change();
 CREATE TRIGGER events_type_version BEFORE INSERT ON pgevents.events FOR EACH ROW WHEN ((new.type_version IS NOT NULL)) EXECUTE FUNCTION pgevents.tg_events__type_version();
 comment on table pgevents.events is 'The append-only event log. id is the store-wide position, (uuid, version) the place of the event in its stream.';
+comment on column pgevents.events.archived is 'Whether the event''s stream is archived (set by archive_stream, cleared by unarchive_stream; in a log with an archive partition, where the event is kept).';
 
 create unlogged table pgevents.listeners (
   id uuid not null,
@@ -307,7 +309,8 @@ create view pgevents.current_events as
             ELSE COALESCE(type_version, 1)
         END AS type_version,
     type AS stored_type,
-    COALESCE(type_version, 1) AS stored_type_version
+    COALESCE(type_version, 1) AS stored_type_version,
+    archived
    FROM pgevents.events e;
 comment on view pgevents.current_events is 'Every event in its current shape (upcast through define_upcaster chains); stored_type and stored_type_version are as stored.';
 
@@ -464,7 +467,10 @@ CREATE OR REPLACE FUNCTION pgevents.analyze_events_if_needed()
  SET search_path TO 'pgevents', 'pg_temp'
 AS $function$
 begin
-  if (select c.reltuples from pg_class c where c.oid = 'pgevents.events'::regclass) < 0 then
+  if exists (select 1 from pg_class c
+              where (c.oid = 'pgevents.events'::regclass and c.relkind = 'r'
+                     or c.oid in (select i.inhrelid from pg_inherits i where i.inhparent = 'pgevents.events'::regclass))
+                and c.reltuples < 0) then
     analyze pgevents.events;
   end if;
 end;
@@ -959,7 +965,7 @@ begin
   applied := 0;
   last_position := p_after;
   for v_event in execute
-    pgevents.apply_events_query(%2$L::text[], 'select e.id, e.uuid, e.version, e.type, e.body, e.metadata, e.event_id, e.inserted_at, e.transaction_id, e.type_version from pgevents.events e')
+    pgevents.apply_events_query(%2$L::text[], 'select e.id, e.uuid, e.version, e.type, e.body, e.metadata, e.event_id, e.inserted_at, e.transaction_id, e.type_version, e.archived from pgevents.events e')
     || %1$s
     || ' order by e.id limit $5'
     using p_after, %2$L::text[], %3$s, p_limit, pgevents.upcast_sources(%2$L::text[])
@@ -1769,6 +1775,29 @@ AS $function$
 $function$;
 revoke execute on function pgevents.event_is_well_formed(jsonb) from public;
 
+CREATE OR REPLACE FUNCTION pgevents.event_partition_tree()
+ RETURNS SETOF regclass
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+  select r.relid from pg_partition_tree('pgevents.events'::regclass) r where r.relid <> 'pgevents.events'::regclass;
+$function$;
+revoke execute on function pgevents.event_partition_tree() from public;
+
+CREATE OR REPLACE FUNCTION pgevents.event_partitions()
+ RETURNS integer
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+  select count(*)::integer
+    from pg_inherits i join pg_class c on c.oid = i.inhrelid
+   where i.inhparent in ('pgevents.events'::regclass, coalesce(to_regclass('pgevents.events_live'), 0))
+     and pg_get_expr(c.relpartbound, c.oid) like 'FOR VALUES WITH %';
+$function$;
+revoke execute on function pgevents.event_partitions() from public;
+
 CREATE OR REPLACE FUNCTION pgevents.event_row_code(p_alias text)
  RETURNS text
  LANGUAGE sql
@@ -1806,6 +1835,18 @@ begin
 end;
 $function$;
 revoke execute on function pgevents.event_type_distance(text,text) from public;
+
+CREATE OR REPLACE FUNCTION pgevents.events_archive_partitioned()
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+  select exists (select 1 from pg_inherits i
+                  where i.inhparent = 'pgevents.events'::regclass
+                    and i.inhrelid = coalesce(to_regclass('pgevents.events_archived'), 0));
+$function$;
+revoke execute on function pgevents.events_archive_partitioned() from public;
 
 CREATE OR REPLACE FUNCTION pgevents.events_writers_active()
  RETURNS boolean
@@ -2071,7 +2112,7 @@ begin
     continue when v_target is null;
     if v_first > v_version + 1 then
       for v_event in
-        select e.id, e.uuid, e.version, e.type, e.body, e.metadata, e.event_id, e.inserted_at, e.transaction_id, e.type_version
+        select e.id, e.uuid, e.version, e.type, e.body, e.metadata, e.event_id, e.inserted_at, e.transaction_id, e.type_version, e.archived
           from pgevents.current_events e
          where e.uuid = v_stream and e.version > v_version and e.version < v_first and e.type = any(%3$L::text[])
          order by e.version
@@ -2247,6 +2288,41 @@ end;
 $function$;
 revoke execute on function pgevents.grant_writer(name) from public;
 
+CREATE OR REPLACE FUNCTION pgevents.guard_event_partitions()
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+declare
+  v_partition regclass;
+  v_superuser boolean := (select r.rolsuper from pg_roles r where r.rolname = current_user);
+  v_guard text := format('pgevents_%s_partitions', 'pgevents');
+begin
+  if (select c.relkind from pg_class c where c.oid = 'pgevents.events'::regclass) <> 'p' then
+    if exists (select 1 from pg_event_trigger t where t.evtname = v_guard) then
+      execute format('drop event trigger %I', v_guard);
+    end if;
+    return;
+  end if;
+  create or replace trigger events_keys
+  after insert on pgevents.events
+  referencing new table as new_events
+  for each statement
+  execute function pgevents.tg_events__keep_keys();
+  for v_partition in select t from event_partition_tree() t loop
+    execute format('create or replace trigger events_partition_refuse_write before insert or update or delete on %s '
+                   'for each statement execute function pgevents.tg_events__refuse_partition_write()', v_partition);
+    execute format('create or replace trigger events_partition_refuse_truncate before truncate on %s '
+                   'for each statement execute function pgevents.tg_events__refuse_partition_write()', v_partition);
+  end loop;
+  if v_superuser and not exists (select 1 from pg_event_trigger t where t.evtname = v_guard) then
+    execute format('create event trigger %I on ddl_command_end when tag in (''ALTER TABLE'', ''DROP TABLE'') '
+                   'execute function pgevents.tg_events__guard_partitions()', v_guard);
+  end if;
+end;
+$function$;
+revoke execute on function pgevents.guard_event_partitions() from public;
+
 CREATE OR REPLACE FUNCTION pgevents.has_store_access(p_role name, p_access text)
  RETURNS boolean
  LANGUAGE sql
@@ -2399,6 +2475,234 @@ begin
 end;
 $function$;
 revoke execute on function pgevents.parse_cursor(text) from public;
+
+CREATE OR REPLACE FUNCTION pgevents.partition_events(p_partitions integer, p_archive boolean DEFAULT false)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+declare
+  v_events regclass := 'pgevents.events'::regclass;
+  v_previous integer;
+  v_previous_archive boolean;
+  v_live text;
+  v_count bigint;
+  v_last bigint;
+  v_called boolean;
+  v_object record;
+  v_acl record;
+  v_statement text;
+  v_dependents integer;
+  v_sequence text;
+  v_remainder integer;
+begin
+  if p_partitions is null or p_partitions < 0 or p_partitions = 1 or p_partitions > 1024 then
+    raise exception 'Invalid number of partitions: % (0 for one table, else 2 to 1024)', p_partitions
+      using errcode = 'PE025', detail = json_build_object('field', 'partitions')::text,
+            hint = 'Give 0 (one table) or from 2 to 1024 partitions; a power of two lets a later move split each partition evenly.';
+  end if;
+  if not pg_has_role(current_user, (select c.relowner from pg_class c where c.oid = v_events), 'usage') then
+    raise exception 'Only the owner of %.events can change its partitions', 'pgevents'
+      using errcode = '42501', hint = 'Run it as the role that installed the store.';
+  end if;
+  lock table pgevents.events in access exclusive mode;
+  v_previous := event_partitions();
+  v_previous_archive := events_archive_partitioned();
+  if p_archive is null then
+    p_archive := v_previous_archive;
+  end if;
+  if v_previous = p_partitions and v_previous_archive = p_archive then
+    return jsonb_build_object('partitions', p_partitions, 'previous', v_previous, 'archive', p_archive,
+                              'previous_archive', v_previous_archive, 'events', null, 'dependents', 0);
+  end if;
+  perform set_config('pgevents.partitioning_pgevents', 'on', true);
+
+  -- What must be created again: every function and view whose definition names the row type of
+  -- events (or of such a view), found through pg_depend, deepest last.
+  drop table if exists pgevents_dependents, pgevents_old_events, pgevents_old_column_acls;
+  create temp table pgevents_dependents (
+    depth integer, kind text, identity text, owner name, acl aclitem[], comment text,
+    definition text, indexes text[], options text[]
+  ) on commit drop;
+  insert into pgevents_dependents
+  with recursive referenced(classid, objid, depth) as (
+    select 'pg_class'::regclass::oid, v_events::oid, 0
+    union all select 'pg_type'::regclass::oid, t.oid, 0 from pg_type t where t.typrelid = v_events
+    union all select 'pg_type'::regclass::oid, t.oid, 0 from pg_type t join pg_type r on r.oid = t.typelem where r.typrelid = v_events and t.typlen = -1
+  ), walk(kind, oid, depth) as (
+    select 'self'::text, r.objid, 0 from referenced r
+    union
+    select d.kind, d.oid, w.depth + 1
+      from walk w
+      join pg_depend p on p.refobjid = w.oid and p.deptype = 'n'
+      cross join lateral (
+        select 'function'::text as kind, p.objid as oid where p.classid = 'pg_proc'::regclass
+        union all
+        select case c.relkind when 'm' then 'materialized view' else 'view' end, c.oid
+          from pg_rewrite rw join pg_class c on c.oid = rw.ev_class
+         where p.classid = 'pg_rewrite'::regclass and rw.oid = p.objid and c.oid <> v_events and c.oid <> w.oid
+        union all
+        -- a view's row type and its array: functions returning them depend on those
+        select 'type', t.oid from pg_type t join pg_class c on c.oid = t.typrelid
+         where p.classid = 'pg_rewrite'::regclass and c.relkind in ('v', 'm')
+           and exists (select 1 from pg_rewrite rw where rw.oid = p.objid and rw.ev_class = c.oid)
+        union all
+        select 'type', a.oid from pg_type a join pg_type t on t.oid = a.typelem join pg_class c on c.oid = t.typrelid
+         where p.classid = 'pg_rewrite'::regclass and c.relkind in ('v', 'm') and a.typlen = -1
+           and exists (select 1 from pg_rewrite rw where rw.oid = p.objid and rw.ev_class = c.oid)
+      ) d
+     where w.depth < 20
+  ), deepest as (
+    select w.kind, w.oid, max(w.depth) as depth from walk w where w.kind in ('function', 'view', 'materialized view') group by w.kind, w.oid
+  )
+  select d.depth, d.kind,
+         case when d.kind = 'function' then d.oid::regprocedure::text else d.oid::regclass::text end,
+         case when d.kind = 'function' then (select pg_get_userbyid(f.proowner) from pg_proc f where f.oid = d.oid)
+              else (select pg_get_userbyid(c.relowner) from pg_class c where c.oid = d.oid) end,
+         case when d.kind = 'function' then (select f.proacl from pg_proc f where f.oid = d.oid)
+              else (select c.relacl from pg_class c where c.oid = d.oid) end,
+         obj_description(d.oid, case when d.kind = 'function' then 'pg_proc' else 'pg_class' end),
+         case when d.kind = 'function' then pg_get_functiondef(d.oid) else pg_get_viewdef(d.oid) end,
+         case when d.kind = 'materialized view' then
+           array(select pg_get_indexdef(x.indexrelid) from pg_index x where x.indrelid = d.oid order by x.indexrelid) end,
+         case when d.kind <> 'function' then (select c.reloptions from pg_class c where c.oid = d.oid) end
+    from deepest d;
+  get diagnostics v_dependents = row_count;
+  if exists (select 1 from pg_depend p
+              join pg_type t on t.oid = p.refobjid and (t.typrelid = v_events or t.typelem in (select r.oid from pg_type r where r.typrelid = v_events))
+             where p.classid = 'pg_class'::regclass and p.objsubid > 0) then
+    raise exception 'A table column has the row type of %.events: its events cannot be moved', 'pgevents'
+      using errcode = 'PE025', hint = 'Change that column''s type first.';
+  end if;
+  for v_object in select * from pgevents_dependents order by depth desc, identity loop
+    execute format('drop %s %s', v_object.kind, v_object.identity);
+  end loop;
+
+  -- The new table, its events, and the old one's triggers, indexes and privileges.
+  create temp table pgevents_old_events on commit drop as
+    select (select array_agg(pg_get_triggerdef(g.oid) order by g.tgname) from pg_trigger g
+             where g.tgrelid = v_events and not g.tgisinternal
+               and g.tgname not in ('events_keys')) as triggers,
+           (select array_agg(pg_get_indexdef(x.indexrelid) order by x.indexrelid) from pg_index x
+             where x.indrelid = v_events
+               and not exists (select 1 from pg_constraint k where k.conindid = x.indexrelid)
+               and pg_get_indexdef(x.indexrelid) !~ 'events_event_id_idx') as indexes,
+           (select c.relacl from pg_class c where c.oid = v_events) as acl,
+           (select c.relacl from pg_class c where c.oid = 'pgevents.events_id_seq'::regclass) as sequence_acl;
+  create temp table pgevents_old_column_acls on commit drop as
+    select a.attname, (aclexplode(a.attacl)).* from pg_attribute a
+     where a.attrelid = v_events and a.attacl is not null and not a.attisdropped;
+  select s.last_value, s.is_called into v_last, v_called from pgevents.events_id_seq s;
+  select count(*) into v_count from pgevents.events;
+
+  execute format('create table pgevents.events_moving (like pgevents.events including defaults including constraints '
+                 'including identity including generated including storage including compression including comments '
+                 'including statistics)%s',
+                 case when p_archive then ' partition by list (archived)' when p_partitions > 0 then ' partition by hash (uuid)' else '' end);
+  -- The new partitions are named moving_<name> until the old table (and its partitions) is gone.
+  v_live := case when p_archive then 'moving_events_live' else 'events_moving' end;
+  if p_archive then
+    execute format('create table pgevents.moving_events_live partition of pgevents.events_moving for values in (false)%s',
+                   case when p_partitions > 0 then ' partition by hash (uuid)' else '' end);
+    create table pgevents.moving_events_archived partition of pgevents.events_moving for values in (true);
+  end if;
+  for v_remainder in 0 .. p_partitions - 1 loop
+    execute format('create table pgevents.%I partition of pgevents.%I for values with (modulus %s, remainder %s)',
+                   format('moving_events_p%s_of_%s', v_remainder, p_partitions), v_live, p_partitions, v_remainder);
+  end loop;
+  insert into pgevents.events_moving overriding system value select * from pgevents.events order by id;
+  drop table pgevents.events;
+  drop table if exists pgevents.event_keys;
+  alter table pgevents.events_moving rename to events;
+  for v_statement in
+    select unnest(array(select format('alter table pgevents.%I rename to %I', c.relname, substring(c.relname from 8))
+                          from pg_partition_tree('pgevents.events'::regclass) t join pg_class c on c.oid = t.relid
+                         where c.relname like 'moving\_%'))
+  loop
+    execute v_statement;
+  end loop;
+  v_sequence := pg_get_serial_sequence('pgevents.events', 'id');
+  execute format('alter sequence %s rename to events_id_seq', v_sequence);
+  perform setval('pgevents.events_id_seq', v_last, v_called);
+
+  if p_partitions > 0 or p_archive then
+    -- A unique constraint of a partitioned table holds every partition key of the tree.
+    execute format('alter table pgevents.events add constraint events_pkey primary key (id%s%s)',
+                   case when p_partitions > 0 then ', uuid' else '' end, case when p_archive then ', archived' else '' end);
+    create table pgevents.event_keys (
+      id bigint constraint event_keys_pkey primary key,
+      event_id uuid not null constraint events_event_id_unique unique
+    );
+    comment on table pgevents.event_keys is 'The position and the event id of every event of the partitioned log, each unique store-wide (a unique constraint of a partitioned table must hold its partition key).';
+    insert into pgevents.event_keys (id, event_id) select e.id, e.event_id from pgevents.events e;
+    -- Lookups by event id (idempotent appends, imports) probe every partition's index.
+    create index events_event_id_idx on pgevents.events (event_id);
+  else
+    alter table pgevents.events add constraint events_pkey primary key (id);
+    alter table pgevents.events add constraint events_event_id_unique unique (event_id);
+  end if;
+  execute format('alter table pgevents.events add constraint events_stream_version_unique unique (uuid, version%s)',
+                 case when p_archive then ', archived' else '' end);
+  for v_statement in select unnest(o.indexes) from pgevents_old_events o loop
+    execute v_statement;
+  end loop;
+  for v_statement in select unnest(o.triggers) from pgevents_old_events o loop
+    execute v_statement;
+  end loop;
+  for v_acl in select (aclexplode(o.acl)).* from pgevents_old_events o where o.acl is not null loop
+    execute format('grant %s on pgevents.events to %s%s', v_acl.privilege_type,
+                   case when v_acl.grantee = 0 then 'public' else quote_ident(pg_get_userbyid(v_acl.grantee)) end,
+                   case when v_acl.is_grantable then ' with grant option' else '' end);
+  end loop;
+  for v_acl in select (aclexplode(o.sequence_acl)).* from pgevents_old_events o where o.sequence_acl is not null loop
+    execute format('grant %s on sequence pgevents.events_id_seq to %s%s', v_acl.privilege_type,
+                   case when v_acl.grantee = 0 then 'public' else quote_ident(pg_get_userbyid(v_acl.grantee)) end,
+                   case when v_acl.is_grantable then ' with grant option' else '' end);
+  end loop;
+  for v_acl in select * from pgevents_old_column_acls loop
+    execute format('grant %s (%I) on pgevents.events to %s%s', v_acl.privilege_type, v_acl.attname,
+                   case when v_acl.grantee = 0 then 'public' else quote_ident(pg_get_userbyid(v_acl.grantee)) end,
+                   case when v_acl.is_grantable then ' with grant option' else '' end);
+  end loop;
+  perform guard_event_partitions();
+
+  -- The dependents again, shallowest first, as they were.
+  for v_object in select * from pgevents_dependents order by depth, identity loop
+    if v_object.kind = 'function' then
+      execute v_object.definition;
+      execute format('alter function %s owner to %I', v_object.identity, v_object.owner);
+      execute format('revoke all on function %s from public', v_object.identity);
+    else
+      execute format('create %s %s%s as %s', v_object.kind, v_object.identity,
+                     case when v_object.options is not null then format(' with (%s)', array_to_string(v_object.options, ', ')) else '' end,
+                     v_object.definition);
+      execute format('alter %s %s owner to %I', case when v_object.kind = 'view' then 'view' else 'materialized view' end, v_object.identity, v_object.owner);
+      execute format('revoke all on %s from public', v_object.identity);
+      for v_statement in select unnest(v_object.indexes) loop
+        execute v_statement;
+      end loop;
+    end if;
+    if v_object.acl is null and v_object.kind = 'function' then
+      execute format('grant execute on function %s to public', v_object.identity);
+    end if;
+    for v_acl in select (aclexplode(v_object.acl)).* loop
+      execute format('grant %s on %s%s to %s%s', v_acl.privilege_type,
+                     case when v_object.kind = 'function' then 'function ' else '' end, v_object.identity,
+                     case when v_acl.grantee = 0 then 'public' else quote_ident(pg_get_userbyid(v_acl.grantee)) end,
+                     case when v_acl.is_grantable then ' with grant option' else '' end);
+    end loop;
+    if v_object.comment is not null then
+      execute format('comment on %s %s is %L', case when v_object.kind = 'function' then 'function' else v_object.kind end,
+                     v_object.identity, v_object.comment);
+    end if;
+  end loop;
+  analyze pgevents.events;
+  perform set_config('pgevents.partitioning_pgevents', '', true);
+  return jsonb_build_object('partitions', p_partitions, 'previous', v_previous, 'archive', p_archive,
+                            'previous_archive', v_previous_archive, 'events', v_count, 'dependents', v_dependents);
+end;
+$function$;
+revoke execute on function pgevents.partition_events(integer,boolean) from public;
 
 CREATE OR REPLACE FUNCTION pgevents.pgcrypto_schema()
  RETURNS name
@@ -2872,7 +3176,7 @@ declare
   v_as_stored boolean := types_read_as_stored(p_types);
 begin
   return query
-    select e.id, e.uuid, e.version, e.type, e.body, e.metadata, e.event_id, e.inserted_at, e.transaction_id, e.type_version
+    select e.id, e.uuid, e.version, e.type, e.body, e.metadata, e.event_id, e.inserted_at, e.transaction_id, e.type_version, e.archived
       from current_events e
      where (e.transaction_id, e.id) > (p_after_transaction_id, p_after_position)
        and e.transaction_id < (select safe_horizon())
@@ -2979,7 +3283,7 @@ begin
             hint = format('select * from pgevents.read_stream(%L, p_include_archived => true) (CLI: pgevents read --include-archived, TypeScript: readStream(stream, { includeArchived: true })); or unarchive it.', p_stream);
   end if;
   return query
-    select e.id, e.uuid, e.version, e.type, e.body, e.metadata, e.event_id, e.inserted_at, e.transaction_id, e.type_version
+    select e.id, e.uuid, e.version, e.type, e.body, e.metadata, e.event_id, e.inserted_at, e.transaction_id, e.type_version, e.archived
       from current_events e
      where e.uuid = p_stream and e.version >= p_from_version
      order by e.version
@@ -4013,12 +4317,19 @@ CREATE OR REPLACE FUNCTION pgevents.set_stream_archived(p_stream uuid, p_reason 
 AS $function$
 declare
   v_stream streams := lock_stream_for_lifecycle(p_stream, p_reason);
+  v_audit bigint;
 begin
   if v_stream.state = 'tombstoned' then
     perform raise_stream_closed(p_stream, v_stream.state, p_operation || 'd');
   elsif v_stream.state <> p_to then
     update streams set state = p_to where stream = p_stream;
-    perform record_stream_lifecycle(v_stream, p_operation, p_reason);
+    v_audit := record_stream_lifecycle(v_stream, p_operation, p_reason);
+    -- The stream's events are marked (in a log with an archive partition, partition_events(n,
+    -- p_archive => true), they move to it, out of the live part's indexes, or back): an UPDATE of the
+    -- column archived, which the immutability trigger lets through for this audit record only.
+    perform set_config('pgevents.archive_pgevents', v_audit::text, true);
+    update events e set archived = (p_to = 'archived') where e.uuid = p_stream and e.archived <> (p_to = 'archived');
+    perform set_config('pgevents.archive_pgevents', '', true);
   end if;
   return p_to;
 end;
@@ -4199,6 +4510,10 @@ declare
   v record;
   v_bad record;
 begin
+  if coalesce(current_setting('pgevents.archive_pgevents', true), '') <> '' then
+    raise exception 'No event can be appended while a stream''s events move between the live and the archived part of %.events', tg_table_schema
+      using errcode = 'PE002', hint = 'Append after archive_stream or unarchive_stream returns (the setting pgevents.archive_<schema> is theirs).';
+  end if;
   perform set_config('pgevents.assign_pgevents', '', true);
   select a.*,
          -- null until the sequence is first used: then every explicit position is ahead of it.
@@ -4217,6 +4532,7 @@ begin
                  min(n.version) as first_version, max(n.version) as last_version, count(*) as events,
                  min(n.id) as first_id, max(n.id) as last_id,
                  bool_and(n.transaction_id = pg_current_xact_id()) as own_transaction,
+                 bool_or(n.archived) as archived_rows,
                  bool_and(pg_column_size(n.body) < 8000 and pg_column_compression(n.body) is null
                           and pg_column_size(n.metadata) < 8000 and pg_column_compression(n.metadata) is null) as small
             from new_events n) a
@@ -4228,6 +4544,11 @@ begin
                         where a.first_stream = a.last_stream and s.stream = a.first_stream::uuid) s on true;
   if v.events = 0 then
     return null;
+  end if;
+  if v.archived_rows then
+    raise exception 'An event is appended live: archived is set by archive_stream only (Stream: %)', v.first_stream
+      using errcode = 'PE003', detail = json_build_object('stream', v.first_stream, 'field', 'archived')::text,
+            hint = 'Leave archived out of the INSERT; archive the stream with archive_stream.';
   end if;
   if v.stream_state <> 'live' then
     perform raise_stream_closed(v.first_stream::uuid, v.stream_state);
@@ -4419,6 +4740,75 @@ end;
 $function$;
 revoke execute on function pgevents.tg_events__check_declared_types() from public;
 
+CREATE OR REPLACE FUNCTION pgevents.tg_events__guard_partitions()
+ RETURNS event_trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+declare
+  v_events regclass := to_regclass('pgevents.events');
+  v_missing record;
+begin
+  if v_events is null or current_setting('pgevents.partitioning_pgevents', true) = 'on' then
+    return;
+  end if;
+  -- Each partitioned table of the log has all its hash partitions (as many as their modulus), and
+  -- the live/archived split both of its parts.
+  select t.relid, t.children, t.expected into v_missing
+    from (select p.relid,
+                 (select count(*) from pg_inherits i where i.inhparent = p.relid) as children,
+                 case pt.partstrat
+                   when 'l' then 2
+                   else (select max(substring(pg_get_expr(c.relpartbound, c.oid) from 'modulus (\d+)')::integer)
+                           from pg_inherits i join pg_class c on c.oid = i.inhrelid where i.inhparent = p.relid) end as expected
+            from pg_partition_tree(v_events) p join pg_partitioned_table pt on pt.partrelid = p.relid) t
+   where t.children < t.expected
+   limit 1;
+  if found then
+    raise exception 'Events are immutable: % left %.events with % of the % partitions of %', tg_tag, 'pgevents', v_missing.children, v_missing.expected, v_missing.relid
+      using errcode = 'PE002',
+            detail = json_build_object('operation', tg_tag, 'partitions', v_missing.children, 'expected', v_missing.expected)::text,
+            hint = 'Partitions of the log are never detached nor dropped; change the layout with partition_events (pgevents partition).';
+  end if;
+end;
+$function$;
+revoke execute on function pgevents.tg_events__guard_partitions() from public;
+
+CREATE OR REPLACE FUNCTION pgevents.tg_events__keep_keys()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+begin
+  insert into event_keys (id, event_id) select n.id, n.event_id from new_events n;
+  return null;
+end;
+$function$;
+revoke execute on function pgevents.tg_events__keep_keys() from public;
+
+CREATE OR REPLACE FUNCTION pgevents.tg_events__refuse_partition_write()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+begin
+  if tg_op = 'INSERT' then
+    raise exception 'Events are appended through %.events, not into its partition %', tg_table_schema, tg_table_name
+      using errcode = 'PE032',
+            detail = json_build_object('operation', tg_op, 'partition', tg_table_name)::text,
+            hint = format('Insert into %s.events (or call append_events): its triggers give versions, check the rows and run the projections.', tg_table_schema);
+  end if;
+  raise exception 'Events are immutable: % on %.% (a partition of %.events) is not allowed', tg_op, tg_table_schema, tg_table_name, tg_table_schema
+    using errcode = 'PE002',
+          detail = json_build_object('operation', tg_op, 'partition', tg_table_name)::text,
+          hint = 'Append a new event that corrects the state instead, then replay the projections that need it.';
+end;
+$function$;
+revoke execute on function pgevents.tg_events__refuse_partition_write() from public;
+
 CREATE OR REPLACE FUNCTION pgevents.tg_events__reject_change()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -4427,7 +4817,18 @@ CREATE OR REPLACE FUNCTION pgevents.tg_events__reject_change()
 AS $function$
 declare
   v_truncation text := current_setting('pgevents.truncate_pgevents', true);
+  v_moving text := current_setting('pgevents.archive_pgevents', true);
 begin
+  -- The move of an archived (or unarchived) stream's events between the live and the archived
+  -- part of a log split so (partition_events(n, p_archive => true)): an UPDATE of the column
+  -- archived only, let through like the truncation below, for an archive or unarchive record of
+  -- stream_lifecycle written by this very transaction.
+  if tg_op = 'UPDATE' and v_moving ~ '^[0-9]{1,18}$'
+     and exists (select 1 from stream_lifecycle l
+                  where l.id = v_moving::bigint and l.operation in ('archive', 'unarchive')
+                    and l.transaction_id = pg_current_xact_id()) then
+    return null;
+  end if;
   if tg_op = 'DELETE' and v_truncation ~ '^[0-9]{1,18}$'
      and exists (select 1 from stream_lifecycle l
                   where l.id = v_truncation::bigint and l.operation = 'truncate_before'
@@ -4453,6 +4854,12 @@ declare
   v_upcaster event_upcasters;
   v_problem text;
 begin
+  -- A row moved between the live and the archived part of the log (set_stream_archived) is stored
+  -- already: not checked, upcast or encrypted again. The setting is trusted only there: an INSERT
+  -- while it is set is refused by tg_events__after_insert.
+  if coalesce(current_setting('pgevents.archive_pgevents', true), '') <> '' then
+    return new;
+  end if;
   select * into v_declared from event_type_declarations d where d.type = new.type;
   if new.type_version is null then
     new.type_version := coalesce(v_declared.version, 1);
@@ -4504,6 +4911,12 @@ declare
   v_path text[];
   v_value jsonb;
 begin
+  -- A row moved between the live and the archived part of the log (set_stream_archived) is stored
+  -- already: not checked, upcast or encrypted again. The setting is trusted only there: an INSERT
+  -- while it is set is refused by tg_events__after_insert.
+  if coalesce(current_setting('pgevents.archive_pgevents', true), '') <> '' then
+    return new;
+  end if;
   select * into v_declared from personal_data_declarations d where d.type = new.type;
   if not found then
     return new;

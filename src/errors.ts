@@ -105,6 +105,19 @@ export class StreamArchivedError extends PgEventsError {
   }
 }
 
+/**
+ * An INSERT or COPY aimed at a partition of a partitioned events table instead of the table
+ * itself (docs/scale-out.md). Nothing was written; append through the events table.
+ */
+export class DirectPartitionWriteError extends PgEventsError {
+  readonly partition: string;
+
+  constructor(partition: string, message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super('DIRECT_PARTITION_WRITE', message, options);
+    this.partition = partition;
+  }
+}
+
 /** No projection of that name is defined. */
 export class UnknownProjectionError extends PgEventsError {
   readonly projection: string;

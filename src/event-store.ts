@@ -22,6 +22,7 @@ import { createPgliteExecutor, type PGlite } from './db/pglite-executor.js';
 import { InvalidArgumentError } from './errors.js';
 import { type ImportEventsOptions, type ImportEventsResult, type ImportSource, importEvents } from './import/import-events.js';
 import { migrate, schemaVersion } from './migrations/runner.js';
+import { assertPartitions, type EventLayout, eventLayout, eventPartitions, partitionEvents, type PartitionEventsOptions, settleEventLayout, type PartitionEventsResult } from './store/partitions.js';
 import {
   type ListProjectionTablesOptions,
   listProjectionTables,
@@ -124,6 +125,19 @@ export interface OpenEventStoreOptions {
   schema?: string;
   /** Apply pending migrations while opening. Default false. */
   migrate?: boolean;
+  /**
+   * The layout of the events table: partitioned by a hash of the stream into this many partitions
+   * (2 to 1024), or one table (0, the default layout of a new store). Applied to a store whose log
+   * is empty (a new one); a store with events in another layout is refused with an
+   * InvalidArgumentError: move it with {@link EventStore.partitionEvents} (it locks the log while
+   * it copies it; see docs/scale-out.md).
+   */
+  partitions?: number;
+  /**
+   * With `partitions` (0 too): keep the events of archived streams in a partition of their own,
+   * out of the live events' indexes (docs/stream-lifecycle.md). Default false for a new store.
+   */
+  archivePartition?: boolean;
   /** Pool size when the store creates a `pg` pool, default 10. */
   poolSize?: number;
   /**
@@ -212,6 +226,32 @@ export class EventStore {
    */
   migrate(): Promise<MigrateResult> {
     return migrate(this.#executor, this.schema);
+  }
+
+  /** How many hash partitions by stream the events table has: 0 for none (see {@link partitionEvents}). */
+  eventPartitions(): Promise<number> {
+    return eventPartitions(this.#executor, this.schema);
+  }
+
+  /** The layout of the events table: its hash partitions and whether it has an archive partition. */
+  eventLayout(): Promise<EventLayout> {
+    return eventLayout(this.#executor, this.schema);
+  }
+
+  /**
+   * Moves the events table to `partitions` partitions by a hash of the stream (2 to 1024), or back
+   * to one table (0). Positions, versions, event ids, projections, subscriptions and privileges are
+   * kept; the functions and views that name the events row type (projection handlers taking an
+   * event row included) are created again. One transaction that locks the log, so appends and
+   * reads wait for it: `lockedMs` says for how long. The store's owner's only. See
+   * docs/scale-out.md, Partitioned events. `archivePartition: true` keeps the events of archived
+   * streams in a partition of their own, out of the live events' indexes (default: as now).
+   * @throws {InvalidArgumentError} for a number of partitions out of range.
+   * @example
+   * const { lockedMs } = await store.partitionEvents(16);
+   */
+  partitionEvents(partitions: number, options: PartitionEventsOptions = {}): Promise<PartitionEventsResult> {
+    return partitionEvents(this.#executor, this.schema, partitions, options);
   }
 
   /** The schema's migration number (0 when not installed). */
@@ -925,13 +965,17 @@ export async function openEventStore(options: OpenEventStoreOptions = {}): Promi
         })
       : undefined;
   const store = new EventStore(executor, schema, { traceContext: options.traceContext !== false }, replica);
-  if (options.migrate) {
-    try {
-      await store.migrate();
-    } catch (error) {
-      await store.close();
-      throw error;
+  const partitions = options.partitions === undefined ? undefined : assertPartitions(options.partitions);
+  try {
+    if (options.migrate) await store.migrate();
+    if (partitions !== undefined) {
+      await settleEventLayout(store, partitions, { archivePartition: options.archivePartition ?? false });
+    } else if (options.archivePartition !== undefined) {
+      throw new InvalidArgumentError('archivePartition', 'archivePartition is a layout of the events table: give it with partitions (0 for no hash partitions)');
     }
+  } catch (error) {
+    await store.close();
+    throw error;
   }
   return store;
 }

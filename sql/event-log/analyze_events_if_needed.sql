@@ -3,12 +3,17 @@
 -- limit $3`, then walk the primary key instead of sorting every later event of those types per
 -- batch, which made a replay of 1M freshly loaded events quadratic. A role that does not own the
 -- table gets a warning from ANALYZE, not an error.
+-- For a partitioned log (partition_events.sql), its partitions' statistics count: autovacuum never
+-- analyzes the parent itself.
 create or replace function {{schema}}.analyze_events_if_needed() returns void
 language plpgsql
 set search_path = {{schema}}, pg_temp
 as $$
 begin
-  if (select c.reltuples from pg_class c where c.oid = '{{schema}}.events'::regclass) < 0 then
+  if exists (select 1 from pg_class c
+              where (c.oid = '{{schema}}.events'::regclass and c.relkind = 'r'
+                     or c.oid in (select i.inhrelid from pg_inherits i where i.inhparent = '{{schema}}.events'::regclass))
+                and c.reltuples < 0) then
     analyze {{schema}}.events;
   end if;
 end;

@@ -20,6 +20,10 @@ declare
   v record;
   v_bad record;
 begin
+  if coalesce(current_setting('pgevents.archive_{{schema}}', true), '') <> '' then
+    raise exception 'No event can be appended while a stream''s events move between the live and the archived part of %.events', tg_table_schema
+      using errcode = 'PE002', hint = 'Append after archive_stream or unarchive_stream returns (the setting pgevents.archive_<schema> is theirs).';
+  end if;
   perform set_config('pgevents.assign_{{schema}}', '', true);
   select a.*,
          -- null until the sequence is first used: then every explicit position is ahead of it.
@@ -38,6 +42,7 @@ begin
                  min(n.version) as first_version, max(n.version) as last_version, count(*) as events,
                  min(n.id) as first_id, max(n.id) as last_id,
                  bool_and(n.transaction_id = pg_current_xact_id()) as own_transaction,
+                 bool_or(n.archived) as archived_rows,
                  bool_and(pg_column_size(n.body) < 8000 and pg_column_compression(n.body) is null
                           and pg_column_size(n.metadata) < 8000 and pg_column_compression(n.metadata) is null) as small
             from new_events n) a
@@ -49,6 +54,11 @@ begin
                         where a.first_stream = a.last_stream and s.stream = a.first_stream::uuid) s on true;
   if v.events = 0 then
     return null;
+  end if;
+  if v.archived_rows then
+    raise exception 'An event is appended live: archived is set by archive_stream only (Stream: %)', v.first_stream
+      using errcode = 'PE003', detail = json_build_object('stream', v.first_stream, 'field', 'archived')::text,
+            hint = 'Leave archived out of the INSERT; archive the stream with archive_stream.';
   end if;
   if v.stream_state <> 'live' then
     perform raise_stream_closed(v.first_stream::uuid, v.stream_state);

@@ -55,19 +55,26 @@ set search_path = {{schema}}, pg_temp
 as $$
 declare
   v_stream streams := lock_stream_for_lifecycle(p_stream, p_reason);
+  v_audit bigint;
 begin
   if v_stream.state = 'tombstoned' then
     perform raise_stream_closed(p_stream, v_stream.state, p_operation || 'd');
   elsif v_stream.state <> p_to then
     update streams set state = p_to where stream = p_stream;
-    perform record_stream_lifecycle(v_stream, p_operation, p_reason);
+    v_audit := record_stream_lifecycle(v_stream, p_operation, p_reason);
+    -- The stream's events are marked (in a log with an archive partition, partition_events(n,
+    -- p_archive => true), they move to it, out of the live part's indexes, or back): an UPDATE of the
+    -- column archived, which the immutability trigger lets through for this audit record only.
+    perform set_config('pgevents.archive_{{schema}}', v_audit::text, true);
+    update events e set archived = (p_to = 'archived') where e.uuid = p_stream and e.archived <> (p_to = 'archived');
+    perform set_config('pgevents.archive_{{schema}}', '', true);
   end if;
   return p_to;
 end;
 $$;
 
--- Archives a stream: its events stay where they are and in every full replay, rebuild and
--- subscription, but read_stream returns them only with p_include_archived, and appends are
+-- Archives a stream: its events stay in every full replay, rebuild and subscription (in a log with
+-- an archive partition they move to it, out of the live part's indexes), but read_stream returns them only with p_include_archived, and appends are
 -- refused (PE031) until unarchive_stream. Returns the stream's state.
 create or replace function {{schema}}.archive_stream(p_stream uuid, p_reason text) returns text
 language sql

@@ -9,6 +9,7 @@ import { defineGrant } from './commands/grant.js';
 import { defineImport } from './commands/import.js';
 import { defineMetrics } from './commands/metrics.js';
 import { defineMigrate } from './commands/migrate.js';
+import { definePartition } from './commands/partition.js';
 import { defineRead } from './commands/read.js';
 import { defineRebuild } from './commands/rebuild.js';
 import { defineReplay } from './commands/replay.js';
@@ -42,6 +43,7 @@ export function createProgram(version: string): Command {
     });
 
   defineMigrate(program);
+  definePartition(program);
   defineTenants(program);
   defineAppend(program);
   defineImport(program);

@@ -16,6 +16,7 @@ import {
   ReplayRefusedError,
   SchemaNotInstalledError,
   StreamArchivedError,
+  DirectPartitionWriteError,
   StreamTombstonedError,
   SubscriptionDefinitionError,
   SubscriptionStateError,
@@ -153,6 +154,7 @@ const fromSql: { [Entry in RaisedEntry as Entry['code']]: (raised: Raised) => In
   STREAM_TOMBSTONED: ({ message, detail, hint, cause }) =>
     new StreamTombstonedError(String(detail.stream ?? ''), message, { hint, cause }),
   STREAM_ARCHIVED: ({ message, detail, hint, cause }) => new StreamArchivedError(String(detail.stream ?? ''), message, { hint, cause }),
+  DIRECT_PARTITION_WRITE: ({ message, detail, hint, cause }) => new DirectPartitionWriteError(String(detail.partition ?? ''), message, { hint, cause }),
 };
 
 /**
@@ -180,7 +182,8 @@ export function translateError(error: unknown, schema: string): unknown {
           cause,
         });
       }
-      if (error.constraint === 'events_stream_version_unique') {
+      // In a partitioned log (partition_events) the partition's index reports the violation.
+      if (error.constraint === 'events_stream_version_unique' || /^events_(p\d+_of_\d+|live|archived)_uuid_version(_archived)?_key$/.test(error.constraint ?? '')) {
         // A plain insert with an explicit version the stream already holds. The key in the detail
         // names the stream and that version; the stream is at least at it. (PostgreSQL leaves the
         // key out for a role that may not read it: then there is nothing to say which stream.)

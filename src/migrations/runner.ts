@@ -79,6 +79,10 @@ async function applyDefinitions(tx: Scriptable, schema: string, definitions: Def
   await tx.query(`select set_config('check_function_bodies', 'off', true)`);
   for (const file of definitions.files) await tx.script(renderMigration(file, schema));
   await tx.query(`select set_config('check_function_bodies', 'on', true)`);
+  // A handler is recorded as its regprocedure text, which names the store's types unqualified
+  // (`public.f(events)`): resolved with the store's schema on the search_path (before
+  // PostgreSQL 16, to_regprocedure fails on an unknown type name instead of returning null).
+  await tx.query(`select set_config('search_path', $1, true)`, [`${schema}, pg_catalog`]);
   await tx.query(
     `select ${schema}.generate_projection_code(p.name)
        from ${schema}.projections p

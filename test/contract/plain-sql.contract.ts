@@ -140,7 +140,8 @@ export default function plainSqlContract(engine: TestEngine): void {
         expect(after!.path.split(',').map((part) => part.trim())).not.toContain(schema);
       });
 
-      it('keeps the stream gapless when an insert of a stored event id is skipped with on conflict do nothing', async () => {
+      // A partitioned log has no unique index on event_id to infer (docs/scale-out.md): append_events with ids is idempotent there.
+      it.skipIf(engine.variant?.includes('partitioned'))('keeps the stream gapless when an insert of a stored event id is skipped with on conflict do nothing', async () => {
         const stream = randomUUID();
         const id = randomUUID();
         const idempotentInsert = (type: string, conflict: string) =>
@@ -158,7 +159,8 @@ export default function plainSqlContract(engine: TestEngine): void {
         expect((await t.store.append(stream, [{ type: 'user_update', body: {} }], { expectedVersion: 2 })).nextVersion).toBe(3);
       });
 
-      it('keeps another stream gapless when an insert of an event id stored elsewhere is skipped', async () => {
+      // A partitioned log has no unique index on event_id to infer (docs/scale-out.md): append_events with ids is idempotent there.
+      it.skipIf(engine.variant?.includes('partitioned'))('keeps another stream gapless when an insert of an event id stored elsewhere is skipped', async () => {
         const [first, second] = [randomUUID(), randomUUID()];
         const id = randomUUID();
         await t.store.append(first, [{ type: 'user_create', body: {}, id }]);

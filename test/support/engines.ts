@@ -196,3 +196,29 @@ export function asApplicationRoles(engine: TestEngine): TestEngine {
     },
   };
 }
+
+/**
+ * The same engine, with every store's events table partitioned by a hash of the stream into
+ * `partitions` partitions (`partition_events`) before the test sees it: the contracts that run on it
+ * prove each guarantee of the log in the partitioned layout too. Wrap it in
+ * {@link asApplicationRoles} to run them as application roles (the grants come after the move).
+ */
+export function partitioned(engine: TestEngine, partitions = 4, options: { archivePartition?: boolean } = {}): TestEngine {
+  return {
+    name: engine.name,
+    variant: [engine.variant, `partitioned into ${partitions}${options.archivePartition ? ' with an archive partition' : ''}`].filter(Boolean).join(', '),
+    get unavailable() {
+      return engine.unavailable;
+    },
+    async createStore() {
+      const base = await engine.createStore();
+      try {
+        await (base.owner ?? base.store).partitionEvents(partitions, options);
+      } catch (error) {
+        await base.dispose();
+        throw error;
+      }
+      return base;
+    },
+  };
+}
