@@ -160,3 +160,63 @@ export async function rotateSubjectKey(db: Queryable, schema: string, subject: s
   const [row] = await db.query<{ retired: string }>(`select ${schema}.rotate_subject_key($1)::text as retired`, [subject]);
   return Number(row!.retired);
 }
+
+/** The store's audit stream, where forget appends its `pgevents.subject_forgotten` events. */
+export const AUDIT_STREAM = '00000000-0000-0000-0000-0000000f0e75';
+
+/** One erasure: a `pgevents.subject_forgotten` audit event ({@link forgetSubject}); it holds no personal data. */
+export interface Erasure {
+  /** The audit event's position. */
+  position: number;
+  /** The ids of the keys deleted. */
+  keys: number[];
+  reason: string;
+  forgottenBy: string;
+  forgottenAt: Date;
+  replayed: string[];
+  reset: string[];
+  rebuildsCancelled: string[];
+}
+
+export interface ListErasuresOptions {
+  /** Only the erasures whose keys encrypted fields of this stream's events. */
+  stream?: string;
+  /** At most this many, newest first (default 100). */
+  limit?: number;
+}
+
+/** The erasures recorded by forget, newest first; see {@link EventStore.listErasures}. */
+export async function listErasures(db: Queryable, schema: string, options: ListErasuresOptions = {}): Promise<Erasure[]> {
+  const limit = options.limit ?? 100;
+  if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
+    throw new InvalidArgumentError('limit', `limit must be an integer from 1 to 10000, not ${String(limit)}`);
+  }
+  // For a stream: the key ids its events' encrypted fields name (read from the stored bodies, which
+  // keep the ids of forgotten keys), matched with the keys each erasure deleted.
+  const rows = await db.query<{ id: unknown; body: Record<string, unknown> }>(
+    `select a.id, a.body
+       from ${schema}.events a
+      where a.uuid = $1 and a.type = 'pgevents.subject_forgotten'
+        and ($2::uuid is null or exists (
+              select 1
+                from ${schema}.events e
+                join ${schema}.personal_data_declarations d on d.type = e.type
+               cross join lateral unnest(d.revealed_fields) f
+               where e.uuid = $2::uuid
+                 and (e.body #> string_to_array(f, '.')) ->> 'key' in (select jsonb_array_elements_text(a.body -> 'keys'))))
+      order by a.id desc
+      limit $3`,
+    [AUDIT_STREAM, options.stream ?? null, limit],
+  );
+  const strings = (value: unknown) => (Array.isArray(value) ? value.map(String) : []);
+  return rows.map(({ id, body }) => ({
+    position: Number(id),
+    keys: (Array.isArray(body.keys) ? body.keys : []).map(Number),
+    reason: String(body.reason ?? ''),
+    forgottenBy: String(body.forgotten_by ?? ''),
+    forgottenAt: new Date(String(body.forgotten_at)),
+    replayed: strings(body.replayed),
+    reset: strings(body.reset),
+    rebuildsCancelled: strings(body.rebuilds_cancelled),
+  }));
+}
