@@ -1870,8 +1870,18 @@ CREATE OR REPLACE FUNCTION pgevents.forget_subject(p_subject text, p_reason text
 AS $function$
 declare
   v_keys bigint[];
+  v_values text[];
+  v_declared text[] := array(select d.type from personal_data_declarations d order by d.type);
   v_projection text;
   v_replayed text[] := '{}';
+  v_reset text[] := '{}';
+  v_cancelled text[] := '{}';
+  v_external text[];
+  v_tables text[] := array['pgevents.subject_keys'];
+  v_table text;
+  v_redacted bigint := 0;
+  v_count bigint;
+  v_value text;
   v_body jsonb;
 begin
   if p_reason is null or btrim(p_reason) = '' then
@@ -1879,30 +1889,89 @@ begin
       using errcode = 'PE025', detail = json_build_object('field', 'reason')::text,
             hint = 'Say why (it is recorded in the audit event), e.g. ''erasure request #123''.';
   end if;
-  with deleted as (delete from subject_keys k where k.subject = p_subject returning k.id)
-  select array_agg(d.id order by d.id) into v_keys from deleted d;
+  select array_agg(l.id order by l.id) into v_keys
+    from (select k.id from subject_keys k where k.subject = p_subject for update) l;
   if v_keys is null then
     raise exception 'Unknown data subject: no key is stored for it (never used, or already forgotten)'
       using errcode = 'PE025',
             hint = 'Check the subject''s spelling: it is the text of the declared subject field (or the stream id).';
   end if;
+  -- Longest first, so that a value inside another is replaced after it.
+  select array_agg(v.value order by length(v.value) desc, v.value) into v_values
+    from (select distinct l.leaf #>> '{}' as value
+            from events e
+            join personal_data_declarations d on d.type = e.type
+            cross join lateral unnest(d.revealed_fields) f
+            cross join lateral (select e.body #> string_to_array(f, '.') as marker) m
+            join subject_keys k on k.subject = p_subject
+                               and jsonb_typeof(m.marker) = 'object' and m.marker->>'$pgevents' = 'encrypted'
+                               and k.id = (m.marker->>'key')::bigint
+            cross join lateral jsonb_path_query(unseal_value(k.key, m.marker->>'data'), 'strict $.**') l(leaf)
+           where e.type = any(v_declared)
+             and jsonb_typeof(l.leaf) in ('string', 'number')) v
+   where length(v.value) >= 4;
+  delete from subject_keys k where k.subject = p_subject;
+
+  for v_projection in
+    select r.projection from rebuilds r
+     where r.phase <> 'done'
+       and r.projection in (select h.projection from projection_handlers h where h.event_type = any(v_declared))
+     order by r.projection
+  loop
+    perform rebuild_cancel(v_projection);
+    v_cancelled := v_cancelled || v_projection;
+  end loop;
+  for v_projection in
+    select distinct h.projection from projection_handlers h join projections p on p.name = h.projection
+     where p.kind = 'trigger' and h.event_type = any(v_declared)
+     order by h.projection
+  loop
+    perform replay_projection(v_projection);
+    v_replayed := v_replayed || v_projection;
+    v_tables := v_tables || (select p.tables from projections p where p.name = v_projection);
+  end loop;
+  for v_projection in
+    select s.name from subscriptions s where s.kind = 'projection' and s.types && v_declared order by s.name
+  loop
+    foreach v_table in array (select s.tables from subscriptions s where s.name = v_projection) loop
+      if not has_table_privilege(v_table, 'truncate') then
+        raise exception 'Cannot forget: role % may not empty table % of async projection %, which holds the subject''s personal data', current_user, v_table, v_projection
+          using errcode = '42501',
+                detail = json_build_object('projection', v_projection, 'table', v_table, 'role', current_user)::text,
+                hint = format('Grant it TRUNCATE on %s, then forget again (nothing was changed).', v_table);
+      end if;
+    end loop;
+    perform reset_subscription(v_projection, 'start');
+    v_reset := v_reset || v_projection;
+    v_tables := v_tables || (select s.tables from subscriptions s where s.name = v_projection);
+  end loop;
+  select coalesce(array_agg(s.name order by s.name), '{}') into v_external from subscriptions s
+   where s.kind = 'subscription' and (s.types is null or s.types && v_declared);
+
+  foreach v_value in array coalesce(v_values, '{}') loop
+    update subscriptions s set last_error = replace(s.last_error, v_value, '[erased]')
+     where strpos(s.last_error, v_value) > 0;
+    get diagnostics v_count = row_count;
+    v_redacted := v_redacted + v_count;
+    update rebuilds r set error = replace(r.error::text, v_value, '[erased]')::jsonb
+     where strpos(r.error::text, v_value) > 0;
+    get diagnostics v_count = row_count;
+    v_redacted := v_redacted + v_count;
+  end loop;
+  v_tables := v_tables || array['pgevents.subscriptions', 'pgevents.rebuilds'];
+
   v_body := jsonb_build_object('keys', to_jsonb(v_keys), 'reason', p_reason, 'forgotten_by', session_user::text,
-                               'forgotten_at', statement_timestamp());
+                               'forgotten_at', statement_timestamp(), 'replayed', to_jsonb(v_replayed),
+                               'reset', to_jsonb(v_reset), 'rebuilds_cancelled', to_jsonb(v_cancelled),
+                               'errors_redacted', v_redacted);
   -- A strict store (set_strict_event_types) takes only declared types: declare the audit's.
   if strict_event_types() and not exists (select 1 from event_type_declarations d where d.type = 'pgevents.subject_forgotten') then
     perform define_event_type('pgevents.subject_forgotten');
   end if;
   insert into events (uuid, type, body, metadata)
   values ('00000000-0000-0000-0000-0000000f0e75', 'pgevents.subject_forgotten', v_body, '{}');
-  for v_projection in
-    select distinct h.projection from projection_handlers h join projections p on p.name = h.projection
-     where p.kind = 'trigger' and h.event_type in (select d.type from personal_data_declarations d)
-     order by h.projection
-  loop
-    perform replay_projection(v_projection);
-    v_replayed := v_replayed || v_projection;
-  end loop;
-  return v_body || jsonb_build_object('replayed', to_jsonb(v_replayed));
+  return v_body || jsonb_build_object('tables', to_jsonb(array(select distinct t from unnest(v_tables) t order by t)),
+                                      'external_subscriptions', to_jsonb(v_external));
 end;
 $function$;
 revoke execute on function pgevents.forget_subject(text,text) from public;

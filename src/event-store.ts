@@ -75,9 +75,12 @@ import {
 } from './store/lifecycle.js';
 import {
   declarePersonalData,
+  type Erasure,
   type ForgetOptions,
   type ForgetResult,
   forgetSubject,
+  listErasures,
+  type ListErasuresOptions,
   type PersonalDataDeclaration,
   personalDataDeclarations,
   rotateSubjectKey,
@@ -420,14 +423,27 @@ export class EventStore {
    * Forgets a data subject (crypto-shredding): deletes its key, so that its personal fields read
    * `{"$pgevents": "erased"}` from then on; appends the audit event `pgevents.subject_forgotten`
    * (key ids, who, when, why; no personal data) to the audit stream
-   * `00000000-0000-0000-0000-0000000f0e75`; and replays every trigger projection that handles a
-   * declared type, so that read models hold the erased values. One transaction. The store's owner's only.
+   * `00000000-0000-0000-0000-0000000f0e75`; replays every trigger projection (snapshots included)
+   * that handles a declared type, resets the async projections that do, cancels their unfinished
+   * rebuilds and erases the subject's values from recorded errors, so that no copy pgevents made
+   * keeps them. One transaction; then the tables it changed are compacted (VACUUM FULL and old WAL
+   * removed on the embedded engine, VACUUM on a server). The store's owner's only.
    * @throws {InvalidArgumentError} for a missing reason, or a subject without a key (never used or already forgotten).
    * @example
    * await store.forget('user-42', { reason: 'erasure request #123' });
    */
   forget(subject: string, options: ForgetOptions): Promise<ForgetResult> {
     return forgetSubject(this.#executor, this.schema, subject, options);
+  }
+
+  /**
+   * The erasures recorded by {@link forget} (its audit events: keys, who, when, why, what it
+   * replayed; no personal data), newest first; with `stream`, those that erased fields of that
+   * stream's events.
+   * @throws {InvalidArgumentError} for a limit out of range.
+   */
+  listErasures(options: ListErasuresOptions = {}): Promise<Erasure[]> {
+    return listErasures(this.#executor, this.schema, options);
   }
 
   /**

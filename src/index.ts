@@ -17,7 +17,7 @@ export type {
   StreamState,
   TruncateStreamBeforeOptions,
 } from './store/lifecycle.js';
-export type { ForgetOptions, ForgetResult, PersonalDataDeclaration, PersonalDataSubject } from './store/personal-data.js';
+export type { Erasure, ForgetOptions, ForgetResult, ListErasuresOptions, PersonalDataDeclaration, PersonalDataSubject } from './store/personal-data.js';
 export type { EventLayout, PartitionEventsOptions, PartitionEventsResult } from './store/partitions.js';
 export type { ReadAllBackwardOptions } from './store/read-backward.js';
 export type { AppendsPerMinute } from './status/appends-per-minute.js';

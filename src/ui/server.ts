@@ -15,7 +15,7 @@ import {
 import { streamLive } from './api/live.js';
 import { overview } from './api/overview.js';
 import { listProjectionDetails, projectionDetails, readModelRows } from './api/projections.js';
-import { eventAt, eventTypes, searchStreams, streamPage } from './api/streams.js';
+import { eventAt, eventTypes, listErasureRecords, searchStreams, streamPage } from './api/streams.js';
 import { type ConsoleFeatures, detectFeatures, type Permissions, readPermissions } from './features.js';
 import { HttpError, Router, readJsonBody, sendJson } from './http.js';
 import { JobBoard, type JobInfo } from './jobs.js';
@@ -174,6 +174,7 @@ function buildRouter(store: EventStore, guard: ConsoleGuard, jobs: JobBoard, fea
   router.get('/api/streams', ({ url }) => searchStreams(store, url));
   router.get('/api/streams/:stream', ({ params, url }) => streamPage(store, params.stream ?? '', url));
   router.get('/api/events/:position', ({ params }) => eventAt(store, params.position ?? ''));
+  router.get('/api/erasures', ({ url }) => listErasureRecords(store, url));
   router.get('/api/live', async ({ req, res, url }) => {
     await streamLive(store, req, res, url, { pollMs, keepAliveMs: 15_000, describe: describeFailure });
     return undefined;

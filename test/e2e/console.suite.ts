@@ -170,6 +170,40 @@ export default function consoleSuite(engine: TestEngine): void {
       expect(await waitForText(page, '[data-stream-state]', (text) => text !== '', 'the state')).toBe('tombstoned');
     });
 
+    it("shows the erasure audit: the erasures page, and on a forgotten stream's page who erased it, when, why and the keys", async () => {
+      await store.declarePersonalData({ type: 'user_contact', fields: ['email'], subject: 'stream' });
+      const person = randomUUID();
+      const kept = randomUUID();
+      await store.append(person, [{ type: 'user_contact', body: { email: 'erase.me@example.org', plan: 'pro' } }]);
+      await store.append(kept, [{ type: 'user_contact', body: { email: 'keep.me@example.org' } }]);
+      const result = await store.forget(person, { reason: 'erasure request #e2e' });
+      const [erasure] = await store.listErasures({ stream: person });
+      expect(erasure).toMatchObject({ keys: result.keys, reason: 'erasure request #e2e', forgottenBy: result.forgottenBy });
+
+      await open(`#/streams/${person}`);
+      const row = page.locator(`[data-stream-erasures] tr[data-erasure="${erasure!.position}"]`);
+      await row.waitFor();
+      expect(await row.locator('[data-erasure-reason]').textContent()).toBe('erasure request #e2e');
+      expect(await row.locator('[data-erasure-by]').textContent()).toBe(result.forgottenBy);
+      expect(await row.locator('[data-erasure-keys]').textContent()).toBe(result.keys.join(', '));
+      expect(await page.locator('article.event [data-body]').first().textContent()).toContain('erased');
+      expect(await page.content()).not.toContain('erase.me@example.org');
+      await keepScreenshot(page, engine.name, 'stream-erased');
+
+      // Another subject's stream: nothing erased, no section.
+      await open(`#/streams/${kept}`);
+      expect(await waitForText(page, 'article.event [data-body]', (text) => text !== '', 'the event')).toContain('keep.me@example.org');
+      expect(await page.locator('[data-stream-erasures]').count()).toBe(0);
+
+      await open('#/erasures');
+      const listed = page.locator(`[data-erasures] tr[data-erasure="${erasure!.position}"]`);
+      await listed.waitFor();
+      expect(await listed.locator('[data-erasure-reason]').textContent()).toBe('erasure request #e2e');
+      expect(await page.locator('[data-nav="erasures"][aria-current="page"]').count()).toBe(1);
+      expect(await page.content()).not.toContain('erase.me@example.org');
+      await keepScreenshot(page, engine.name, 'erasures');
+    });
+
     it('filters streams by event type', async () => {
       await open(`#/streams?type=user_note`);
       await page.locator('[data-results]').waitFor();

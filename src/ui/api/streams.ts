@@ -1,4 +1,4 @@
-import { type EventStore, InvalidArgumentError } from '../../index.js';
+import { type Erasure, type EventStore, InvalidArgumentError } from '../../index.js';
 import { HttpError, intParam, timeParam } from '../http.js';
 import { eventJson } from '../json.js';
 
@@ -53,6 +53,7 @@ export async function streamPage(store: EventStore, stream: string, url: URL) {
   if (state === null) throw new HttpError(404, 'UNKNOWN_STREAM', `No events in stream ${stream}`);
   // The console shows an archived stream's events too (a read on request); its state says it is archived.
   const events = await store.readStream(stream, { fromVersion, limit, includeArchived: true });
+  const erasures = await store.listErasures({ stream });
   return {
     stream,
     version: state.version,
@@ -63,7 +64,19 @@ export async function streamPage(store: EventStore, stream: string, url: URL) {
     fromVersion,
     limit,
     events: events.map(eventJson),
+    erasures: erasures.map(erasureJson),
   };
+}
+
+/** An erasure as the console shows it (no personal data: key ids, who, when, why, what was replayed). */
+function erasureJson(erasure: Erasure) {
+  return { ...erasure, forgottenAt: erasure.forgottenAt.toISOString() };
+}
+
+/** The erasures recorded by forget, newest first. */
+export async function listErasureRecords(store: EventStore, url: URL) {
+  const limit = intParam(url, 'limit', 100, 1, 1000);
+  return { erasures: (await store.listErasures({ limit })).map(erasureJson), limit };
 }
 
 /** One event by position, with its neighbours in the gap-safe global order. */

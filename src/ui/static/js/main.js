@@ -2,6 +2,7 @@
 // The console's shell: hash routes, the session, the sidebar and the keyboard.
 import { getJson, setCsrfToken } from './api.js';
 import { h, isTyping, replaceChildren } from './dom.js';
+import * as erasures from './pages/erasures.js';
 import * as eventPage from './pages/event.js';
 import * as live from './pages/live.js';
 import * as metricsPage from './pages/metrics.js';
@@ -30,6 +31,7 @@ const routes = [
   { pattern: /^\/projections\/([^/]+)$/, keys: ['name'], nav: 'projections', page: projection },
   { pattern: /^\/subscriptions$/, keys: [], nav: 'subscriptions', page: subscriptions },
   { pattern: /^\/metrics$/, keys: [], nav: 'metrics', page: metricsPage },
+  { pattern: /^\/erasures$/, keys: [], nav: 'erasures', page: erasures },
 ];
 
 const main = /** @type {HTMLElement} */ (document.getElementById('main'));
@@ -106,7 +108,7 @@ function setUpSearch() {
 let pendingG = false;
 /** @type {ReturnType<typeof setTimeout> | undefined} */
 let pendingTimer;
-const goKeys = /** @type {Record<string, string>} */ ({ o: '#/', s: '#/streams', l: '#/live', p: '#/projections', u: '#/subscriptions', m: '#/metrics' });
+const goKeys = /** @type {Record<string, string>} */ ({ o: '#/', s: '#/streams', l: '#/live', p: '#/projections', u: '#/subscriptions', m: '#/metrics', e: '#/erasures' });
 
 document.addEventListener('keydown', (event) => {
   if (event.key === 'Escape' && isTyping(event)) {

@@ -49,6 +49,7 @@ export function showShortcuts() {
     ['g p', 'projections'],
     ['g u', 'subscriptions'],
     ['g m', 'metrics'],
+    ['g e', 'erasures'],
     ['j / k', 'next / previous row or event'],
     ['Enter', 'open the selected row'],
     ['[ / ]', 'previous / next event in the log (event page)'],

@@ -2,6 +2,7 @@
 import { getJson } from '../api.js';
 import { copyText, formatNumber, h, replaceChildren, route, timeAgo } from '../dom.js';
 import { eventCard } from '../event-card.js';
+import { erasureTable } from './erasures.js';
 import { errorNotice, pager, toast } from '../ui.js';
 
 export const title = 'Stream';
@@ -66,6 +67,15 @@ export function mount(root, context) {
           ),
           h('div', { class: 'toolbar' }, copy, h('a', { class: 'button small', href: route('/live') }, 'Live feed')),
         ),
+        data.erasures.length > 0
+          ? h(
+              'section',
+              { class: 'stack', 'data-stream-erasures': '' },
+              h('h2', {}, 'Personal data erased'),
+              h('p', { class: 'sub' }, 'Fields of this stream\'s events were encrypted with keys that forget deleted: they read {"$pgevents": "erased"}.'),
+              erasureTable(data.erasures),
+            )
+          : null,
         list,
         data.version > PAGE || fromVersion > 1
           ? h(
