@@ -15,6 +15,11 @@ begin
       using errcode = 'PE006', detail = json_build_object('role', p_role)::text,
             hint = 'Create it first: create role <name> login;';
   end if;
+  if exists (select 1 from tenant_roles t where t.role_name = p_role) then
+    raise exception 'Role % is a tenant role: other kinds of access would read every tenant''s events', p_role
+      using errcode = 'PE041', detail = json_build_object('role', p_role)::text,
+            hint = 'Grant the other kind to another role.';
+  end if;
   execute format('grant usage on schema {{schema}}, {{schema}}_snapshots to %I', p_role);
   execute format('grant select on {{schema}}.events, {{schema}}.streams, {{schema}}.projections, '
                  '{{schema}}.projection_handlers, {{schema}}.snapshots, {{schema}}.event_types, {{schema}}.migrations, '
