@@ -489,6 +489,7 @@ CREATE OR REPLACE FUNCTION pgevents.acting_role()
 AS $function$
   select coalesce(nullif(current_setting('role'), 'none'), session_user)::name;
 $function$;
+revoke execute on function pgevents.acting_role() from public;
 
 CREATE OR REPLACE FUNCTION pgevents.analyze_events_if_needed()
  RETURNS void
@@ -2373,7 +2374,7 @@ begin
                  'pgevents.upcast_body(text, int, jsonb), pgevents.reveal_personal_data(text, jsonb), pgevents.upcast_sources(text[]), pgevents.types_read_as_stored(text[]), pgevents.parse_cursor(text), pgevents.resolve_cursor(text), '
                  'pgevents.subscription_lock_key(text), pgevents.subscription_is_locked(text), '
                  'pgevents.projection_rows(text), pgevents.rebuild_progress_of(text), '
-                 'pgevents.has_store_access(name, text), pgevents.may_manage_subscription(name, name) to %I', p_role);
+                 'pgevents.has_store_access(name, text), pgevents.may_manage_subscription(name, name), pgevents.tenants_of(name) to %I', p_role);
   for v_table in select distinct t from projections p cross join unnest(p.tables) t loop
     if to_regclass(v_table) is not null then
       execute format('grant select on %s to %I', to_regclass(v_table), p_role);
@@ -2497,7 +2498,7 @@ begin
                  'pgevents.upcast_body(text, int, jsonb), pgevents.reveal_personal_data(text, jsonb), '
                  'pgevents.upcast_sources(text[]), pgevents.types_read_as_stored(text[]), pgevents.parse_cursor(text), '
                  'pgevents.resolve_cursor(text), pgevents.subscription_lock_key(text), pgevents.subscription_is_locked(text), '
-                 'pgevents.has_store_access(name, text), pgevents.may_manage_subscription(name, name), '
+                 'pgevents.has_store_access(name, text), pgevents.may_manage_subscription(name, name), pgevents.tenants_of(name), '
                  'pgevents.append_events(uuid, jsonb, text), pgevents.import_events(regclass), '
                  'pgevents.lock_streams(uuid[]), pgevents.uuid_v7(), '
                  'pgevents.create_subscription(text, text, text[]), pgevents.define_async_projection(text, text[], text[]), '
@@ -4769,6 +4770,7 @@ CREATE OR REPLACE FUNCTION pgevents.tenant_mode()
 AS $function$
   select c.relrowsecurity from pg_class c where c.oid = 'pgevents.events'::regclass;
 $function$;
+revoke execute on function pgevents.tenant_mode() from public;
 
 CREATE OR REPLACE FUNCTION pgevents.tenant_policy_sql(p_column name)
  RETURNS text
@@ -4796,6 +4798,7 @@ AS $function$
   end
   from pg_roles r where r.rolname = p_role;
 $function$;
+revoke execute on function pgevents.tenants_of(name) from public;
 
 CREATE OR REPLACE FUNCTION pgevents.tg_events__after_insert()
  RETURNS trigger

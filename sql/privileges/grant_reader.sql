@@ -33,7 +33,7 @@ begin
                  '{{schema}}.upcast_body(text, int, jsonb), {{schema}}.reveal_personal_data(text, jsonb), {{schema}}.upcast_sources(text[]), {{schema}}.types_read_as_stored(text[]), {{schema}}.parse_cursor(text), {{schema}}.resolve_cursor(text), '
                  '{{schema}}.subscription_lock_key(text), {{schema}}.subscription_is_locked(text), '
                  '{{schema}}.projection_rows(text), {{schema}}.rebuild_progress_of(text), '
-                 '{{schema}}.has_store_access(name, text), {{schema}}.may_manage_subscription(name, name) to %I', p_role);
+                 '{{schema}}.has_store_access(name, text), {{schema}}.may_manage_subscription(name, name), {{schema}}.tenants_of(name) to %I', p_role);
   for v_table in select distinct t from projections p cross join unnest(p.tables) t loop
     if to_regclass(v_table) is not null then
       execute format('grant select on %s to %I', to_regclass(v_table), p_role);

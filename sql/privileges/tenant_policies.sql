@@ -1,8 +1,7 @@
--- Tenant mode (sql/tenants/tenant_mode.sql), after everything was closed to PUBLIC: every role may
--- call the functions the tenant policies call (they run as the querying role), and a store in
--- tenant mode gets its policies, triggers and security-invoker views again (re-creating the views
--- above dropped their security_invoker).
-grant execute on function {{schema}}.tenants_of(name), {{schema}}.acting_role(), {{schema}}.tenant_mode() to public;
+-- Tenant mode (sql/tenants/tenant_mode.sql): a store in tenant mode gets its policies, triggers and
+-- security-invoker views again (re-creating the views above dropped their security_invoker). The
+-- roles granted access may call tenants_of, which the policies call as the querying role
+-- (grant_read_access, grant_tenant_access).
 
 do $$
 begin

@@ -296,7 +296,7 @@ begin
                  '{{schema}}.upcast_body(text, int, jsonb), {{schema}}.reveal_personal_data(text, jsonb), '
                  '{{schema}}.upcast_sources(text[]), {{schema}}.types_read_as_stored(text[]), {{schema}}.parse_cursor(text), '
                  '{{schema}}.resolve_cursor(text), {{schema}}.subscription_lock_key(text), {{schema}}.subscription_is_locked(text), '
-                 '{{schema}}.has_store_access(name, text), {{schema}}.may_manage_subscription(name, name), '
+                 '{{schema}}.has_store_access(name, text), {{schema}}.may_manage_subscription(name, name), {{schema}}.tenants_of(name), '
                  '{{schema}}.append_events(uuid, jsonb, text), {{schema}}.import_events(regclass), '
                  '{{schema}}.lock_streams(uuid[]), {{schema}}.uuid_v7(), '
                  '{{schema}}.create_subscription(text, text, text[]), {{schema}}.define_async_projection(text, text[], text[]), '
