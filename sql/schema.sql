@@ -60,7 +60,8 @@ create table pgevents.events (
   inserted_at timestamp with time zone default statement_timestamp() not null,
   transaction_id xid8 default pg_current_xact_id() not null,
   type_version integer,
-  archived boolean default false not null
+  archived boolean default false not null,
+  tenant text
 );
 alter table pgevents.events add constraint events_body_is_object CHECK ((jsonb_typeof(body) = 'object'::text));
 alter table pgevents.events add constraint events_body_size CHECK ((pg_column_size(body) <= 1048576));
@@ -80,6 +81,7 @@ CREATE TRIGGER events_immutable_truncate BEFORE TRUNCATE ON pgevents.events FOR 
 CREATE TRIGGER events_type_version BEFORE INSERT ON pgevents.events FOR EACH ROW WHEN ((new.type_version IS NOT NULL)) EXECUTE FUNCTION pgevents.tg_events__type_version();
 comment on table pgevents.events is 'The append-only event log. id is the store-wide position, (uuid, version) the place of the event in its stream.';
 comment on column pgevents.events.archived is 'Whether the event''s stream is archived (set by archive_stream, cleared by unarchive_stream; in a log with an archive partition, where the event is kept).';
+comment on column pgevents.events.tenant is 'The tenant the event belongs to (tenant mode only: enable_tenants(); null otherwise).';
 
 create unlogged table pgevents.listeners (
   id uuid not null,
@@ -175,7 +177,7 @@ create table pgevents.roles (
   access text not null,
   granted_at timestamp with time zone default statement_timestamp() not null
 );
-alter table pgevents.roles add constraint roles_access_valid CHECK ((access = ANY (ARRAY['reader'::text, 'writer'::text, 'subscriber'::text, 'operator'::text, 'personal_data_reader'::text])));
+alter table pgevents.roles add constraint roles_access_valid CHECK ((access = ANY (ARRAY['reader'::text, 'writer'::text, 'subscriber'::text, 'operator'::text, 'personal_data_reader'::text, 'tenant'::text])));
 alter table pgevents.roles add constraint roles_pkey PRIMARY KEY (role_name, access);
 comment on table pgevents.roles is 'Roles given access with grant_reader, grant_writer, grant_subscriber or grant_operator, one row per role and kind: granted again whenever the definitions are applied, and read models defined later are granted to them.';
 
@@ -217,13 +219,15 @@ create table pgevents.streams (
   stream uuid not null,
   version bigint not null,
   state text default 'live'::text not null,
-  truncated_before bigint
+  truncated_before bigint,
+  tenant text
 );
 alter table pgevents.streams add constraint streams_pkey PRIMARY KEY (stream);
 alter table pgevents.streams add constraint streams_state_valid CHECK ((state = ANY (ARRAY['live'::text, 'archived'::text, 'tombstoned'::text])));
 alter table pgevents.streams add constraint streams_version_check CHECK ((version >= 0));
 comment on column pgevents.streams.state is 'live, archived (appends refused until unarchive_stream) or tombstoned (appends refused for ever).';
 comment on column pgevents.streams.truncated_before is 'The versions below it were deleted by truncate_stream_before: an insert of one of them is refused (versions are never reused).';
+comment on column pgevents.streams.tenant is 'The tenant the stream belongs to (tenant mode only: enable_tenants(); null otherwise).';
 
 create table pgevents.subject_keys (
   id bigint not null generated always as identity (sequence name pgevents.subject_keys_id_seq start with 1 increment by 1 minvalue 1 maxvalue 9223372036854775807 cache 1 no cycle),
@@ -264,10 +268,25 @@ alter table pgevents.subscriptions add constraint subscriptions_state_valid CHEC
 alter table pgevents.subscriptions enable row level security;
 create policy subscriptions_change on pgevents.subscriptions as permissive for update to public using (pgevents.may_manage_subscription(CURRENT_USER, owner)) with check (pgevents.may_manage_subscription(CURRENT_USER, owner));
 create policy subscriptions_create on pgevents.subscriptions as permissive for insert to public with check (((owner = CURRENT_USER) AND pgevents.has_store_access(CURRENT_USER, 'subscriber'::text)));
-create policy subscriptions_read on pgevents.subscriptions as permissive for select to public using (true);
+create policy subscriptions_read on pgevents.subscriptions as permissive for select to public using (((( SELECT pgevents.tenants_of(CURRENT_USER) AS tenants_of) IS NULL) OR pgevents.may_manage_subscription(CURRENT_USER, owner)));
 CREATE TRIGGER subscriptions_check_change BEFORE UPDATE ON pgevents.subscriptions FOR EACH ROW EXECUTE FUNCTION pgevents.tg_subscriptions__check_change();
 comment on table pgevents.subscriptions is 'Durable subscriptions and async projections: checkpoint (transaction_id, position) and delivery state.';
 comment on column pgevents.subscriptions.owner is 'The role that created the subscription (null: created before pgevents 0008); subscribers may change only the subscriptions of roles whose privileges they have.';
+
+create table pgevents.tenant_roles (
+  role_name name not null,
+  tenant text not null
+);
+alter table pgevents.tenant_roles add constraint tenant_roles_pkey PRIMARY KEY (role_name);
+alter table pgevents.tenant_roles add constraint tenant_roles_tenant_check CHECK ((tenant ~ '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$'::text));
+comment on table pgevents.tenant_roles is 'Tenant roles (grant_tenant): a role, and every role with its privileges, sees and appends only the events and read-model rows of its tenant.';
+
+create table pgevents.tenant_tables (
+  table_name text not null,
+  column_name name not null
+);
+alter table pgevents.tenant_tables add constraint tenant_tables_pkey PRIMARY KEY (table_name);
+comment on table pgevents.tenant_tables is 'Read-model tables whose rows tenant roles see only for their tenant (enable_tenant_policy).';
 
 -- views -------------------------------------------------------------------------------------------
 
@@ -310,7 +329,8 @@ create view pgevents.current_events as
         END AS type_version,
     type AS stored_type,
     COALESCE(type_version, 1) AS stored_type_version,
-    archived
+    archived,
+    tenant
    FROM pgevents.events e;
 comment on view pgevents.current_events is 'Every event in its current shape (upcast through define_upcaster chains); stored_type and stored_type_version are as stored.';
 
@@ -460,6 +480,16 @@ create view pgevents.subscription_status as
      LEFT JOIN pgevents.events fe ON fe.id = s.error_position;
 
 -- functions and procedures ------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION pgevents.acting_role()
+ RETURNS name
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+  select coalesce(nullif(current_setting('role'), 'none'), session_user)::name;
+$function$;
+revoke execute on function pgevents.acting_role() from public;
 
 CREATE OR REPLACE FUNCTION pgevents.analyze_events_if_needed()
  RETURNS void
@@ -644,6 +674,31 @@ end;
 $function$;
 revoke execute on function pgevents.append_events(uuid,jsonb,text) from public;
 
+CREATE OR REPLACE FUNCTION pgevents.append_tenant(OUT restricted boolean, OUT tenant text)
+ RETURNS record
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+declare
+  v_role name := acting_role();
+  v_tenants text[] := tenants_of(v_role);
+begin
+  if v_tenants is null then
+    restricted := false;
+    tenant := nullif(current_setting('pgevents.tenant', true), '');
+  elsif cardinality(v_tenants) = 1 then
+    restricted := true;
+    tenant := v_tenants[1];
+  else
+    raise exception 'Role % is a role of % tenants: it reads theirs, but appends to none', v_role, cardinality(v_tenants)
+      using errcode = 'PE041', detail = json_build_object('role', v_role, 'tenants', cardinality(v_tenants))::text,
+            hint = 'Append as a role of one tenant (SET ROLE to it, or log in as it).';
+  end if;
+end;
+$function$;
+revoke execute on function pgevents.append_tenant() from public;
+
 CREATE OR REPLACE FUNCTION pgevents.apply_events_query(p_types text[], p_select text)
  RETURNS text
  LANGUAGE sql
@@ -656,6 +711,34 @@ AS $function$
                    || ' where e.id > $1 and e.stored_type = any($6) and e.type = any($2)' end;
 $function$;
 revoke execute on function pgevents.apply_events_query(text[],text) from public;
+
+CREATE OR REPLACE FUNCTION pgevents.apply_tenant_mode()
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+declare
+  v_table text;
+  v_view text;
+begin
+  foreach v_table in array array['events', 'streams'] loop
+    execute format('alter table pgevents.%I enable row level security', v_table);
+    execute format('drop policy if exists %I on pgevents.%I', v_table || '_tenant', v_table);
+    execute format('create policy %I on pgevents.%I using (%s) with check (%s)',
+                   v_table || '_tenant', v_table, tenant_policy_sql('tenant'), tenant_policy_sql('tenant'));
+  end loop;
+  create or replace trigger streams_tenant
+    before insert or update on pgevents.streams
+    for each row execute function pgevents.tg_streams__tenant();
+  create or replace trigger events_tenant
+    before insert on pgevents.events
+    for each row execute function pgevents.tg_events__tenant();
+  foreach v_view in array array['current_events', 'safe_events', 'event_types', 'subscription_status'] loop
+    execute format('alter view pgevents.%I set (security_invoker = true)', v_view);
+  end loop;
+end;
+$function$;
+revoke execute on function pgevents.apply_tenant_mode() from public;
 
 CREATE OR REPLACE FUNCTION pgevents.archive_stream(p_stream uuid, p_reason text)
  RETURNS text
@@ -836,6 +919,31 @@ end;
 $function$;
 revoke execute on function pgevents.check_shadow_only(text,name,jsonb) from public;
 
+CREATE OR REPLACE FUNCTION pgevents.check_stream_tenants(p_streams uuid[])
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+declare
+  v_append record;
+  v_foreign uuid;
+begin
+  if not tenant_mode() then
+    return;
+  end if;
+  select * into v_append from append_tenant();
+  if v_append.restricted or v_append.tenant is not null then
+    select s.stream into v_foreign from streams s
+     where s.stream = any(p_streams) and s.tenant is distinct from v_append.tenant
+     order by s.stream limit 1;
+    if found then
+      perform raise_foreign_stream(v_foreign);
+    end if;
+  end if;
+end;
+$function$;
+revoke execute on function pgevents.check_stream_tenants(uuid[]) from public;
+
 CREATE OR REPLACE FUNCTION pgevents.check_subscription_manager(p_name text, p_owner name)
  RETURNS void
  LANGUAGE plpgsql
@@ -965,7 +1073,7 @@ begin
   applied := 0;
   last_position := p_after;
   for v_event in execute
-    pgevents.apply_events_query(%2$L::text[], 'select e.id, e.uuid, e.version, e.type, e.body, e.metadata, e.event_id, e.inserted_at, e.transaction_id, e.type_version, e.archived from pgevents.events e')
+    pgevents.apply_events_query(%2$L::text[], 'select e.id, e.uuid, e.version, e.type, e.body, e.metadata, e.event_id, e.inserted_at, e.transaction_id, e.type_version, e.archived, e.tenant from pgevents.events e')
     || %1$s
     || ' order by e.id limit $5'
     using p_after, %2$L::text[], %3$s, p_limit, pgevents.upcast_sources(%2$L::text[])
@@ -1755,6 +1863,49 @@ end;
 $function$;
 revoke execute on function pgevents.drop_snapshot(text) from public;
 
+CREATE OR REPLACE FUNCTION pgevents.enable_tenant_policy(p_table regclass, p_column name DEFAULT 'tenant'::name)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+declare
+  v_role name;
+begin
+  if not exists (select 1 from pg_attribute a where a.attrelid = p_table and a.attname = p_column
+                                               and a.attnum > 0 and not a.attisdropped) then
+    raise exception 'Table % has no column %', p_table, p_column
+      using errcode = 'PE025', detail = json_build_object('table', p_table::text, 'field', p_column)::text,
+            hint = 'Add it first: alter table <table> add column tenant text;';
+  end if;
+  execute format('alter table %s enable row level security', p_table);
+  execute format('drop policy if exists pgevents_tenant on %s', p_table);
+  execute format('create policy pgevents_tenant on %s using (%s) with check (%s)',
+                 p_table, tenant_policy_sql(p_column), tenant_policy_sql(p_column));
+  insert into tenant_tables (table_name, column_name) values (p_table::text, p_column)
+  on conflict (table_name) do update set column_name = excluded.column_name;
+  for v_role in select t.role_name from tenant_roles t where to_regrole(quote_ident(t.role_name)) is not null loop
+    execute format('grant select on %s to %I', p_table, v_role);
+  end loop;
+end;
+$function$;
+revoke execute on function pgevents.enable_tenant_policy(regclass,name) from public;
+
+CREATE OR REPLACE FUNCTION pgevents.enable_tenants()
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+begin
+  if current_setting('server_version_num')::int < 150000 then
+    raise exception 'Tenant mode needs PostgreSQL 15 or later (this server is %)', current_setting('server_version')
+      using errcode = 'PE041', detail = json_build_object('server_version', current_setting('server_version'))::text,
+            hint = 'Upgrade the server, or keep tenants apart with one store per tenant schema (pgevents tenants).';
+  end if;
+  perform apply_tenant_mode();
+end;
+$function$;
+revoke execute on function pgevents.enable_tenants() from public;
+
 CREATE OR REPLACE FUNCTION pgevents.event_is_well_formed(p_event jsonb)
  RETURNS boolean
  LANGUAGE sql
@@ -2181,7 +2332,7 @@ begin
     continue when v_target is null;
     if v_first > v_version + 1 then
       for v_event in
-        select e.id, e.uuid, e.version, e.type, e.body, e.metadata, e.event_id, e.inserted_at, e.transaction_id, e.type_version, e.archived
+        select e.id, e.uuid, e.version, e.type, e.body, e.metadata, e.event_id, e.inserted_at, e.transaction_id, e.type_version, e.archived, e.tenant
           from pgevents.current_events e
          where e.uuid = v_stream and e.version > v_version and e.version < v_first and e.type = any(%3$L::text[])
          order by e.version
@@ -2250,7 +2401,7 @@ declare
   v_table text;
   v_role name;
 begin
-  for v_role in select distinct role_name from roles where to_regrole(quote_ident(role_name)) is not null loop
+  for v_role in select distinct role_name from roles where access <> 'tenant' and to_regrole(quote_ident(role_name)) is not null loop
     foreach v_table in array (select tables from projections where name = p_name) loop
       if to_regclass(v_table) is not null then
         execute format('grant select on %s to %I', to_regclass(v_table), v_role);
@@ -2274,6 +2425,11 @@ begin
       using errcode = 'PE006', detail = json_build_object('role', p_role)::text,
             hint = 'Create it first: create role <name> login;';
   end if;
+  if exists (select 1 from tenant_roles t where t.role_name = p_role) then
+    raise exception 'Role % is a tenant role: other kinds of access would read every tenant''s events', p_role
+      using errcode = 'PE041', detail = json_build_object('role', p_role)::text,
+            hint = 'Grant the other kind to another role.';
+  end if;
   execute format('grant usage on schema pgevents, pgevents_snapshots to %I', p_role);
   execute format('grant select on pgevents.events, pgevents.streams, pgevents.projections, '
                  'pgevents.projection_handlers, pgevents.snapshots, pgevents.event_types, pgevents.migrations, '
@@ -2287,7 +2443,7 @@ begin
                  'pgevents.upcast_body(text, int, jsonb), pgevents.reveal_personal_data(text, jsonb), pgevents.upcast_sources(text[]), pgevents.types_read_as_stored(text[]), pgevents.parse_cursor(text), pgevents.resolve_cursor(text), '
                  'pgevents.subscription_lock_key(text), pgevents.subscription_is_locked(text), '
                  'pgevents.projection_rows(text), pgevents.rebuild_progress_of(text), '
-                 'pgevents.has_store_access(name, text), pgevents.may_manage_subscription(name, name) to %I', p_role);
+                 'pgevents.has_store_access(name, text), pgevents.may_manage_subscription(name, name), pgevents.tenants_of(name) to %I', p_role);
   for v_table in select distinct t from projections p cross join unnest(p.tables) t loop
     if to_regclass(v_table) is not null then
       execute format('grant select on %s to %I', to_regclass(v_table), p_role);
@@ -2338,6 +2494,96 @@ begin
 end;
 $function$;
 revoke execute on function pgevents.grant_subscriber(name) from public;
+
+CREATE OR REPLACE FUNCTION pgevents.grant_tenant(p_role name, p_tenant text)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+declare
+  v_role regrole := to_regrole(quote_ident(p_role));
+  v_other text;
+begin
+  if v_role is null then
+    raise exception 'Unknown role: %', p_role
+      using errcode = 'PE006', detail = json_build_object('role', p_role)::text,
+            hint = 'Create it first: create role <name> login;';
+  end if;
+  if not tenant_mode() then
+    raise exception 'Tenant mode is off: enable it before granting tenant roles'
+      using errcode = 'PE041', detail = json_build_object('role', p_role, 'tenant', p_tenant)::text,
+            hint = 'select pgevents.enable_tenants(); (CLI: pgevents tenants enable-column)';
+  end if;
+  if p_tenant is null or p_tenant !~ '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$' then
+    raise exception 'Invalid tenant: %', coalesce(p_tenant, 'null')
+      using errcode = 'PE025', detail = json_build_object('field', 'tenant')::text,
+            hint = 'A tenant is 1 to 63 letters, digits, _ . : or -, starting with a letter or digit.';
+  end if;
+  if exists (select 1 from pg_roles r where r.oid = v_role and (r.rolsuper or r.rolbypassrls))
+     or exists (select 1 from pg_namespace n where n.nspname = 'pgevents' and pg_has_role(v_role, n.nspowner, 'usage')) then
+    raise exception 'Role % cannot be a tenant role: row-level security does not restrict it (a superuser, BYPASSRLS, or the store''s owner)', p_role
+      using errcode = 'PE041', detail = json_build_object('role', p_role, 'tenant', p_tenant)::text;
+  end if;
+  select t.tenant into v_other from tenant_roles t where t.role_name = p_role;
+  if found and v_other <> p_tenant then
+    raise exception 'Role % is already a role of another tenant', p_role
+      using errcode = 'PE041', detail = json_build_object('role', p_role, 'tenant', p_tenant)::text,
+            hint = 'Give each tenant roles of its own.';
+  end if;
+  select r.access into v_other from roles r where r.role_name = p_role and r.access <> 'tenant' limit 1;
+  if found then
+    raise exception 'Role % already has % access, which reads every tenant''s events: a tenant role has no other kind', p_role, v_other
+      using errcode = 'PE041', detail = json_build_object('role', p_role, 'tenant', p_tenant, 'access', v_other)::text;
+  end if;
+  insert into tenant_roles (role_name, tenant) values (p_role, p_tenant) on conflict (role_name) do nothing;
+  insert into roles (role_name, access) values (p_role, 'tenant') on conflict (role_name, access) do nothing;
+  perform grant_tenant_access(p_role);
+end;
+$function$;
+revoke execute on function pgevents.grant_tenant(name,text) from public;
+
+CREATE OR REPLACE FUNCTION pgevents.grant_tenant_access(p_role name)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+declare
+  v_table text;
+begin
+  execute format('grant usage on schema pgevents to %I', p_role);
+  execute format('grant select on pgevents.events, pgevents.streams, pgevents.current_events, pgevents.safe_events, '
+                 'pgevents.event_types, pgevents.migrations, pgevents.projections, pgevents.projection_handlers, '
+                 'pgevents.event_upcasters, pgevents.event_type_declarations, pgevents.personal_data_declarations, '
+                 'pgevents.subscriptions, pgevents.subscription_status to %I', p_role);
+  execute format('grant insert (uuid, version, type, body, metadata, event_id, type_version) on pgevents.events to %I', p_role);
+  execute format('grant insert (name, kind, transaction_id, "position", types, tables, checkpoint_at) '
+                 'on pgevents.subscriptions to %I', p_role);
+  execute format('grant update (transaction_id, "position", state, types, tables, attempts, last_error, '
+                 'error_transaction_id, error_position, runner, updated_at, checkpoint_at) '
+                 'on pgevents.subscriptions to %I', p_role);
+  execute format('grant execute on function pgevents.read_stream(uuid, bigint, int, boolean), '
+                 'pgevents.read_all(xid8, bigint, int, text[]), pgevents.read_all_after(text, int, text[]), '
+                 'pgevents.read_page(xid8, bigint, int, text[]), pgevents.safe_horizon(), pgevents.strict_event_types(), '
+                 'pgevents.upcast_body(text, int, jsonb), pgevents.reveal_personal_data(text, jsonb), '
+                 'pgevents.upcast_sources(text[]), pgevents.types_read_as_stored(text[]), pgevents.parse_cursor(text), '
+                 'pgevents.resolve_cursor(text), pgevents.subscription_lock_key(text), pgevents.subscription_is_locked(text), '
+                 'pgevents.has_store_access(name, text), pgevents.may_manage_subscription(name, name), pgevents.tenants_of(name), '
+                 'pgevents.append_events(uuid, jsonb, text), pgevents.import_events(regclass), '
+                 'pgevents.lock_streams(uuid[]), pgevents.uuid_v7(), '
+                 'pgevents.create_subscription(text, text, text[]), pgevents.define_async_projection(text, text[], text[]), '
+                 'pgevents.start_subscription_run(text, text), pgevents.stop_subscription_run(text), '
+                 'pgevents.save_subscription_checkpoint(text, xid8, bigint, xid8, bigint), '
+                 'pgevents.record_subscription_failure(text, xid8, bigint, xid8, bigint, text, int), '
+                 'pgevents.check_subscription_name(text), pgevents.check_subscription_manager(text, name), '
+                 'pgevents.raise_unknown_subscription(text), '
+                 'pgevents.register_listener(uuid), pgevents.unregister_listener(uuid), '
+                 'pgevents.set_listener_awake(uuid, boolean), pgevents.events_writers_active() to %I', p_role);
+  for v_table in select t.table_name from tenant_tables t where to_regclass(t.table_name) is not null loop
+    execute format('grant select on %s to %I', to_regclass(v_table), p_role);
+  end loop;
+end;
+$function$;
+revoke execute on function pgevents.grant_tenant_access(name) from public;
 
 CREATE OR REPLACE FUNCTION pgevents.grant_writer(p_role name)
  RETURNS void
@@ -2401,7 +2647,8 @@ AS $function$
   select exists (select 1 from pg_namespace n
                   where n.nspname = 'pgevents' and pg_has_role(p_role, n.nspowner, 'usage'))
       or exists (select 1 from roles r
-                  where r.access = p_access
+                  -- A tenant role (grant_tenant) reads, appends and runs subscriptions: its own tenant's.
+                  where (r.access = p_access or (r.access = 'tenant' and p_access in ('reader', 'writer', 'subscriber')))
                     and to_regrole(quote_ident(r.role_name)) is not null
                     and pg_has_role(p_role, to_regrole(quote_ident(r.role_name)), 'usage'));
 $function$;
@@ -2501,6 +2748,8 @@ begin
   insert into streams as s (stream, version)
   select u, 0 from unnest(p_streams) u order by u
   on conflict on constraint streams_pkey do nothing;
+  -- Tenant mode: no version of another tenant's stream is handed out (sql/tenants/tenant_mode.sql).
+  perform check_stream_tenants(p_streams);
   return query
     select s.stream, s.version from streams s where s.stream = any(p_streams) order by s.stream for no key update;
 end;
@@ -3063,6 +3312,19 @@ end;
 $function$;
 revoke execute on function pgevents.raise_explicit_position(uuid,bigint) from public;
 
+CREATE OR REPLACE FUNCTION pgevents.raise_foreign_stream(p_stream uuid)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+begin
+  raise exception 'Stream % belongs to another tenant', p_stream
+    using errcode = 'PE040', detail = json_build_object('stream', p_stream)::text,
+          hint = 'Append to a stream of your tenant, or to a new stream id.';
+end;
+$function$;
+revoke execute on function pgevents.raise_foreign_stream(uuid) from public;
+
 CREATE OR REPLACE FUNCTION pgevents.raise_foreign_transaction(p_stream uuid)
  RETURNS void
  LANGUAGE plpgsql
@@ -3245,7 +3507,7 @@ declare
   v_as_stored boolean := types_read_as_stored(p_types);
 begin
   return query
-    select e.id, e.uuid, e.version, e.type, e.body, e.metadata, e.event_id, e.inserted_at, e.transaction_id, e.type_version, e.archived
+    select e.id, e.uuid, e.version, e.type, e.body, e.metadata, e.event_id, e.inserted_at, e.transaction_id, e.type_version, e.archived, e.tenant
       from current_events e
      where (e.transaction_id, e.id) > (p_after_transaction_id, p_after_position)
        and e.transaction_id < (select safe_horizon())
@@ -3352,7 +3614,7 @@ begin
             hint = format('select * from pgevents.read_stream(%L, p_include_archived => true) (CLI: pgevents read --include-archived, TypeScript: readStream(stream, { includeArchived: true })); or unarchive it.', p_stream);
   end if;
   return query
-    select e.id, e.uuid, e.version, e.type, e.body, e.metadata, e.event_id, e.inserted_at, e.transaction_id, e.type_version, e.archived
+    select e.id, e.uuid, e.version, e.type, e.body, e.metadata, e.event_id, e.inserted_at, e.transaction_id, e.type_version, e.archived, e.tenant
       from current_events e
      where e.uuid = p_stream and e.version >= p_from_version
      order by e.version
@@ -4569,6 +4831,44 @@ AS $function$
 $function$;
 revoke execute on function pgevents.table_touch_counts(name) from public;
 
+CREATE OR REPLACE FUNCTION pgevents.tenant_mode()
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+  select c.relrowsecurity from pg_class c where c.oid = 'pgevents.events'::regclass;
+$function$;
+revoke execute on function pgevents.tenant_mode() from public;
+
+CREATE OR REPLACE FUNCTION pgevents.tenant_policy_sql(p_column name)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+  select format('(select pgevents.tenants_of(current_user)) is null or %I = any ((select pgevents.tenants_of(current_user))::text[])', p_column);
+$function$;
+revoke execute on function pgevents.tenant_policy_sql(name) from public;
+
+CREATE OR REPLACE FUNCTION pgevents.tenants_of(p_role name)
+ RETURNS text[]
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+  select case
+    when r.rolsuper or r.rolbypassrls
+         or exists (select 1 from pg_namespace n where n.nspname = 'pgevents' and pg_has_role(r.oid, n.nspowner, 'usage'))
+      then null
+    else (select array_agg(distinct t.tenant order by t.tenant) from tenant_roles t
+           where to_regrole(quote_ident(t.role_name)) is not null
+             and pg_has_role(r.oid, to_regrole(quote_ident(t.role_name)), 'usage'))
+  end
+  from pg_roles r where r.rolname = p_role;
+$function$;
+revoke execute on function pgevents.tenants_of(name) from public;
+
 CREATE OR REPLACE FUNCTION pgevents.tg_events__after_insert()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -4912,6 +5212,30 @@ end;
 $function$;
 revoke execute on function pgevents.tg_events__reject_change() from public;
 
+CREATE OR REPLACE FUNCTION pgevents.tg_events__tenant()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+declare
+  v_append record;
+  v_stream_tenant text;
+  v_found boolean;
+begin
+  select * into v_append from append_tenant();
+  select s.tenant into v_stream_tenant from streams s where s.stream = new.uuid;
+  v_found := found;
+  if v_found and (v_append.restricted or v_append.tenant is not null)
+     and v_stream_tenant is distinct from v_append.tenant then
+    perform raise_foreign_stream(new.uuid);
+  end if;
+  new.tenant := case when v_found then v_stream_tenant else v_append.tenant end;
+  return new;
+end;
+$function$;
+revoke execute on function pgevents.tg_events__tenant() from public;
+
 CREATE OR REPLACE FUNCTION pgevents.tg_events__type_version()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -5022,6 +5346,31 @@ begin
 end;
 $function$;
 revoke execute on function pgevents.tg_events__vault() from public;
+
+CREATE OR REPLACE FUNCTION pgevents.tg_streams__tenant()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pgevents', 'pg_temp'
+AS $function$
+declare
+  v_append record;
+begin
+  select * into v_append from append_tenant();
+  if tg_op = 'INSERT' then
+    new.tenant := case when v_append.restricted then v_append.tenant else coalesce(new.tenant, v_append.tenant) end;
+  else
+    new.tenant := old.tenant;
+    if new.version is distinct from old.version
+       and (v_append.restricted or v_append.tenant is not null)
+       and old.tenant is distinct from v_append.tenant then
+      perform raise_foreign_stream(old.stream);
+    end if;
+  end if;
+  return new;
+end;
+$function$;
+revoke execute on function pgevents.tg_streams__tenant() from public;
 
 CREATE OR REPLACE FUNCTION pgevents.tg_subscriptions__check_change()
  RETURNS trigger

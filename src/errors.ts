@@ -118,6 +118,34 @@ export class DirectPartitionWriteError extends PgEventsError {
   }
 }
 
+/**
+ * In a store in tenant mode (docs/scale-out.md#a-tenant-column-with-row-level-security): an
+ * append, plain INSERT or import by a tenant role to a stream of another tenant (`PE040`). It says
+ * only that the stream id is taken; nothing was written.
+ */
+export class ForeignStreamError extends PgEventsError {
+  readonly stream: string;
+
+  constructor(stream: string, message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super('FOREIGN_STREAM', message, options);
+    this.stream = stream;
+  }
+}
+
+/**
+ * Tenant mode refused (`PE041`): enabling it on PostgreSQL 14 or older, granting a tenant role
+ * before it is enabled, to a role row-level security does not restrict, to a role of another
+ * tenant or with another kind of access, or an append by a role of several tenants.
+ */
+export class TenantModeError extends PgEventsError {
+  readonly role: string | undefined;
+
+  constructor(role: string | undefined, message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super('TENANT_MODE', message, options);
+    this.role = role;
+  }
+}
+
 /** No projection of that name is defined. */
 export class UnknownProjectionError extends PgEventsError {
   readonly projection: string;

@@ -41,7 +41,7 @@ import {
 import { cancelRebuild, rebuildProgress, rebuildProjection } from './rebuild/rebuild.js';
 import { verifyProjection } from './rebuild/verify.js';
 import { replayProjection } from './replay/replay.js';
-import { type GrantOptions, grantRoles } from './security/grant.js';
+import { enableTenantPolicy, enableTenants, type GrantOptions, grantRoles } from './security/grant.js';
 import { type AppendsPerMinute, appendsPerMinute } from './status/appends-per-minute.js';
 import { listEventTypes } from './status/event-types.js';
 import { readPermissions, type StorePermissions } from './status/permissions.js';
@@ -649,6 +649,26 @@ export class EventStore {
    */
   grant(options: GrantOptions): Promise<void> {
     return grantRoles(this.#executor, this.schema, options);
+  }
+
+  /**
+   * Turns tenant mode on: many tenants in this store, kept apart by row-level security
+   * (docs/scale-out.md#a-tenant-column-with-row-level-security). Idempotent; PostgreSQL 15+. Then
+   * grant tenant roles: `store.grant({ tenants: { acme_app: 'acme' } })`.
+   * @throws {TenantModeError} on PostgreSQL 14 or older.
+   */
+  enableTenants(): Promise<void> {
+    return enableTenants(this.#executor, this.schema);
+  }
+
+  /**
+   * Puts a read-model table the application owns under a tenant policy: a tenant role sees and
+   * writes only the rows whose `column` (default `tenant`) is its tenant. Trigger projections
+   * write the tenant of the event they apply (`tenant` of the event row their handler gets).
+   * @throws {InvalidArgumentError} when the table has no such column.
+   */
+  enableTenantPolicy(table: string, column = 'tenant'): Promise<void> {
+    return enableTenantPolicy(this.#executor, this.schema, table, column);
   }
 
   #track<R extends SubscriptionRunner | LogFollower>(reader: R): R {

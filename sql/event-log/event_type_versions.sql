@@ -334,7 +334,8 @@ create or replace view {{schema}}.current_events as
               else coalesce(e.type_version, 1) end as type_version,
          e.type as stored_type,
          coalesce(e.type_version, 1) as stored_type_version,
-         e.archived
+         e.archived,
+         e.tenant
     from {{schema}}.events e;
 
 comment on view {{schema}}.current_events is 'Every event in its current shape (upcast through define_upcaster chains); stored_type and stored_type_version are as stored.';

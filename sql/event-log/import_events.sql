@@ -12,6 +12,8 @@ begin
   insert into streams as s (stream, version)
   select u, 0 from unnest(p_streams) u order by u
   on conflict on constraint streams_pkey do nothing;
+  -- Tenant mode: no version of another tenant's stream is handed out (sql/tenants/tenant_mode.sql).
+  perform check_stream_tenants(p_streams);
   return query
     select s.stream, s.version from streams s where s.stream = any(p_streams) order by s.stream for no key update;
 end;

@@ -18,7 +18,7 @@ declare
   v_as_stored boolean := types_read_as_stored(p_types);
 begin
   return query
-    select e.id, e.uuid, e.version, e.type, e.body, e.metadata, e.event_id, e.inserted_at, e.transaction_id, e.type_version, e.archived
+    select e.id, e.uuid, e.version, e.type, e.body, e.metadata, e.event_id, e.inserted_at, e.transaction_id, e.type_version, e.archived, e.tenant
       from current_events e
      where (e.transaction_id, e.id) > (p_after_transaction_id, p_after_position)
        and e.transaction_id < (select safe_horizon())

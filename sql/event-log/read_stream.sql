@@ -18,7 +18,7 @@ begin
             hint = format('select * from {{schema}}.read_stream(%L, p_include_archived => true) (CLI: pgevents read --include-archived, TypeScript: readStream(stream, { includeArchived: true })); or unarchive it.', p_stream);
   end if;
   return query
-    select e.id, e.uuid, e.version, e.type, e.body, e.metadata, e.event_id, e.inserted_at, e.transaction_id, e.type_version, e.archived
+    select e.id, e.uuid, e.version, e.type, e.body, e.metadata, e.event_id, e.inserted_at, e.transaction_id, e.type_version, e.archived, e.tenant
       from current_events e
      where e.uuid = p_stream and e.version >= p_from_version
      order by e.version

@@ -15,6 +15,11 @@ begin
       using errcode = 'PE006', detail = json_build_object('role', p_role)::text,
             hint = 'Create it first: create role <name> login;';
   end if;
+  if exists (select 1 from tenant_roles t where t.role_name = p_role) then
+    raise exception 'Role % is a tenant role: other kinds of access would read every tenant''s events', p_role
+      using errcode = 'PE041', detail = json_build_object('role', p_role)::text,
+            hint = 'Grant the other kind to another role.';
+  end if;
   execute format('grant usage on schema {{schema}}, {{schema}}_snapshots to %I', p_role);
   execute format('grant select on {{schema}}.events, {{schema}}.streams, {{schema}}.projections, '
                  '{{schema}}.projection_handlers, {{schema}}.snapshots, {{schema}}.event_types, {{schema}}.migrations, '
@@ -28,7 +33,7 @@ begin
                  '{{schema}}.upcast_body(text, int, jsonb), {{schema}}.reveal_personal_data(text, jsonb), {{schema}}.upcast_sources(text[]), {{schema}}.types_read_as_stored(text[]), {{schema}}.parse_cursor(text), {{schema}}.resolve_cursor(text), '
                  '{{schema}}.subscription_lock_key(text), {{schema}}.subscription_is_locked(text), '
                  '{{schema}}.projection_rows(text), {{schema}}.rebuild_progress_of(text), '
-                 '{{schema}}.has_store_access(name, text), {{schema}}.may_manage_subscription(name, name) to %I', p_role);
+                 '{{schema}}.has_store_access(name, text), {{schema}}.may_manage_subscription(name, name), {{schema}}.tenants_of(name) to %I', p_role);
   for v_table in select distinct t from projections p cross join unnest(p.tables) t loop
     if to_regclass(v_table) is not null then
       execute format('grant select on %s to %I', to_regclass(v_table), p_role);

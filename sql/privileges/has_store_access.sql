@@ -11,7 +11,8 @@ as $$
   select exists (select 1 from pg_namespace n
                   where n.nspname = '{{schema}}' and pg_has_role(p_role, n.nspowner, 'usage'))
       or exists (select 1 from roles r
-                  where r.access = p_access
+                  -- A tenant role (grant_tenant) reads, appends and runs subscriptions: its own tenant's.
+                  where (r.access = p_access or (r.access = 'tenant' and p_access in ('reader', 'writer', 'subscriber')))
                     and to_regrole(quote_ident(r.role_name)) is not null
                     and pg_has_role(p_role, to_regrole(quote_ident(r.role_name)), 'usage'));
 $$;

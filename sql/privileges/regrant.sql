@@ -14,6 +14,7 @@ begin
       when 'subscriber' then perform {{schema}}.grant_subscriber(v_role.role_name);
       when 'operator' then perform {{schema}}.grant_operator(v_role.role_name);
       when 'personal_data_reader' then perform {{schema}}.grant_personal_data_reader(v_role.role_name);
+      when 'tenant' then perform {{schema}}.grant_tenant_access(v_role.role_name);
       else perform {{schema}}.grant_reader(v_role.role_name);
     end case;
   end loop;

@@ -149,7 +149,7 @@ begin
   applied := 0;
   last_position := p_after;
   for v_event in execute
-    {{schema}}.apply_events_query(%2$L::text[], 'select e.id, e.uuid, e.version, e.type, e.body, e.metadata, e.event_id, e.inserted_at, e.transaction_id, e.type_version, e.archived from {{schema}}.events e')
+    {{schema}}.apply_events_query(%2$L::text[], 'select e.id, e.uuid, e.version, e.type, e.body, e.metadata, e.event_id, e.inserted_at, e.transaction_id, e.type_version, e.archived, e.tenant from {{schema}}.events e')
     || %1$s
     || ' order by e.id limit $5'
     using p_after, %2$L::text[], %3$s, p_limit, {{schema}}.upcast_sources(%2$L::text[])

@@ -138,7 +138,7 @@ begin
     continue when v_target is null;
     if v_first > v_version + 1 then
       for v_event in
-        select e.id, e.uuid, e.version, e.type, e.body, e.metadata, e.event_id, e.inserted_at, e.transaction_id, e.type_version, e.archived
+        select e.id, e.uuid, e.version, e.type, e.body, e.metadata, e.event_id, e.inserted_at, e.transaction_id, e.type_version, e.archived, e.tenant
           from {{schema}}.current_events e
          where e.uuid = v_stream and e.version > v_version and e.version < v_first and e.type = any(%3$L::text[])
          order by e.version

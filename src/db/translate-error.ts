@@ -17,6 +17,8 @@ import {
   SchemaNotInstalledError,
   StreamArchivedError,
   DirectPartitionWriteError,
+  ForeignStreamError,
+  TenantModeError,
   StreamTombstonedError,
   SubscriptionDefinitionError,
   SubscriptionStateError,
@@ -155,6 +157,9 @@ const fromSql: { [Entry in RaisedEntry as Entry['code']]: (raised: Raised) => In
     new StreamTombstonedError(String(detail.stream ?? ''), message, { hint, cause }),
   STREAM_ARCHIVED: ({ message, detail, hint, cause }) => new StreamArchivedError(String(detail.stream ?? ''), message, { hint, cause }),
   DIRECT_PARTITION_WRITE: ({ message, detail, hint, cause }) => new DirectPartitionWriteError(String(detail.partition ?? ''), message, { hint, cause }),
+  FOREIGN_STREAM: ({ message, detail, hint, cause }) => new ForeignStreamError(String(detail.stream ?? ''), message, { hint, cause }),
+  TENANT_MODE: ({ message, detail, hint, cause }) =>
+    new TenantModeError(detail.role === undefined ? undefined : String(detail.role), message, { hint, cause }),
 };
 
 /**

@@ -24,6 +24,12 @@ export interface GrantOptions {
    * other role reads those fields as encrypted markers. See docs/personal-data.md.
    */
   personalDataReaders?: string[];
+  /**
+   * Tenant roles of a store in tenant mode ({@link enableTenants}), role name to tenant: each
+   * appends only to its tenant's streams and reads only its tenant's events, subscriptions and
+   * read-model rows (SQL grant_tenant; docs/scale-out.md). A tenant role has no other kind.
+   */
+  tenants?: Record<string, string>;
 }
 
 /** The kinds of access, in the order they are granted, with the SQL function of each. */
@@ -65,7 +71,22 @@ export async function grantRoles(db: Queryable, schema: string, options: GrantOp
     });
   }
   const checked = lists as { fn: string; roles: unknown[] }[];
-  if (checked.every((kind) => kind.roles.length === 0)) {
+  const tenants = options?.tenants ?? {};
+  if (typeof tenants !== 'object' || tenants === null || Array.isArray(tenants)) {
+    throw new InvalidArgumentError('tenants', 'Name the tenant roles as an object of role name to tenant', {
+      hint: "e.g. store.grant({ tenants: { acme_app: 'acme' } })",
+    });
+  }
+  const tenantRoles = Object.entries(tenants);
+  for (const [role, tenant] of tenantRoles) {
+    assertRoleName(role);
+    if (typeof tenant !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$/.test(tenant)) {
+      throw new InvalidArgumentError('tenant', `Invalid tenant of role ${role}: ${JSON.stringify(String(tenant)).slice(0, 80)}`, {
+        hint: 'A tenant is 1 to 63 letters, digits, _ . : or -, starting with a letter or digit.',
+      });
+    }
+  }
+  if (checked.every((kind) => kind.roles.length === 0) && tenantRoles.length === 0) {
     throw new InvalidArgumentError('roles', 'Name at least one writer, reader, subscriber or operator role', {
       hint: 'e.g. pgevents grant --writer app --subscriber app --operator ops',
     });
@@ -74,4 +95,24 @@ export async function grantRoles(db: Queryable, schema: string, options: GrantOp
   for (const kind of checked) {
     for (const role of kind.roles) await db.query(`select ${schema}.${kind.fn}($1)`, [role]);
   }
+  for (const [role, tenant] of tenantRoles) await db.query(`select ${schema}.grant_tenant($1, $2)`, [role, tenant]);
+}
+
+/**
+ * Turns tenant mode on (SQL enable_tenants(); idempotent): row-level security on events and
+ * streams, every new stream and event gets the tenant of the role that appends it. PostgreSQL 15+.
+ * @throws {TenantModeError} on PostgreSQL 14 or older (PE041).
+ */
+export async function enableTenants(db: Queryable, schema: string): Promise<void> {
+  await db.query(`select ${schema}.enable_tenants()`);
+}
+
+/**
+ * Puts a read-model table under a tenant policy (SQL enable_tenant_policy): tenant roles see and
+ * write only its rows whose `column` is their tenant. Run as a role that owns the table and the
+ * store.
+ * @throws {InvalidArgumentError} when the table has no such column (PE025).
+ */
+export async function enableTenantPolicy(db: Queryable, schema: string, table: string, column = 'tenant'): Promise<void> {
+  await db.query(`select ${schema}.enable_tenant_policy($1::regclass, $2)`, [table, column]);
 }

@@ -79,6 +79,7 @@ const READ_FUNCTIONS = [
   'strict_event_types()',
   'subscription_is_locked(text)',
   'subscription_lock_key(text)',
+  'tenants_of(name)',
   'types_read_as_stored(text[])',
   'upcast_body(text,integer,jsonb)',
   'upcast_sources(text[])',

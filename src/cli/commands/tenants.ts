@@ -7,7 +7,7 @@ import {
   type TenantProgress,
 } from '../../tenants/tenants.js';
 import { action } from '../action.js';
-import type { CommandContext } from '../context.js';
+import { type CommandContext, withStore } from '../context.js';
 import { describeError, ExitCode } from '../exit-codes.js';
 import { formatTable } from '../output.js';
 import { parseInteger } from '../parse.js';
@@ -68,7 +68,24 @@ function progressBar(context: CommandContext, label: string) {
 export function defineTenants(program: Command): void {
   const tenants = program
     .command('tenants')
-    .description('one store per tenant, in the schemas <tenant prefix>_<tenant>: create, migrate and list them');
+    .description(
+      'one store per tenant, in the schemas <tenant prefix>_<tenant>: create, migrate and list them; ' +
+        'or many tenants in one store, kept apart by row-level security (enable-column)',
+    );
+
+  tenants
+    .command('enable-column')
+    .description(
+      'turn tenant mode on for the store (--schema): a tenant column with row-level security; ' +
+        'then grant tenant roles with pgevents grant --tenant-role <role>=<tenant> (PostgreSQL 15+)',
+    )
+    .action(
+      action(async (context) => {
+        await withStore(context, (store) => store.enableTenants());
+        context.out.result({ tenantMode: true }, () => context.out.line('tenant mode is on: grant tenant roles with pgevents grant --tenant-role <role>=<tenant>'));
+        return ExitCode.ok;
+      }),
+    );
 
   tenants
     .command('create')

@@ -1,0 +1,4 @@
+import tenantRlsContract from '../contract/tenant-rls.contract.js';
+import { embedded } from '../support/engines.js';
+
+tenantRlsContract(embedded);
