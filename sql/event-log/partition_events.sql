@@ -271,6 +271,14 @@ begin
                and not exists (select 1 from pg_constraint k where k.conindid = x.indexrelid)
                and pg_get_indexdef(x.indexrelid) !~ 'events_event_id_idx') as indexes,
            (select c.relacl from pg_class c where c.oid = v_events) as acl,
+           -- Row-level security (tenant mode, sql/tenants/): its switches and policies go along.
+           (select c.relrowsecurity from pg_class c where c.oid = v_events) as row_security,
+           (select c.relforcerowsecurity from pg_class c where c.oid = v_events) as force_row_security,
+           (select array_agg(format('create policy %I on {{schema}}.events as %s for %s to %s%s%s', p.policyname, p.permissive, p.cmd,
+                                    (select string_agg(case when r = 'public' then 'public' else quote_ident(r) end, ', ') from unnest(p.roles) r),
+                                    case when p.qual is not null then format(' using (%s)', p.qual) else '' end,
+                                    case when p.with_check is not null then format(' with check (%s)', p.with_check) else '' end))
+              from pg_policies p where p.schemaname = '{{schema}}' and p.tablename = 'events') as policies,
            (select c.relacl from pg_class c where c.oid = '{{schema}}.events_id_seq'::regclass) as sequence_acl;
   create temp table pgevents_old_column_acls on commit drop as
     select a.attname, (aclexplode(a.attacl)).* from pg_attribute a
@@ -347,6 +355,15 @@ begin
                    case when v_acl.grantee = 0 then 'public' else quote_ident(pg_get_userbyid(v_acl.grantee)) end,
                    case when v_acl.is_grantable then ' with grant option' else '' end);
   end loop;
+  for v_statement in select unnest(o.policies) from pgevents_old_events o loop
+    execute v_statement;
+  end loop;
+  if (select o.row_security from pgevents_old_events o) then
+    alter table {{schema}}.events enable row level security;
+  end if;
+  if (select o.force_row_security from pgevents_old_events o) then
+    alter table {{schema}}.events force row level security;
+  end if;
   perform guard_event_partitions();
 
   -- The dependents again, shallowest first, as they were.

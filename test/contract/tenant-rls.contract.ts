@@ -212,5 +212,22 @@ export default function tenantRlsContract(engine: TestEngine): void {
       const all = await owner.query<{ n: number }>(`select count(*)::int as n from ${schema}.current_events`);
       expect(all[0]!.n).toBeGreaterThanOrEqual(3);
     });
+
+    it('keeps every tenant apart after the log moves to partitions with an archive partition, and back', async () => {
+      for (const [partitions, archivePartition] of [[4, true], [0, false]] as const) {
+        await owner.partitionEvents(partitions, { archivePartition });
+        const [rls] = await owner.query<{ on: boolean; policies: number }>(
+          `select c.relrowsecurity as on, (select count(*)::int from pg_policies p where p.schemaname = $1 and p.tablename = 'events') as policies
+             from pg_class c where c.oid = $2::regclass`, [schema, `${schema}.events`]);
+        expect(rls).toMatchObject({ on: true, policies: expect.any(Number) });
+        expect(rls!.policies).toBeGreaterThan(0);
+        await as(roleA, async (store) => {
+          const seen = await store.query<{ uuid: string }>(`select distinct uuid from ${schema}.events`);
+          expect(seen.map((r) => r.uuid)).not.toContain(streamB);
+          expect(seen.map((r) => r.uuid)).toContain(streamA);
+          expect(await store.query(`select uuid from ${schema}.read_stream('${streamB}')`)).toEqual([]);
+        });
+      }
+    });
   });
 }
