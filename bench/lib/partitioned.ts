@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { v7 as timeOrderedUuid } from 'uuid';
 import type { EventStore } from '../../src/index.js';
+import { serverCpuBetween, serverCpuSnapshot } from './cpu.js';
 import { benchDatabaseName, checkpoint, dropDatabase, ignoreIdleErrors, recreateDatabase } from './db.js';
 import { fmtCount } from './format.js';
 import { fill } from './growth.js';
@@ -60,6 +61,11 @@ export interface LayoutSample {
   /** Latency of one call (null for a workload that is one call: the catch-up, the replay). */
   p50Ms: number | null;
   p99Ms: number | null;
+  /**
+   * CPU of the store's server backends per event, µs (from /proc; null on the embedded engine or
+   * where the server's processes cannot be read): far less disturbed by other load than events/s.
+   */
+  serverCpuUs?: number | null;
 }
 
 export interface PartitionedWorkload {
@@ -103,6 +109,8 @@ export interface PartitionedEngineMeasurement {
 interface Side {
   label: 'plain' | 'partitioned';
   store: EventStore;
+  /** The server database (null: the embedded engine). */
+  database: string | null;
   /** `writers` appenders, each one connection (the embedded engine: its one connection). */
   appenders: Appender[];
   appended: number;
@@ -230,6 +238,16 @@ async function replayRun(side: Side, total: number): Promise<LayoutSample> {
   return sample(result.applied, seconds, []);
 }
 
+/** The run, with its server backends' CPU per event. */
+async function withServerCpu(side: Side, run: () => Promise<LayoutSample>): Promise<LayoutSample> {
+  if (!side.database) return run();
+  const before = await serverCpuSnapshot(side.database).catch(() => null);
+  const measured = await run();
+  const after = before ? await serverCpuSnapshot(side.database).catch(() => null) : null;
+  const cpuMs = before && after ? serverCpuBetween(before, after) : null;
+  return { ...measured, serverCpuUs: cpuMs === null || measured.events === 0 ? null : (cpuMs * 1000) / measured.events };
+}
+
 async function countEvents(store: EventStore): Promise<number> {
   const [row] = await store.query<{ n: unknown }>('select count(*) as n from pgevents.events');
   return Number(row?.n ?? -1);
@@ -249,6 +267,7 @@ async function openSide(engine: PartitionedEngine, label: Side['label'], partiti
     return {
       label,
       store,
+      database: null,
       appenders: [append],
       appended: 0,
       close: async () => {
@@ -270,6 +289,7 @@ async function openSide(engine: PartitionedEngine, label: Side['label'], partiti
   return {
     label,
     store,
+    database,
     appenders: clients.map((client) => async (stream: string, events: string) => {
       await client.query({ name: 'append', text: APPEND_SQL, values: [stream, events] });
     }),
@@ -292,7 +312,8 @@ interface WorkloadSpec {
 
 function fmtSample(s: LayoutSample): string {
   const latency = s.p50Ms === null ? '' : ` (p50 ${s.p50Ms.toFixed(2)} ms, p99 ${s.p99Ms!.toFixed(2)} ms)`;
-  return `${Math.round(s.rate).toLocaleString('en-US')} events/s${latency}`;
+  const cpu = s.serverCpuUs == null ? '' : `, server CPU ${s.serverCpuUs.toFixed(0)} µs/event`;
+  return `${Math.round(s.rate).toLocaleString('en-US')} events/s${latency}${cpu}`;
 }
 
 export async function measurePartitioned(engine: PartitionedEngine, options: PartitionedOptions): Promise<PartitionedEngineMeasurement> {
@@ -370,7 +391,7 @@ export async function measurePartitioned(engine: PartitionedEngine, options: Par
       for (let round = 1; round <= options.rounds; round++) {
         const order = round % 2 === 1 ? sides : [...sides].reverse();
         for (const { spec, workload } of measured) {
-          for (const side of order) workload[side.label].push(await spec.run(side, round));
+          for (const side of order) workload[side.label].push(await withServerCpu(side, () => spec.run(side, round)));
           const [plain, partitioned] = [workload.plain.at(-1)!, workload.partitioned.at(-1)!];
           log(
             `  ${engine}, round ${round}, ${spec.what}: one table ${fmtSample(plain)}; ${partitions} partitions ${fmtSample(partitioned)} (${(partitioned.rate / plain.rate).toFixed(2)}×)`,
@@ -520,8 +541,8 @@ function median0(values: number[]): number {
 
 /** Medians over the rounds of one workload, and the ratio partitioned / one table (of the medians, and the range of the per-round ratios). */
 export function workloadSummary(w: PartitionedWorkload): {
-  plain: { rate: number; p50Ms: number | null; p99Ms: number | null };
-  partitioned: { rate: number; p50Ms: number | null; p99Ms: number | null };
+  plain: { rate: number; p50Ms: number | null; p99Ms: number | null; serverCpuUs: number | null };
+  partitioned: { rate: number; p50Ms: number | null; p99Ms: number | null; serverCpuUs: number | null };
   ratio: number;
   ratioMin: number;
   ratioMax: number;
@@ -530,6 +551,7 @@ export function workloadSummary(w: PartitionedWorkload): {
     rate: median0(samples.map((s) => s.rate)),
     p50Ms: samples[0]?.p50Ms === null ? null : median0(samples.map((s) => s.p50Ms!)),
     p99Ms: samples[0]?.p99Ms === null ? null : median0(samples.map((s) => s.p99Ms!)),
+    serverCpuUs: samples.every((s) => typeof s.serverCpuUs === 'number') ? median0(samples.map((s) => s.serverCpuUs!)) : null,
   });
   const plain = of(w.plain);
   const partitioned = of(w.partitioned);
@@ -546,8 +568,8 @@ export function partitionedTables(measured: PartitionedEngineMeasurement[]): str
   const first = measured[0];
   if (!first) return out;
   out.push(
-    `| engine | workload | one table, events/s | ${first.partitions} partitions, events/s | ratio (rounds) | p50 ms, one table / partitioned | p99 ms, one table / partitioned |`,
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: |',
+    `| engine | workload | one table, events/s | ${first.partitions} partitions, events/s | ratio (rounds) | p50 ms, one table / partitioned | p99 ms, one table / partitioned | server CPU µs/event, one table / partitioned |`,
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
   );
   for (const m of measured) {
     for (const w of m.workloads) {
@@ -555,7 +577,8 @@ export function partitionedTables(measured: PartitionedEngineMeasurement[]): str
       const s = workloadSummary(w);
       out.push(
         `| ${m.engine} | ${w.what} | ${rate(s.plain.rate)} | ${rate(s.partitioned.rate)} | **${s.ratio.toFixed(2)}×** (${s.ratioMin.toFixed(2)}–${s.ratioMax.toFixed(2)}) | ` +
-          `${ms(s.plain.p50Ms)} / ${ms(s.partitioned.p50Ms)} | ${ms(s.plain.p99Ms)} / ${ms(s.partitioned.p99Ms)} |`,
+          `${ms(s.plain.p50Ms)} / ${ms(s.partitioned.p50Ms)} | ${ms(s.plain.p99Ms)} / ${ms(s.partitioned.p99Ms)} | ` +
+          `${s.plain.serverCpuUs === null || s.partitioned.serverCpuUs === null ? '–' : `${s.plain.serverCpuUs.toFixed(0)} / ${s.partitioned.serverCpuUs.toFixed(0)} (${(s.partitioned.serverCpuUs / s.plain.serverCpuUs).toFixed(2)}×)`} |`,
       );
     }
   }
