@@ -20,6 +20,7 @@ import { measureSubscriptions, type SubscriptionMeasurement } from './lib/subscr
 import { measureCommands, type CommandMeasurement } from './lib/commands.js';
 import { measureReplicaLag, replicaSummary, replicaUnavailable } from './lib/replica.js';
 import { measureTenantMigrations } from './lib/tenants.js';
+import { measurePartitioned, partitionedTables, type PartitionedEngineMeasurement } from './lib/partitioned.js';
 import { consoleReport, markdownReport, updateReadme, writeJson } from './lib/output.js';
 import type { BenchResults, SystemInfo } from './lib/results.js';
 import { Ledger, runAppendMode, runLoadPhase } from './lib/runner.js';
@@ -293,6 +294,30 @@ async function main(): Promise<number> {
     }
   }
 
+  // Partitioned events against one table (issue 16): two stores of their own per engine, and the move.
+  if (config.partitionedRounds > 0 && (config.partitionedOnly || config.modes.some((m) => m !== 'growth'))) {
+    log(
+      `\n== partitioned events: one table against ${config.partitions} partitions, ${config.partitionedRounds} rounds; ` +
+        `moves of ${config.partitionedMoveEvents.map(fmtCount).join(', ')} events`,
+    );
+    const engines = config.partitionedEmbedded ? (['server', 'embedded'] as const) : (['server'] as const);
+    results.partitioned = [];
+    for (const engine of engines) {
+      const measured = await measurePartitioned(engine, {
+        partitions: config.partitions,
+        rounds: config.partitionedRounds,
+        runMs: config.runMs,
+        storedEvents: config.partitionedEvents,
+        reads: config.partitionedReads,
+        moveSizes: engine === 'server' ? config.partitionedMoveEvents : config.partitionedMoveEvents.slice(0, 1),
+        workDir: scratch,
+        log,
+      });
+      results.partitioned.push(measured);
+      results.errors.push(...measured.errors.map((e) => `partitioned (${engine}): ${e}`));
+    }
+  }
+
   // Replica lag: a primary and a hot standby of their own (throwaway clusters), not the bench server.
   if (config.replicaEvents > 0 && (config.replicaOnly || config.modes.some((m) => m !== 'growth'))) {
     log(`\n== replica lag: ${config.replicaEvents} appends on the primary, delivered from the primary and from a hot standby`);
@@ -332,10 +357,12 @@ async function main(): Promise<number> {
   const sideBySide = Object.keys(results.cells).length > 0 || results.subscriptions.length > 0;
   if (sideBySide) process.stdout.write('\n' + consoleReport(results) + '\n');
   if (results.growth) process.stdout.write('\n' + growthConsole(results.growth) + '\n');
+  if (results.partitioned) process.stdout.write('\npartitioned events (ratio: partitioned / one table)\n' + partitionedTables(results.partitioned).join('\n') + '\n');
   if (results.replica) process.stdout.write('\nreplica lag (append on the primary → subscription handler)\n' + replicaSummary(results.replica).join('\n') + '\n');
 
   const outDir = config.outDir ?? join(os.tmpdir(), 'pgevents-bench-results');
-  const jsonFile = writeJson(results, outDir, sideBySide ? '' : results.growth ? '-growth' : '-replica');
+  const suffix = sideBySide ? '' : results.growth ? '-growth' : results.partitioned && !results.replica ? '-partitioned' : '-replica';
+  const jsonFile = writeJson(results, outDir, suffix);
   const written = [jsonFile];
   if (sideBySide) {
     const svgFile = join(outDir, 'latest.svg');
@@ -351,6 +378,9 @@ async function main(): Promise<number> {
     }
     if (results.replica && updateReadme(readme, replicaMarkdown(results, jsonFile), 'replica')) {
       log(`updated the replica section of ${readme}`);
+    }
+    if (results.partitioned && updateReadme(readme, partitionedMarkdown(results, results.partitioned, jsonFile), 'partitioned')) {
+      log(`updated the partitioned section of ${readme}`);
     }
   }
   return results.errors.length > 0 ? 1 : 0;
@@ -382,6 +412,22 @@ function replicaMarkdown(results: BenchResults, jsonFile: string): string {
       `Results: \`bench/results/${jsonFile.split('/').at(-1)}\`.`,
     '',
     ...replicaSummary(r),
+  ].join('\n');
+}
+
+/** The partitioned section of bench/README.md: the run, then the tables. */
+function partitionedMarkdown(results: BenchResults, measured: PartitionedEngineMeasurement[], jsonFile: string): string {
+  const m = results.machine;
+  const first = measured[0]!;
+  return [
+    `Run of ${results.startedAt.slice(0, 10)} at commit ${m.commit}: one events table against ${first.partitions} hash partitions by stream, ` +
+      `${first.rounds} rounds of every workload on both stores in turn (appends ${first.runMs / 1000} s a run), after both were filled with ` +
+      `${first.storedEvents.toLocaleString('en-US')} events; the moves on stores of their own. ${m.cpus} × ${m.cpuModel}, ${results.server.version.split(' on ')[0]}; ` +
+      `1-minute load average during the run: median ${results.load.median.toFixed(1)}, max ${results.load.max.toFixed(1)}. ` +
+      `Results: \`bench/results/${jsonFile.split('/').at(-1)}\`.`,
+    '',
+    ...partitionedTables(measured),
+    ...(measured.some((e) => e.errors.length > 0) ? ['', ...measured.flatMap((e) => e.errors.map((error) => `- error (${e.engine}): ${error}`))] : []),
   ].join('\n');
 }
 

@@ -31,6 +31,20 @@ export interface BenchConfig {
   replicaOnly: boolean;
   /** Tenant stores created and migrated in the tenants phase (issue 16); 0 skips it. */
   tenants: number;
+  /** Rounds of the partitioned phase's side-by-side workloads (issue 16); 0 skips the phase. */
+  partitionedRounds: number;
+  /** Hash partitions of the partitioned store, and of the moves. */
+  partitions: number;
+  /** Events stored in both stores before the partitioned phase's reads. */
+  partitionedEvents: number;
+  /** readStream calls per round and store in the partitioned phase. */
+  partitionedReads: number;
+  /** Stores (events) moved to partitions with partitionEvents; the embedded engine moves the smallest only. */
+  partitionedMoveEvents: number[];
+  /** The partitioned phase on the embedded engine too. */
+  partitionedEmbedded: boolean;
+  /** Run only the partitioned phase (and write only its section of bench/README.md). */
+  partitionedOnly: boolean;
   /** Stores the growth mode fills first (events already stored when it measures). */
   growthSizes: number[];
   /** Events imported after the fill that a new subscription then catches up with (growth mode). */
@@ -61,6 +75,15 @@ const HELP = `Usage: npm run bench -- [options]
   --no-subscriptions      skip the subscription measurements (so does --modes growth alone)
   --tenants N             tenant stores created and migrated in the tenants phase (default 1000)
   --no-tenants            skip the tenants phase
+  --partitions N          partitioned phase: hash partitions of the partitioned store and of the move (default 16)
+  --partitioned-rounds N  partitioned phase: rounds of each workload on both stores, interleaved (default 3)
+  --partitioned-events N  partitioned phase: events stored in both stores before the reads (default 100000)
+  --partitioned-reads N   partitioned phase: readStream calls per round and store (default 300)
+  --partitioned-move-events a,b  partitioned phase: stores of these sizes moved with partitionEvents (default 100000,1000000;
+                          the embedded engine moves the smallest)
+  --no-partitioned-embedded  partitioned phase on the server only
+  --no-partitioned        skip the partitioned phase
+  --partitioned-only      run only the partitioned phase
   --no-commands           skip the store.handle and snapshot measurements (so does --modes growth alone)
   --replica-events N      replica lag: appends timed to a subscription reading a hot standby (default 2000)
   --no-replica            skip the replica lag (it starts a primary and a standby cluster of its own)
@@ -100,6 +123,13 @@ export function parseArgs(argv: string[]): BenchConfig | 'help' {
         replicaEvents: 50,
         replicaOnly: false,
         tenants: 20,
+        partitionedRounds: 1,
+        partitions: 16,
+        partitionedEvents: 2_000,
+        partitionedReads: 30,
+        partitionedMoveEvents: [5_000],
+        partitionedEmbedded: true,
+        partitionedOnly: false,
         growthSizes: [0, 20_000],
         growthCatchUpEvents: 2_000,
         growthReads: 200,
@@ -125,6 +155,13 @@ export function parseArgs(argv: string[]): BenchConfig | 'help' {
         replicaEvents: 2_000,
         replicaOnly: false,
         tenants: 1_000,
+        partitionedRounds: 3,
+        partitions: 16,
+        partitionedEvents: 100_000,
+        partitionedReads: 300,
+        partitionedMoveEvents: [100_000, 1_000_000],
+        partitionedEmbedded: true,
+        partitionedOnly: false,
         growthSizes: [0, 1_000_000, 10_000_000],
         growthCatchUpEvents: 100_000,
         growthReads: 2_000,
@@ -205,6 +242,36 @@ export function parseArgs(argv: string[]): BenchConfig | 'help' {
       case '--no-tenants':
         config.tenants = 0;
         break;
+      case '--partitions': {
+        const n = Number(value());
+        if (!Number.isInteger(n) || n < 2 || n > 1024) throw new Error(`${arg} needs a number of partitions from 2 to 1024, got ${argv[i]}`);
+        config.partitions = n;
+        break;
+      }
+      case '--partitioned-rounds':
+        config.partitionedRounds = Math.round(positive(arg, value()));
+        break;
+      case '--partitioned-events':
+        config.partitionedEvents = Math.round(positive(arg, value()));
+        break;
+      case '--partitioned-reads':
+        config.partitionedReads = Math.round(positive(arg, value()));
+        break;
+      case '--partitioned-move-events': {
+        const sizes = value().split(',').filter(Boolean).map((v) => Number(v));
+        if (sizes.some((n) => !Number.isInteger(n) || n < 0)) throw new Error(`${arg} needs a comma list of event counts, got ${argv[i]}`);
+        config.partitionedMoveEvents = [...new Set(sizes.filter((n) => n > 0))].sort((a, b) => a - b);
+        break;
+      }
+      case '--no-partitioned-embedded':
+        config.partitionedEmbedded = false;
+        break;
+      case '--no-partitioned':
+        config.partitionedRounds = 0;
+        break;
+      case '--partitioned-only':
+        config.partitionedOnly = true;
+        break;
       case '--no-subscriptions':
         config.subscriptionEvents = 0;
         break;
@@ -227,16 +294,22 @@ export function parseArgs(argv: string[]): BenchConfig | 'help' {
         throw new Error(`unknown option ${arg}\n\n${HELP}`);
     }
   }
-  if (config.replicaOnly) {
-    if (config.replicaEvents === 0) throw new Error('--replica-only and --no-replica leave nothing to run');
+  if (config.replicaOnly && config.replicaEvents === 0) throw new Error('--replica-only and --no-replica leave nothing to run');
+  if (config.partitionedOnly && config.partitionedRounds === 0) throw new Error('--partitioned-only and --no-partitioned leave nothing to run');
+  if (config.replicaOnly || config.partitionedOnly) {
+    // Only the phases asked for (both when both are).
     config.modes = [];
     config.subscriptionEvents = 0;
     config.commandSeconds = 0;
+    config.tenants = 0;
+    if (!config.replicaOnly) config.replicaEvents = 0;
+    if (!config.partitionedOnly) config.partitionedRounds = 0;
   }
   const unit = config.eventsPerStream;
   config.bulkEvents = Math.max(unit, Math.round(config.bulkEvents / unit) * unit);
   config.growthSizes = config.growthSizes.map((n) => Math.round(n / unit) * unit);
   config.growthCatchUpEvents = Math.max(unit, Math.round(config.growthCatchUpEvents / unit) * unit);
+  config.partitionedMoveEvents = config.partitionedMoveEvents.map((n) => Math.max(unit, Math.round(n / unit) * unit));
   config.embeddedReplayEvents = Math.max(100, Math.round(config.embeddedReplayEvents / 100) * 100);
   return config;
 }

@@ -87,7 +87,7 @@ const STAGING = 'pg_temp.growth_staging';
  * streams of `perStream` events (a user_create, then user_updates), INTERLEAVED_STREAMS at a time
  * interleaved in the log the way a live log would interleave them.
  */
-async function fill(client: pg.Client, total: number, perStream: number, log: Log, label: string): Promise<void> {
+export async function fill(client: pg.Client, total: number, perStream: number, log: Log, label: string): Promise<void> {
   await client.query(
     `create temp table if not exists growth_staging (ord bigint, uuid uuid, type text, body jsonb, metadata jsonb, event_id uuid)`,
   );

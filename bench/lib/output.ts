@@ -264,7 +264,7 @@ export function writeJson(results: BenchResults, dir: string, suffix = ''): stri
  * Replace a marked section of a README (`<!-- bench:<section>:start -->` … `<!-- bench:<section>:end -->`);
  * returns false when it has no such markers.
  */
-export function updateReadme(file: string, markdown: string, section: 'results' | 'growth' | 'replica' = 'results'): boolean {
+export function updateReadme(file: string, markdown: string, section: 'results' | 'growth' | 'replica' | 'partitioned' = 'results'): boolean {
   const START = `<!-- bench:${section}:start -->`;
   const END = `<!-- bench:${section}:end -->`;
   let text: string;

@@ -2,6 +2,7 @@
 import type { GrowthReport } from './growth-report.js';
 import type { Summary } from './stats.js';
 import type { CommandMeasurement } from './commands.js';
+import type { PartitionedEngineMeasurement } from './partitioned.js';
 import type { ReplicaMeasurement } from './replica.js';
 import type { TenantMeasurement } from './tenants.js';
 import type { SubscriptionMeasurement } from './subscriptions.js';
@@ -79,6 +80,8 @@ export interface BenchResults {
   replica?: ReplicaMeasurement;
   /** Creating and migrating many tenant stores in one database (issue 16). */
   tenants?: TenantMeasurement;
+  /** Partitioned events against one table, side by side, and the move's downtime (issue 16), per engine. */
+  partitioned?: PartitionedEngineMeasurement[];
   /** The growth mode (issue 13): each store size's measurements and their ratios to the smallest store. */
   growth?: GrowthReport;
   errors: string[];
